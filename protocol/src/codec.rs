@@ -1,0 +1,158 @@
+//! The daemon side of the protocol as a `tokio_util` codec: reads
+//! [`Request`]s, writes [`Response`]s.
+
+use bytes::{Buf, BytesMut};
+use serde::Deserialize;
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::frame::{self, FrameError, LENGTH_LEN};
+use crate::message::{ErrorCode, Request, Response};
+
+/// Decodes requests and encodes responses on one connection.
+///
+/// A frame whose body cannot be understood yields `Err(reply)` as an item: the
+/// stream stays in step (the length prefix says where the next frame starts),
+/// so the connection answers and goes on. Only a frame over the size limit is
+/// fatal, as a [`FrameError::TooLarge`] decode error: skipping it would mean
+/// buffering what the limit exists to refuse.
+#[derive(Debug)]
+pub struct ServerCodec {
+    max_frame: usize,
+    scratch: Vec<u8>,
+}
+
+/// One decoded frame: a request, or the error reply it earned.
+pub type Decoded = Result<Request, Response>;
+
+impl ServerCodec {
+    /// A codec refusing frames longer than `max_frame` bytes.
+    pub fn new(max_frame: usize) -> Self {
+        ServerCodec { max_frame, scratch: Vec::with_capacity(128) }
+    }
+}
+
+/// Just the id of a request, to address an error reply to a frame whose
+/// command could not be parsed.
+#[derive(Deserialize)]
+struct IdOnly {
+    id: u64,
+}
+
+fn decode_request(payload: &[u8]) -> Decoded {
+    frame::decode_payload::<Request>(payload).map_err(|err| {
+        let (id, code) = match &err {
+            FrameError::UnsupportedVersion(_) => (0, ErrorCode::UnsupportedVersion),
+            _ => {
+                let id = serde_json::from_slice::<IdOnly>(&payload[1.min(payload.len())..])
+                    .map_or(0, |r| r.id);
+                (id, ErrorCode::Malformed)
+            }
+        };
+        Response::error(id, code, err.to_string())
+    })
+}
+
+impl Decoder for ServerCodec {
+    type Item = Decoded;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Decoded>, FrameError> {
+        let Some(prefix) = src.get(..LENGTH_LEN) else {
+            return Ok(None);
+        };
+        let len = frame::parse_length(prefix.try_into().expect("4 bytes"), self.max_frame)?;
+        if src.len() < LENGTH_LEN + len {
+            src.reserve(LENGTH_LEN + len - src.len());
+            return Ok(None);
+        }
+        src.advance(LENGTH_LEN);
+        let payload = src.split_to(len);
+        Ok(Some(decode_request(&payload)))
+    }
+}
+
+impl Encoder<Response> for ServerCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, response: Response, dst: &mut BytesMut) -> Result<(), FrameError> {
+        self.scratch.clear();
+        frame::encode(&response, &mut self.scratch);
+        dst.extend_from_slice(&self.scratch);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Command, Reply};
+
+    fn frame_of(body: &[u8]) -> BytesMut {
+        let mut b = BytesMut::new();
+        b.extend_from_slice(&((body.len() + 1) as u32).to_be_bytes());
+        b.extend_from_slice(&[frame::PROTOCOL_VERSION]);
+        b.extend_from_slice(body);
+        b
+    }
+
+    #[test]
+    fn partial_frames_wait_for_more_bytes() {
+        let mut codec = ServerCodec::new(1024);
+        let whole = frame_of(br#"{"id":1,"cmd":"ping"}"#);
+        let mut src = BytesMut::from(&whole[..3]);
+        assert!(codec.decode(&mut src).unwrap().is_none());
+        src.extend_from_slice(&whole[3..10]);
+        assert!(codec.decode(&mut src).unwrap().is_none());
+        src.extend_from_slice(&whole[10..]);
+        let req = codec.decode(&mut src).unwrap().unwrap().unwrap();
+        assert_eq!(req, Request { id: 1, cmd: Command::Ping });
+        assert!(src.is_empty());
+    }
+
+    #[test]
+    fn malformed_body_gets_an_error_reply_with_its_id_and_the_stream_goes_on() {
+        let mut codec = ServerCodec::new(1024);
+        let mut src = frame_of(br#"{"id":41,"cmd":{"publish":{"to":5}}}"#);
+        src.extend_from_slice(&frame_of(br#"{"id":42,"cmd":"ping"}"#));
+        let bad = codec.decode(&mut src).unwrap().unwrap().unwrap_err();
+        assert_eq!(bad.id, 41);
+        assert!(matches!(bad.reply, Reply::Error { code: ErrorCode::Malformed, .. }));
+        let good = codec.decode(&mut src).unwrap().unwrap().unwrap();
+        assert_eq!(good.id, 42);
+    }
+
+    #[test]
+    fn garbage_without_an_id_is_answered_as_id_zero() {
+        let mut codec = ServerCodec::new(1024);
+        let bad = codec.decode(&mut frame_of(b"\xff\xfe not json")).unwrap().unwrap().unwrap_err();
+        assert_eq!(bad.id, 0);
+        let mut empty = BytesMut::from(&[0u8, 0, 0, 0][..]);
+        let bad = codec.decode(&mut empty).unwrap().unwrap().unwrap_err();
+        assert!(matches!(bad.reply, Reply::Error { code: ErrorCode::Malformed, .. }));
+    }
+
+    #[test]
+    fn other_protocol_versions_are_refused() {
+        let mut codec = ServerCodec::new(1024);
+        let mut src = BytesMut::from(&[0u8, 0, 0, 3, 2, b'{', b'}'][..]);
+        let bad = codec.decode(&mut src).unwrap().unwrap().unwrap_err();
+        assert!(matches!(bad.reply, Reply::Error { code: ErrorCode::UnsupportedVersion, .. }));
+    }
+
+    #[test]
+    fn oversized_frame_is_fatal() {
+        let mut codec = ServerCodec::new(16);
+        let mut src = frame_of(&[b' '; 64]);
+        assert!(matches!(codec.decode(&mut src), Err(FrameError::TooLarge { len: 65, max: 16 })));
+    }
+
+    #[test]
+    fn encoded_response_reads_back_with_the_blocking_helper() {
+        let mut codec = ServerCodec::new(1024);
+        let mut dst = BytesMut::new();
+        let resp = Response { id: 9, reply: Reply::Delivered { sockets: 2 } };
+        codec.encode(resp.clone(), &mut dst).unwrap();
+        let back: Response = frame::read(&mut &dst[..], &mut Vec::new(), 1024).unwrap();
+        assert_eq!(back, resp);
+    }
+}

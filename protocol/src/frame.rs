@@ -1,0 +1,216 @@
+//! The frame: one message on the wire.
+//!
+//! ```text
+//! +---------------------+-------------+----------------------------+
+//! | length: u32, BE     | version: u8 | body: UTF-8 JSON           |
+//! +---------------------+-------------+----------------------------+
+//!   counts version+body   = 1
+//! ```
+//!
+//! The length lets a reader skip or reject a frame without parsing it; the
+//! version byte lets a daemon answer a client of another protocol generation
+//! with a clear error instead of a parse failure.
+
+use std::fmt;
+use std::io::{self, Read};
+
+use serde::{de::DeserializeOwned, Serialize};
+
+/// The protocol generation this crate speaks, sent in every frame.
+pub const PROTOCOL_VERSION: u8 = 1;
+
+/// Bytes before the body: the length prefix and the version byte.
+pub const HEADER_LEN: usize = 5;
+
+/// Bytes of the length prefix alone.
+pub const LENGTH_LEN: usize = 4;
+
+/// Why a frame could not be read.
+#[derive(Debug)]
+pub enum FrameError {
+    /// The peer announced a frame longer than the reader accepts.
+    TooLarge {
+        /// Announced length (version byte + body).
+        len: usize,
+        /// The reader's limit.
+        max: usize,
+    },
+    /// The frame has a length of 0, so not even a version byte.
+    Empty,
+    /// The frame's version byte is not [`PROTOCOL_VERSION`].
+    UnsupportedVersion(u8),
+    /// The body is not valid JSON for the expected message.
+    Malformed(serde_json::Error),
+    /// The underlying stream failed or closed mid-frame.
+    Io(io::Error),
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::TooLarge { len, max } => {
+                write!(f, "frame of {len} bytes exceeds the limit of {max} bytes")
+            }
+            FrameError::Empty => f.write_str("empty frame (no version byte)"),
+            FrameError::UnsupportedVersion(v) => write!(
+                f,
+                "protocol version {v} is not supported (this side speaks {PROTOCOL_VERSION})"
+            ),
+            FrameError::Malformed(e) => write!(f, "malformed message: {e}"),
+            FrameError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+impl From<io::Error> for FrameError {
+    fn from(e: io::Error) -> Self {
+        FrameError::Io(e)
+    }
+}
+
+/// Appends `message` to `out` as one complete frame.
+pub fn encode<T: Serialize>(message: &T, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; LENGTH_LEN]);
+    out.push(PROTOCOL_VERSION);
+    // Serializing our own message types into a Vec cannot fail: they hold only
+    // strings, integers and serde_json values.
+    serde_json::to_writer(&mut *out, message).expect("protocol messages always serialize");
+    let len = (out.len() - start - LENGTH_LEN) as u32;
+    out[start..start + LENGTH_LEN].copy_from_slice(&len.to_be_bytes());
+}
+
+/// Decodes a frame's payload (version byte + body, without the length prefix).
+pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
+    let (&version, body) = payload.split_first().ok_or(FrameError::Empty)?;
+    if version != PROTOCOL_VERSION {
+        return Err(FrameError::UnsupportedVersion(version));
+    }
+    serde_json::from_slice(body).map_err(FrameError::Malformed)
+}
+
+/// Reads the length prefix of the next frame and checks it against `max`.
+pub fn parse_length(prefix: [u8; LENGTH_LEN], max: usize) -> Result<usize, FrameError> {
+    let len = u32::from_be_bytes(prefix) as usize;
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    Ok(len)
+}
+
+/// Reads one whole frame from a blocking reader and decodes it. `buf` is
+/// reused between calls to avoid an allocation per frame.
+pub fn read<T: DeserializeOwned, R: Read>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> Result<T, FrameError> {
+    let mut prefix = [0u8; LENGTH_LEN];
+    reader.read_exact(&mut prefix)?;
+    let len = parse_length(prefix, max)?;
+    buf.clear();
+    buf.resize(len, 0);
+    reader.read_exact(buf)?;
+    decode_payload(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::*;
+
+    fn publish() -> Request {
+        Request {
+            id: 7,
+            cmd: Command::Publish(Publish {
+                to: Target::Users(vec!["123".into()]),
+                event: "new_msg".into(),
+                content: Content::Text("héllo <b>".into()),
+            }),
+        }
+    }
+
+    #[test]
+    fn request_round_trips_through_a_frame() {
+        let mut out = Vec::new();
+        encode(&publish(), &mut out);
+        assert_eq!(out[4], PROTOCOL_VERSION);
+        assert_eq!(u32::from_be_bytes(out[..4].try_into().unwrap()) as usize, out.len() - 4);
+        let back: Request = read(&mut &out[..], &mut Vec::new(), 1 << 20).unwrap();
+        assert_eq!(back, publish());
+    }
+
+    #[test]
+    fn pipelined_frames_are_read_one_by_one() {
+        let mut out = Vec::new();
+        for id in 1..=3 {
+            encode(&Response { id, reply: Reply::Delivered { sockets: id } }, &mut out);
+        }
+        let mut reader = &out[..];
+        let mut buf = Vec::new();
+        for id in 1..=3 {
+            let r: Response = read(&mut reader, &mut buf, 1024).unwrap();
+            assert_eq!(r.id, id);
+        }
+        assert!(reader.is_empty());
+    }
+
+    #[test]
+    fn wire_format_is_the_documented_json() {
+        let mut out = Vec::new();
+        encode(&publish(), &mut out);
+        let body = std::str::from_utf8(&out[5..]).unwrap();
+        assert_eq!(
+            body,
+            r#"{"id":7,"cmd":{"publish":{"to":{"users":["123"]},"event":"new_msg","content":{"text":"héllo <b>"}}}}"#
+        );
+    }
+
+    #[test]
+    fn oversized_length_is_rejected_before_reading_the_body() {
+        let frame = [0xff, 0xff, 0xff, 0xff, 1];
+        let err = read::<Request, _>(&mut &frame[..], &mut Vec::new(), 1024).unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { len: 0xffff_ffff, max: 1024 }));
+    }
+
+    #[test]
+    fn unknown_version_is_reported() {
+        let frame = [0, 0, 0, 3, 9, b'{', b'}'];
+        let err = read::<Request, _>(&mut &frame[..], &mut Vec::new(), 1024).unwrap_err();
+        assert!(matches!(err, FrameError::UnsupportedVersion(9)));
+    }
+
+    #[test]
+    fn empty_frame_is_reported() {
+        let err = read::<Request, _>(&mut &[0u8, 0, 0, 0][..], &mut Vec::new(), 1024).unwrap_err();
+        assert!(matches!(err, FrameError::Empty));
+    }
+
+    #[test]
+    fn invalid_json_and_invalid_utf8_are_malformed() {
+        for body in [&b"{\"id\":1,"[..], &b"{\"id\":1,\"cmd\":\"\xff\"}"[..], &b"{\"id\":1,\"cmd\":\"explode\"}"[..]] {
+            let mut payload = vec![PROTOCOL_VERSION];
+            payload.extend_from_slice(body);
+            let err = decode_payload::<Request>(&payload).unwrap_err();
+            assert!(matches!(err, FrameError::Malformed(_)), "{err}");
+        }
+    }
+
+    #[test]
+    fn truncated_frame_is_an_io_error() {
+        let mut out = Vec::new();
+        encode(&publish(), &mut out);
+        out.truncate(out.len() - 3);
+        let err = read::<Request, _>(&mut &out[..], &mut Vec::new(), 1024).unwrap_err();
+        assert!(matches!(err, FrameError::Io(ref e) if e.kind() == io::ErrorKind::UnexpectedEof));
+    }
+
+    #[test]
+    fn unknown_error_codes_from_a_newer_daemon_still_parse() {
+        let json = r#"{"id":3,"reply":{"error":{"code":"rate_limited","message":"slow down"}}}"#;
+        let r: Response = serde_json::from_str(json).unwrap();
+        assert_eq!(r.reply, Reply::Error { code: ErrorCode::Unknown, message: "slow down".into() });
+    }
+}

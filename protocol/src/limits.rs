@@ -1,0 +1,114 @@
+//! Size limits and input rules shared by the extension (which checks early,
+//! to throw at the call site) and the daemon (which is authoritative).
+
+use crate::message::{Publish, Target};
+
+/// Longest uid accepted, in bytes: user ids are keys, not documents, and the
+/// online map holds one per logged-in user.
+pub const MAX_UID_BYTES: usize = 256;
+
+/// Longest event name accepted, in bytes.
+pub const MAX_EVENT_BYTES: usize = 128;
+
+/// Most uids one publish may target; larger audiences are better served by a
+/// broadcast or several publishes.
+pub const MAX_TARGET_UIDS: usize = 10_000;
+
+/// Default largest frame, in bytes, the daemon accepts and the extension sends:
+/// 1 MiB is far above any notification and well below a memory risk.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;
+
+/// Largest reply frame a client needs to accept: replies are small objects.
+pub const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+/// Socket.IO event names that a server must not emit: the client library
+/// reserves them for its own life-cycle.
+pub const RESERVED_EVENTS: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+/// Checks a uid; the error says what is wrong.
+pub fn check_uid(uid: &str) -> Result<(), String> {
+    if uid.is_empty() {
+        return Err("a uid must not be empty".into());
+    }
+    if uid.len() > MAX_UID_BYTES {
+        return Err(format!(
+            "uid of {} bytes is longer than the limit of {MAX_UID_BYTES} bytes",
+            uid.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an event name; the error says what is wrong.
+pub fn check_event(event: &str) -> Result<(), String> {
+    if event.is_empty() {
+        return Err("the event name must not be empty".into());
+    }
+    if event.len() > MAX_EVENT_BYTES {
+        return Err(format!(
+            "event name of {} bytes is longer than the limit of {MAX_EVENT_BYTES} bytes",
+            event.len()
+        ));
+    }
+    if RESERVED_EVENTS.contains(&event) {
+        return Err(format!("'{event}' is reserved by Socket.IO and cannot be emitted"));
+    }
+    Ok(())
+}
+
+impl Publish {
+    /// Checks the event name and every uid against the limits above.
+    pub fn validate(&self) -> Result<(), String> {
+        check_event(&self.event)?;
+        if let Target::Users(uids) = &self.to {
+            if uids.len() > MAX_TARGET_UIDS {
+                return Err(format!(
+                    "{} uids in one push exceed the limit of {MAX_TARGET_UIDS}",
+                    uids.len()
+                ));
+            }
+            uids.iter().try_for_each(|uid| check_uid(uid))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Content;
+
+    fn publish(to: Target, event: &str) -> Publish {
+        Publish { to, event: event.into(), content: Content::Text("x".into()) }
+    }
+
+    #[test]
+    fn ordinary_publish_is_valid() {
+        assert!(publish(Target::Users(vec!["42".into()]), "new_msg").validate().is_ok());
+        assert!(publish(Target::Everyone, "order_shipped").validate().is_ok());
+    }
+
+    #[test]
+    fn bad_events_are_refused() {
+        assert!(publish(Target::Everyone, "").validate().unwrap_err().contains("empty"));
+        assert!(publish(Target::Everyone, "disconnect").validate().unwrap_err().contains("reserved"));
+        let long = "e".repeat(MAX_EVENT_BYTES + 1);
+        assert!(publish(Target::Everyone, &long).validate().unwrap_err().contains("limit"));
+    }
+
+    #[test]
+    fn bad_uids_are_refused() {
+        let long = "u".repeat(MAX_UID_BYTES + 1);
+        let err = publish(Target::Users(vec!["ok".into(), long]), "new_msg").validate().unwrap_err();
+        assert!(err.contains("257 bytes"), "{err}");
+        let empty = publish(Target::Users(vec![String::new()]), "new_msg").validate().unwrap_err();
+        assert!(empty.contains("empty"));
+    }
+}

@@ -1,0 +1,125 @@
+//! The messages carried in frames: a [`Request`] from PHP, a [`Response`]
+//! from the daemon. Both are JSON objects; enums are externally tagged so new
+//! commands and replies can be added without breaking older peers' parsing of
+//! the ones they know.
+
+use serde::{Deserialize, Serialize};
+
+/// One request. `id` is chosen by the client and echoed in the matching
+/// [`Response`], so requests can be pipelined on one connection; responses
+/// come back in request order. Clients should use ids from 1: id 0 marks a
+/// reply to a request whose id could not be read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Client-chosen identifier echoed in the reply.
+    pub id: u64,
+    /// What to do.
+    pub cmd: Command,
+}
+
+/// The commands the daemon understands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    /// Emit an event to some users' sockets or to every socket.
+    Publish(Publish),
+    /// Check that the daemon is alive; answered with [`Reply::Pong`].
+    Ping,
+}
+
+/// A message to emit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Publish {
+    /// Who receives it.
+    pub to: Target,
+    /// The socket.io event name, `new_msg` for web-msg-sender pages.
+    pub event: String,
+    /// The payload, delivered as given (no HTML escaping on this path).
+    pub content: Content,
+}
+
+/// The recipients of a [`Publish`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// Every connected socket, logged in or not (web-msg-sender's empty `to`).
+    Everyone,
+    /// The sockets logged in as any of these uids. An empty list reaches no one.
+    Users(Vec<String>),
+}
+
+/// The payload of a [`Publish`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Content {
+    /// A string, arriving in the browser as a string.
+    Text(String),
+    /// Any JSON value, arriving in the browser as the matching object.
+    Json(serde_json::Value),
+}
+
+/// The daemon's answer to one [`Request`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// The id of the request this answers (0 if it could not be read).
+    pub id: u64,
+    /// The outcome.
+    pub reply: Reply,
+}
+
+/// The outcome of a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply {
+    /// A publish was emitted; `sockets` is how many sockets (browser tabs) it
+    /// was addressed to. 0 means every target user is offline.
+    Delivered {
+        /// Sockets reached.
+        sockets: u64,
+    },
+    /// Answer to [`Command::Ping`].
+    Pong {
+        /// The daemon's version.
+        version: String,
+    },
+    /// The request failed; nothing was emitted.
+    Error {
+        /// A machine-readable cause.
+        code: ErrorCode,
+        /// A sentence a user can act on.
+        message: String,
+    },
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame's protocol version is not one the daemon speaks.
+    UnsupportedVersion,
+    /// The frame's body is not a request (bad JSON, invalid UTF-8, unknown command).
+    Malformed,
+    /// The frame is larger than the daemon's limit; the connection is closed.
+    FrameTooLarge,
+    /// The request is well-formed but its values break a rule (empty event,
+    /// uid too long, ...).
+    InvalidInput,
+    /// The daemon failed while handling a valid request.
+    Internal,
+    /// A code this peer does not know (sent by a newer daemon).
+    #[serde(other)]
+    Unknown,
+}
+
+impl Response {
+    /// An error reply to request `id`.
+    pub fn error(id: u64, code: ErrorCode, message: impl Into<String>) -> Self {
+        Response {
+            id,
+            reply: Reply::Error {
+                code,
+                message: message.into(),
+            },
+        }
+    }
+}

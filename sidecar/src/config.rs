@@ -1,0 +1,109 @@
+//! Command-line flags; each one can also be set from an environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use msgpush_protocol::limits::DEFAULT_MAX_FRAME_BYTES;
+
+/// web-msg-sender's online-count message, kept as the default so existing
+/// pages show the same text.
+pub const DEFAULT_ONLINE_COUNT_TEMPLATE: &str = "当前<b>{uids}</b>人在线，共打开<b>{sockets}</b>个页面";
+
+/// msgpushd: real-time push for PHP applications over Socket.IO.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Config {
+    /// Address of the Socket.IO server (browsers connect here; also serves the
+    /// client script and, with --demo, the demo page).
+    #[arg(long, env = "MSGPUSHD_LISTEN", default_value = "0.0.0.0:2120")]
+    pub listen: SocketAddr,
+
+    /// Address of the web-msg-sender-compatible HTTP push API. Loopback by
+    /// default: anyone who reaches it can push.
+    #[arg(long, env = "MSGPUSHD_HTTP_LISTEN", default_value = "127.0.0.1:2121")]
+    pub http_listen: SocketAddr,
+
+    /// If set, the HTTP push API requires this key, as the `key` parameter or
+    /// an `Authorization: Bearer KEY` header.
+    #[arg(long, env = "MSGPUSHD_HTTP_API_KEY", hide_env_values = true)]
+    pub http_api_key: Option<String>,
+
+    /// Largest HTTP push request body, in bytes (larger bodies get 413).
+    #[arg(long, env = "MSGPUSHD_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Path of the Unix socket the PHP extension connects to.
+    #[arg(long, env = "MSGPUSHD_SOCKET", default_value = msgpush_protocol::DEFAULT_SOCKET_PATH)]
+    pub socket: PathBuf,
+
+    /// Permission bits of the Unix socket, in octal. Whoever may write to it
+    /// can push to any user.
+    #[arg(long, env = "MSGPUSHD_SOCKET_MODE", default_value = "660", value_parser = parse_octal_mode)]
+    pub socket_mode: u32,
+
+    /// Group to give the Unix socket (for example `www-data`, the group
+    /// php-fpm runs as), so group members can connect with mode 660.
+    #[arg(long, env = "MSGPUSHD_SOCKET_GROUP")]
+    pub socket_group: Option<String>,
+
+    /// Largest frame, in bytes, accepted on the Unix socket; a connection
+    /// sending a larger one gets an error reply and is closed.
+    #[arg(long, env = "MSGPUSHD_MAX_FRAME_BYTES", default_value_t = DEFAULT_MAX_FRAME_BYTES)]
+    pub max_frame_bytes: usize,
+
+    /// Origins allowed to connect from a browser (repeat or separate with
+    /// commas). When unset, any origin is allowed, as with web-msg-sender.
+    #[arg(long, env = "MSGPUSHD_CORS_ORIGIN", value_delimiter = ',')]
+    pub cors_origin: Vec<String>,
+
+    /// The `update_online_count` message; `{uids}` and `{sockets}` are
+    /// replaced by the figures.
+    #[arg(long, env = "MSGPUSHD_ONLINE_COUNT_TEMPLATE", default_value = DEFAULT_ONLINE_COUNT_TEMPLATE)]
+    pub online_count_template: String,
+
+    /// Packets buffered per browser socket before further messages to a
+    /// client that does not read are dropped.
+    #[arg(long, env = "MSGPUSHD_MAX_BUFFERED_PACKETS", default_value_t = 128)]
+    pub max_buffered_packets: usize,
+
+    /// Largest message, in bytes, a browser may send.
+    #[arg(long, env = "MSGPUSHD_MAX_CLIENT_PAYLOAD_BYTES", default_value_t = 100_000)]
+    pub max_client_payload_bytes: u64,
+
+    /// Serve the demo page at `/`, with a form that pushes to any user.
+    /// For trying msgpush out: anyone who reaches --listen can push with it.
+    #[arg(long, env = "MSGPUSHD_DEMO")]
+    pub demo: bool,
+}
+
+fn parse_octal_mode(s: &str) -> Result<u32, String> {
+    let mode = u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .map_err(|_| format!("'{s}' is not an octal mode such as 660"))?;
+    if mode > 0o777 {
+        return Err(format!("'{s}' is not a permission mode (at most 777)"));
+    }
+    Ok(mode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_mode_is_octal() {
+        assert_eq!(parse_octal_mode("660"), Ok(0o660));
+        assert_eq!(parse_octal_mode("0o600"), Ok(0o600));
+        assert!(parse_octal_mode("999").is_err());
+        assert!(parse_octal_mode("7777").is_err());
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::parse_from(["msgpushd"]);
+        assert_eq!(c.listen.to_string(), "0.0.0.0:2120");
+        assert_eq!(c.http_listen.to_string(), "127.0.0.1:2121");
+        assert_eq!(c.socket_mode, 0o660);
+        assert!(!c.demo);
+    }
+}

@@ -1,0 +1,139 @@
+//! The web-msg-sender-compatible HTTP push API: any path, GET or POST,
+//! `type=publish&to=UID&content=...`, answered `ok`, `offline` or `fail`, so
+//! code written for web-msg-sender (curl to :2121) works unchanged.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use msgpush_protocol::{Content, Publish, Target, DEFAULT_EVENT};
+
+use crate::http_params::{Param, Params, ParamsError};
+use crate::hub::Hub;
+
+/// Everything the push handler needs.
+#[derive(Debug)]
+pub struct HttpApi {
+    /// Where pushes go.
+    pub hub: Arc<Hub>,
+    /// The key required of callers, if any.
+    pub api_key: Option<String>,
+    /// Largest request body accepted.
+    pub max_body: usize,
+}
+
+/// The router answering every path with the push handler.
+pub fn router(api: HttpApi) -> Router {
+    Router::new().fallback(push).with_state(Arc::new(api))
+}
+
+/// The three answers web-msg-sender gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Ok,
+    Offline,
+    Fail,
+}
+
+fn reply(status: StatusCode, outcome: Outcome) -> Response {
+    let body = match outcome {
+        Outcome::Ok => "ok",
+        Outcome::Offline => "offline",
+        Outcome::Fail => "fail",
+    };
+    (status, [(header::CONTENT_TYPE, "text/html;charset=utf-8")], body).into_response()
+}
+
+async fn push(State(api): State<Arc<HttpApi>>, request: Request<Body>) -> Response {
+    let bearer = bearer_token(request.headers());
+    let params = match Params::read(request, api.max_body).await {
+        Ok(params) => params,
+        Err(ParamsError::TooLarge) => return reply(StatusCode::PAYLOAD_TOO_LARGE, Outcome::Fail),
+        Err(ParamsError::Malformed(why)) => {
+            tracing::debug!("http push refused: {why}");
+            return reply(StatusCode::OK, Outcome::Fail);
+        }
+    };
+    if let Some(key) = &api.api_key {
+        let given = bearer.or_else(|| text(&params, "key").map(str::to_owned));
+        if given.as_deref() != Some(key.as_str()) {
+            return reply(StatusCode::FORBIDDEN, Outcome::Fail);
+        }
+    }
+    let Some(publish) = publish_of(&params) else {
+        return reply(StatusCode::OK, Outcome::Fail);
+    };
+    let targeted = matches!(publish.to, Target::Users(_));
+    match api.hub.publish(publish).await {
+        Ok(0) if targeted => reply(StatusCode::OK, Outcome::Offline),
+        Ok(_) => reply(StatusCode::OK, Outcome::Ok),
+        Err(e) => {
+            tracing::debug!("http push refused: {}", e.message());
+            reply(StatusCode::OK, Outcome::Fail)
+        }
+    }
+}
+
+/// The publish a web-msg-sender request asks for, or None if it asks for
+/// none (wrong `type`, array parameters).
+fn publish_of(params: &Params) -> Option<Publish> {
+    if text(params, "type") != Some("publish") {
+        return None;
+    }
+    let to = match params.get("to") {
+        None => Target::Everyone,
+        Some(Param::Text(uid)) if uid.is_empty() => Target::Everyone,
+        Some(Param::Text(uid)) => Target::Users(vec![uid.clone()]),
+        Some(Param::Structured) => return None,
+    };
+    let content = match params.get("content") {
+        None => String::new(),
+        Some(Param::Text(content)) => escape_html(content),
+        Some(Param::Structured) => return None,
+    };
+    Some(Publish { to, event: DEFAULT_EVENT.to_owned(), content: Content::Text(content) })
+}
+
+fn text<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
+    match params.get(name)? {
+        Param::Text(t) => Some(t),
+        Param::Structured => None,
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    value.strip_prefix("Bearer ").map(str::to_owned)
+}
+
+/// PHP's `htmlspecialchars($s, ENT_QUOTES)`, which web-msg-sender applies to
+/// `content`: pages insert it as HTML, so it must not carry markup.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#039;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_matches_htmlspecialchars_ent_quotes() {
+        assert_eq!(escape_html(r#"<a href="x">Tom & 'Jerry'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#039;Jerry&#039;&lt;/a&gt;");
+        assert_eq!(escape_html("当前 ok"), "当前 ok");
+    }
+}

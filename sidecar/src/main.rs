@@ -1,0 +1,39 @@
+//! The `msgpushd` executable: flags, logging, runtime, then [`msgpushd::run`].
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use msgpushd::config::Config;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("MSGPUSHD_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match msgpushd::fd_limit::raise() {
+        Ok(limit) => tracing::debug!("open descriptor limit: {limit}"),
+        Err(e) => tracing::warn!("cannot raise the open descriptor limit: {e}"),
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("msgpushd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let shutdown = msgpushd::shutdown::on_signal()?;
+        msgpushd::run(config, shutdown).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("msgpushd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The online map: which uid each logged-in socket belongs to, and how many
+//! sockets each uid has open. One mutex guards both maps so they never
+//! disagree; every operation on it is a couple of hash lookups.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use socketioxide::socket::Sid;
+
+/// The figures shown by `update_online_count`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OnlineCounts {
+    /// Distinct logged-in uids.
+    pub uids: usize,
+    /// Logged-in sockets (browser tabs).
+    pub sockets: usize,
+}
+
+/// Who is online.
+#[derive(Debug, Default)]
+pub struct Presence {
+    /// Connected sockets, logged in or not: the audience of a broadcast.
+    connected: AtomicUsize,
+    maps: Mutex<Maps>,
+}
+
+#[derive(Debug, Default)]
+struct Maps {
+    uid_of_socket: HashMap<Sid, Arc<str>>,
+    sockets_of_uid: HashMap<Arc<str>, usize>,
+}
+
+impl Presence {
+    /// Records a new connection.
+    pub fn connected(&self) {
+        self.connected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a closed connection, logging its socket out.
+    pub fn disconnected(&self, sid: Sid) {
+        self.connected.fetch_sub(1, Ordering::Relaxed);
+        self.logout(sid);
+    }
+
+    /// Sockets currently connected, logged in or not.
+    pub fn connected_sockets(&self) -> usize {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Logs socket `sid` in as `uid`. Returns false, changing nothing, if the
+    /// socket is logged in already: the first login on a socket wins.
+    pub fn login(&self, sid: Sid, uid: &str) -> bool {
+        let mut maps = self.lock();
+        if maps.uid_of_socket.contains_key(&sid) {
+            return false;
+        }
+        let uid: Arc<str> = match maps.sockets_of_uid.get_key_value(uid) {
+            Some((known, _)) => known.clone(),
+            None => uid.into(),
+        };
+        *maps.sockets_of_uid.entry(uid.clone()).or_default() += 1;
+        maps.uid_of_socket.insert(sid, uid);
+        true
+    }
+
+    /// Logs socket `sid` out, if it was logged in.
+    pub fn logout(&self, sid: Sid) {
+        let mut maps = self.lock();
+        let Some(uid) = maps.uid_of_socket.remove(&sid) else {
+            return;
+        };
+        if let Some(count) = maps.sockets_of_uid.get_mut(&uid) {
+            *count -= 1;
+            if *count == 0 {
+                maps.sockets_of_uid.remove(&uid);
+            }
+        }
+    }
+
+    /// Sockets logged in as `uid`.
+    pub fn sockets_of(&self, uid: &str) -> usize {
+        self.lock().sockets_of_uid.get(uid).copied().unwrap_or(0)
+    }
+
+    /// Sockets logged in as any of `uids`, which must be distinct.
+    pub fn sockets_of_all(&self, uids: &[String]) -> usize {
+        let maps = self.lock();
+        uids.iter().filter_map(|uid| maps.sockets_of_uid.get(uid.as_str())).sum()
+    }
+
+    /// The current figures.
+    pub fn counts(&self) -> OnlineCounts {
+        let maps = self.lock();
+        OnlineCounts { uids: maps.sockets_of_uid.len(), sockets: maps.uid_of_socket.len() }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Maps> {
+        // The maps are updated with no call that can panic between reads and
+        // writes, so a poisoned lock still guards consistent data.
+        self.maps.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tabs_of_one_user_are_counted_and_released() {
+        let p = Presence::default();
+        let (a, b, c) = (Sid::new(), Sid::new(), Sid::new());
+        assert!(p.login(a, "123"));
+        assert!(p.login(b, "123"));
+        assert!(p.login(c, "7"));
+        assert_eq!(p.sockets_of("123"), 2);
+        assert_eq!(p.counts(), OnlineCounts { uids: 2, sockets: 3 });
+        p.logout(a);
+        p.logout(b);
+        assert_eq!(p.sockets_of("123"), 0);
+        assert_eq!(p.counts(), OnlineCounts { uids: 1, sockets: 1 });
+    }
+
+    #[test]
+    fn first_login_on_a_socket_wins() {
+        let p = Presence::default();
+        let s = Sid::new();
+        assert!(p.login(s, "1"));
+        assert!(!p.login(s, "2"));
+        assert_eq!(p.sockets_of("1"), 1);
+        assert_eq!(p.sockets_of("2"), 0);
+    }
+
+    #[test]
+    fn sockets_of_several_uids_add_up() {
+        let p = Presence::default();
+        p.login(Sid::new(), "1");
+        p.login(Sid::new(), "1");
+        p.login(Sid::new(), "2");
+        let uids = ["1", "2", "nobody"].map(String::from);
+        assert_eq!(p.sockets_of_all(&uids), 3);
+    }
+
+    #[test]
+    fn logout_of_an_anonymous_socket_changes_nothing() {
+        let p = Presence::default();
+        p.connected();
+        p.login(Sid::new(), "1");
+        p.disconnected(Sid::new());
+        assert_eq!(p.connected_sockets(), 0);
+        assert_eq!(p.counts(), OnlineCounts { uids: 1, sockets: 1 });
+    }
+}

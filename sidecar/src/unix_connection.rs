@@ -1,0 +1,63 @@
+//! One PHP process's connection: read request frames, answer each in order.
+//! Requests may be pipelined; replies are flushed once no further request is
+//! already waiting, so a burst costs one write, not one per reply.
+
+use std::sync::Arc;
+
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use msgpush_protocol::codec::ServerCodec;
+use msgpush_protocol::{Command, ErrorCode, FrameError, Reply, Request, Response};
+use tokio::net::UnixStream;
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::Hub;
+
+/// Serves one connection until the peer closes it, it breaks the protocol
+/// beyond recovery, or the daemon shuts down.
+pub async fn serve(stream: UnixStream, hub: Arc<Hub>, max_frame: usize, shutdown: CancellationToken) {
+    let mut frames = Framed::new(stream, ServerCodec::new(max_frame));
+    loop {
+        let next = match frames.next().now_or_never() {
+            Some(next) => next,
+            None => {
+                if frames.flush().await.is_err() {
+                    return;
+                }
+                tokio::select! {
+                    next = frames.next() => next,
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        };
+        let reply = match next {
+            None => break,
+            Some(Ok(Ok(request))) => answer(request, &hub).await,
+            Some(Ok(Err(refusal))) => refusal,
+            Some(Err(e @ FrameError::TooLarge { .. })) => {
+                tracing::warn!("closing a unix socket connection: {e}");
+                let _ = frames.send(Response::error(0, ErrorCode::FrameTooLarge, e.to_string())).await;
+                return;
+            }
+            Some(Err(e)) => {
+                tracing::debug!("unix socket connection failed: {e}");
+                return;
+            }
+        };
+        if frames.feed(reply).await.is_err() {
+            return;
+        }
+    }
+    let _ = frames.flush().await;
+}
+
+async fn answer(request: Request, hub: &Hub) -> Response {
+    let reply = match request.cmd {
+        Command::Publish(publish) => match hub.publish(publish).await {
+            Ok(sockets) => Reply::Delivered { sockets },
+            Err(e) => Reply::Error { code: e.code(), message: e.message().to_owned() },
+        },
+        Command::Ping => Reply::Pong { version: env!("CARGO_PKG_VERSION").to_owned() },
+    };
+    Response { id: request.id, reply }
+}

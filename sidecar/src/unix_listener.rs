@@ -1,0 +1,127 @@
+//! The Unix socket the PHP extension connects to: binding it safely (a stale
+//! file from a crashed run is replaced, a live daemon's socket is not stolen),
+//! setting its permissions, and accepting connections until shutdown.
+
+use std::io;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::UnixListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::hub::Hub;
+use crate::unix_connection;
+
+/// A bound Unix socket; its file is removed when this is dropped.
+#[derive(Debug)]
+pub struct UnixIngress {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+/// Who may connect to the socket.
+#[derive(Debug, Clone)]
+pub struct SocketAccess {
+    /// Permission bits, for example `0o660`.
+    pub mode: u32,
+    /// Group name or numeric gid to give the socket file.
+    pub group: Option<String>,
+}
+
+impl UnixIngress {
+    /// Binds `path`, creating its directory if needed, and applies `access`.
+    pub fn bind(path: &Path, access: &SocketAccess) -> io::Result<Self> {
+        clear_stale_socket(path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| annotate(e, "cannot create the directory", dir))?;
+        }
+        let listener = UnixListener::bind(path).map_err(|e| annotate(e, "cannot bind", path))?;
+        let ingress = UnixIngress { listener, path: path.to_owned() };
+        if let Some(group) = &access.group {
+            let gid = resolve_group(group)?;
+            std::os::unix::fs::chown(path, None, Some(gid))
+                .map_err(|e| annotate(e, &format!("cannot give group {group} to"), path))?;
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(access.mode))
+            .map_err(|e| annotate(e, "cannot set the permissions of", path))?;
+        Ok(ingress)
+    }
+
+    /// Accepts connections until `shutdown`, then waits for open connections
+    /// to answer what they have read and removes the socket file.
+    pub async fn serve(self, hub: Arc<Hub>, max_frame: usize, shutdown: CancellationToken) {
+        let connections = TaskTracker::new();
+        loop {
+            let accepted = tokio::select! {
+                accepted = self.listener.accept() => accepted,
+                _ = shutdown.cancelled() => break,
+            };
+            match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(unix_connection::serve(
+                        stream,
+                        hub.clone(),
+                        max_frame,
+                        shutdown.clone(),
+                    ));
+                }
+                Err(e) => {
+                    // Out of descriptors and the like: back off instead of spinning.
+                    tracing::warn!("unix socket accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+        connections.close();
+        connections.wait().await;
+    }
+}
+
+impl Drop for UnixIngress {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Removes a socket file left by a crashed run; refuses to touch a socket a
+/// live process answers on, or a file that is not a socket.
+fn clear_stale_socket(path: &Path) -> io::Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(annotate(e, "cannot inspect", path)),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a socket; refusing to replace it", path.display()),
+        ));
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("{} is in use by a running process (another msgpushd?)", path.display()),
+        )),
+        Err(_) => {
+            tracing::info!("replacing stale socket {}", path.display());
+            std::fs::remove_file(path).map_err(|e| annotate(e, "cannot remove the stale socket", path))
+        }
+    }
+}
+
+fn resolve_group(group: &str) -> io::Result<u32> {
+    if let Ok(gid) = group.parse::<u32>() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(group) {
+        Ok(Some(g)) => Ok(g.gid.as_raw()),
+        Ok(None) => Err(io::Error::new(io::ErrorKind::NotFound, format!("no group named {group}"))),
+        Err(e) => Err(io::Error::other(format!("cannot look up group {group}: {e}"))),
+    }
+}
+
+fn annotate(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}

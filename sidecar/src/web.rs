@@ -1,0 +1,80 @@
+//! The browser-facing port: the Socket.IO endpoint, the socket.io client
+//! script, and (with `--demo`) the demo page and its push form.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Request, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use msgpush_protocol::{Content, Publish, Target, DEFAULT_EVENT};
+use serde::Deserialize;
+use tower::Service;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::hub::Hub;
+
+/// The socket.io client, from the npm package pinned in `package-lock.json`.
+const CLIENT_SCRIPT: &[u8] = include_bytes!(env!("MSGPUSH_CLIENT_SCRIPT"));
+
+/// The demo page: log in as a uid, watch messages and the online count, push.
+const DEMO_PAGE: &str = include_str!("../web/demo.html");
+
+/// The router of the Socket.IO port: the routes below, and every other
+/// request (those under `/socket.io/`) to Socket.IO.
+pub fn router<S>(hub: Arc<Hub>, socket_io: S, cors_origins: &[String], demo: bool) -> Router
+where
+    S: Service<Request<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Response: IntoResponse,
+    S::Future: Send + 'static,
+{
+    let mut app = Router::new().route("/socket.io/socket.io.js", get(client_script));
+    app = if demo {
+        app.route("/", get(Html(DEMO_PAGE))).route("/demo/push", post(demo_push))
+    } else {
+        app.route("/", get(concat!("msgpushd ", env!("CARGO_PKG_VERSION"), "\n")))
+    };
+    app.with_state(hub).fallback_service(socket_io).layer(cors(cors_origins))
+}
+
+/// Socket.IO 2.x browser clients send credentials with polling requests, so
+/// the origin is reflected (never `*`) and credentials allowed.
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::very_permissive();
+    if origins.is_empty() {
+        return layer;
+    }
+    let list = origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok());
+    layer.allow_origin(AllowOrigin::list(list))
+}
+
+async fn client_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        CLIENT_SCRIPT,
+    )
+        .into_response()
+}
+
+/// What the demo page's form posts.
+#[derive(Debug, Deserialize)]
+struct DemoPush {
+    /// A uid, or empty for everyone.
+    to: String,
+    content: String,
+}
+
+async fn demo_push(State(hub): State<Arc<Hub>>, Json(form): Json<DemoPush>) -> Response {
+    let to = if form.to.is_empty() { Target::Everyone } else { Target::Users(vec![form.to]) };
+    let publish = Publish { to, event: DEFAULT_EVENT.to_owned(), content: Content::Text(form.content) };
+    match hub.publish(publish).await {
+        Ok(sockets) => Json(serde_json::json!({ "sockets": sockets })).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e.message().to_owned()).into_response(),
+    }
+}
