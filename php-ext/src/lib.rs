@@ -1,1 +1,77 @@
+//! The `msgpush` PHP extension: `MsgPush\PushEvent` sends pushes to
+//! msgpushd over a persistent Unix-socket connection per PHP process.
+//!
+//! # Layout
+//! - [`push_event`]: the PHP class (API in `msgpush.stub.php`).
+//! - [`values`]: PHP values to protocol values (uids, content, JSON).
+//! - [`client`]: `push()`'s request/reply over the process's connection.
+//! - [`connection`]: one socket with deadlines, `MSG_NOSIGNAL`, fork checks.
+//! - [`queue`]: the fire-and-forget mode and its writer thread.
+//! - [`settings`]: the `msgpush.*` php.ini settings.
+//! - [`error`]: `MsgPush\PushException` and its causes.
+//! - [`info`]: the `php --ri msgpush` section.
+//!
+//! Nothing here connects or starts a thread at module startup: php-fpm forks
+//! its workers after that, and each worker connects on its first push.
 
+#![cfg_attr(windows, feature(abi_vectorcall))]
+
+pub mod client;
+pub mod connection;
+pub mod error;
+pub mod info;
+pub mod push_event;
+pub mod queue;
+pub mod settings;
+pub mod values;
+
+use std::panic::catch_unwind;
+
+use ext_php_rs::prelude::*;
+use ext_php_rs::zend::IniEntryDef;
+
+use crate::push_event::PushEvent;
+
+const SUCCESS: i32 = 0;
+const FAILURE: i32 = -1;
+
+/// Module startup: registers the settings and the exception class.
+pub fn startup(_type: i32, module_number: i32) -> i32 {
+    let registered = catch_unwind(|| {
+        IniEntryDef::register(settings::INI_ENTRIES.as_slice(), module_number);
+        error::register_exception_class().is_ok()
+    });
+    if matches!(registered, Ok(true)) { SUCCESS } else { FAILURE }
+}
+
+/// End of a request: give queued messages up to `msgpush.flush_timeout_ms`.
+extern "C" fn request_shutdown(_type: i32, _module_number: i32) -> i32 {
+    flush_queue();
+    SUCCESS
+}
+
+/// End of the process: the same, last chance for queued messages.
+extern "C" fn module_shutdown(_type: i32, _module_number: i32) -> i32 {
+    flush_queue();
+    SUCCESS
+}
+
+fn flush_queue() {
+    let _ = catch_unwind(|| {
+        if queue::has_pending() {
+            let timeout = settings::Settings::current().map(|s| s.flush_timeout);
+            queue::flush(timeout.unwrap_or(std::time::Duration::from_secs(1)));
+        }
+    });
+}
+
+/// The module entry PHP asks for when loading the extension.
+#[php_module]
+#[php(startup = "startup")]
+pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
+    module
+        .class::<PushEvent>()
+        .request_shutdown_function(request_shutdown)
+        .shutdown_function(module_shutdown)
+        .info_function(info::module_info)
+}

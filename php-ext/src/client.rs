@@ -1,0 +1,117 @@
+//! `push()`'s request/reply exchange over this process's persistent
+//! connection: opened lazily (never at module startup, since php-fpm forks
+//! its workers after that), reused across requests, replaced after a fork or
+//! when the daemon has restarted.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use msgpush_protocol::frame::{self, FrameError};
+use msgpush_protocol::{Command, Reply, Request};
+
+use crate::connection::Connection;
+use crate::error::PushError;
+use crate::settings::Settings;
+
+/// Request ids of this process, shared by `push()` and the queue.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// This process's connection for `push()`.
+static CONNECTION: Mutex<Option<Connection>> = Mutex::new(None);
+
+/// A request encoded as a frame, ready to send.
+#[derive(Debug)]
+pub struct EncodedRequest {
+    /// The id the reply will carry.
+    pub id: u64,
+    /// The frame bytes.
+    pub frame: Vec<u8>,
+}
+
+/// Encodes `cmd` with a fresh id, refusing frames over `max_bytes`.
+pub fn encode(cmd: Command, max_bytes: usize) -> Result<EncodedRequest, PushError> {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let mut frame = Vec::with_capacity(128);
+    frame::encode(&Request { id, cmd }, &mut frame);
+    let size = frame.len() - frame::LENGTH_LEN;
+    if size > max_bytes {
+        return Err(PushError::Invalid(format!(
+            "the message is {size} bytes encoded, more than msgpush.max_message_bytes ({max_bytes})"
+        )));
+    }
+    Ok(EncodedRequest { id, frame })
+}
+
+/// Sends `request` and waits for its reply, all within `settings.timeout`.
+/// A reused connection that fails on send is replaced once and the send
+/// retried: nothing was delivered through it.
+pub fn exchange(request: &EncodedRequest, settings: &Settings) -> Result<Reply, PushError> {
+    let deadline = Instant::now() + settings.timeout;
+    let mut slot = lock();
+    let reused = slot.as_ref().is_some_and(|c| c.is_usable_for(&settings.socket));
+    if !reused {
+        *slot = Some(Connection::open(&settings.socket, deadline)?);
+    }
+    let mut sent = slot.as_ref().expect("connected above").send(&request.frame, deadline);
+    if reused && sent.as_ref().is_err_and(|e| e.kind() != io::ErrorKind::TimedOut) {
+        *slot = Some(Connection::open(&settings.socket, deadline)?);
+        sent = slot.as_ref().expect("connected above").send(&request.frame, deadline);
+    }
+    let conn = slot.as_mut().expect("connected above");
+    let outcome = sent
+        .map_err(FrameError::Io)
+        .and_then(|()| conn.receive(deadline))
+        .map_err(|e| failure(e, conn, settings));
+    let response = match outcome {
+        Ok(response) => response,
+        Err(e) => {
+            // After a timeout a late reply may still arrive: never reuse this one.
+            *slot = None;
+            return Err(e);
+        }
+    };
+    if response.id != request.id {
+        *slot = None;
+        return Err(PushError::ConnectionLost(format!(
+            "msgpushd answered request {} while request {} was expected",
+            response.id, request.id
+        )));
+    }
+    Ok(response.reply)
+}
+
+fn failure(e: FrameError, conn: &Connection, settings: &Settings) -> PushError {
+    match e {
+        FrameError::Io(e) if e.kind() == io::ErrorKind::TimedOut => PushError::timeout(conn.path(), settings.timeout),
+        FrameError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => PushError::ConnectionLost(format!(
+            "msgpushd at {} closed the connection before answering",
+            conn.path().display()
+        )),
+        FrameError::Io(e) => PushError::ConnectionLost(format!(
+            "connection to msgpushd at {} failed: {e}",
+            conn.path().display()
+        )),
+        other => PushError::ConnectionLost(format!("unreadable reply from msgpushd: {other}")),
+    }
+}
+
+/// A line for `php --ri msgpush`: whether this process holds a connection.
+pub fn describe() -> String {
+    match lock().as_ref() {
+        Some(c) if c.is_usable_for(c.path()) => format!("connected to {}", c.path().display()),
+        _ => "not connected".to_owned(),
+    }
+}
+
+fn lock() -> MutexGuard<'static, Option<Connection>> {
+    // A panic caught mid-exchange leaves the connection in an unknown state:
+    // drop it and start clean.
+    CONNECTION.lock().unwrap_or_else(|poisoned| {
+        CONNECTION.clear_poison();
+        let mut slot = poisoned.into_inner();
+        *slot = None;
+        slot
+    })
+}

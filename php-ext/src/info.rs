@@ -1,0 +1,44 @@
+//! The `php --ri msgpush` / `phpinfo()` section: version, effective settings,
+//! this process's connection and queue.
+
+use ext_php_rs::zend::ModuleEntry;
+use ext_php_rs::{info_table_end, info_table_row, info_table_start};
+
+use crate::{client, queue, settings};
+
+/// The module's info function.
+pub extern "C" fn module_info(_module: *mut ModuleEntry) {
+    // Nothing may unwind into PHP from here.
+    let _ = std::panic::catch_unwind(print_table);
+}
+
+fn print_table() {
+    let text = |s: String| s.replace('\0', "");
+    info_table_start!();
+    info_table_row!("msgpush support", "enabled");
+    info_table_row!("version", env!("CARGO_PKG_VERSION"));
+    info_table_row!("protocol version", msgpush_protocol::PROTOCOL_VERSION.to_string());
+    for name in [
+        settings::SOCKET,
+        settings::TIMEOUT_MS,
+        settings::MAX_MESSAGE_BYTES,
+        settings::QUEUE_SIZE,
+        settings::FLUSH_TIMEOUT_MS,
+    ] {
+        info_table_row!(name, text(settings::raw(name).unwrap_or_default()));
+    }
+    info_table_row!("connection", text(client::describe()));
+    match queue::stats() {
+        None => info_table_row!("queue", "not started"),
+        Some(s) => {
+            info_table_row!(
+                "queue",
+                format!("{} queued, {} answered, {} refused, {} dropped", s.queued, s.answered, s.failed, s.dropped)
+            );
+            if let Some(e) = s.last_error {
+                info_table_row!("queue last error", text(e));
+            }
+        }
+    }
+    info_table_end!();
+}

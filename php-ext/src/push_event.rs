@@ -1,0 +1,107 @@
+//! `MsgPush\PushEvent`: the PHP class. Its API is stated in
+//! `php-ext/msgpush.stub.php`; this file implements it.
+
+use std::time::Duration;
+
+use ext_php_rs::prelude::*;
+use ext_php_rs::types::{ZendClassObject, Zval};
+use msgpush_protocol::{Command, Content, Publish, Reply, Target, DEFAULT_EVENT};
+
+use crate::error::PushError;
+use crate::settings::Settings;
+use crate::{client, queue, values};
+
+/// A message being prepared: recipients, event name and content.
+#[php_class]
+#[php(name = "MsgPush\\PushEvent")]
+#[derive(Debug)]
+pub struct PushEvent {
+    to: Target,
+    event: String,
+    content: Content,
+}
+
+impl PushEvent {
+    fn publish(&self) -> Result<Publish, PushError> {
+        let publish = Publish { to: self.to.clone(), event: self.event.clone(), content: self.content.clone() };
+        publish.validate().map_err(PushError::Invalid)?;
+        Ok(publish)
+    }
+}
+
+#[php_impl]
+impl PushEvent {
+    /// A message to everyone, with event `new_msg` and empty content.
+    pub fn __construct() -> Self {
+        PushEvent { to: Target::Everyone, event: DEFAULT_EVENT.to_owned(), content: Content::Text(String::new()) }
+    }
+
+    /// Sets the recipient: a uid (string or int), an array of uids, or `''`
+    /// (the default) for everyone.
+    #[php(optional = uid)]
+    pub fn set_user<'a>(
+        self_: &'a mut ZendClassObject<PushEvent>,
+        uid: Option<&Zval>,
+    ) -> PhpResult<&'a mut ZendClassObject<PushEvent>> {
+        self_.to = match uid {
+            Some(uid) => values::target_of(uid)?,
+            None => Target::Everyone,
+        };
+        Ok(self_)
+    }
+
+    /// Sets the content: a string, or an array sent as JSON.
+    #[php(optional = content)]
+    pub fn set_content<'a>(
+        self_: &'a mut ZendClassObject<PushEvent>,
+        content: Option<&Zval>,
+    ) -> PhpResult<&'a mut ZendClassObject<PushEvent>> {
+        self_.content = match content {
+            Some(content) => values::content_of(content)?,
+            None => Content::Text(String::new()),
+        };
+        Ok(self_)
+    }
+
+    /// Sets the Socket.IO event name (default `new_msg`).
+    #[php(defaults(event = "\"new_msg\""))]
+    pub fn set_event<'a>(
+        self_: &'a mut ZendClassObject<PushEvent>,
+        event: String,
+    ) -> PhpResult<&'a mut ZendClassObject<PushEvent>> {
+        self_.event = values::event_of(&event)?;
+        Ok(self_)
+    }
+
+    /// Sends the message and returns how many sockets (browser tabs) it
+    /// reached; 0 means the user is offline.
+    pub fn push(&self) -> PhpResult<i64> {
+        let settings = Settings::current()?;
+        let request = client::encode(Command::Publish(self.publish()?), settings.max_message_bytes)?;
+        match client::exchange(&request, &settings)? {
+            Reply::Delivered { sockets } => Ok(i64::try_from(sockets).unwrap_or(i64::MAX)),
+            Reply::Error { message, .. } => Err(PushError::Refused(format!("msgpushd refused the push: {message}")).into()),
+            other => Err(PushError::ConnectionLost(format!("unexpected reply from msgpushd: {other:?}")).into()),
+        }
+    }
+
+    /// Queues the message for the background writer and returns at once:
+    /// true if queued, false if the queue is full (the message is dropped).
+    pub fn queue(&self) -> PhpResult<bool> {
+        let settings = Settings::current()?;
+        let request = client::encode(Command::Publish(self.publish()?), settings.max_message_bytes)?;
+        Ok(queue::enqueue(request.frame, &settings)?)
+    }
+
+    /// Waits until every queued message has been answered by msgpushd, at most
+    /// `timeoutMs` milliseconds (default `msgpush.flush_timeout_ms`). Returns
+    /// true if all were.
+    #[php(optional = timeout_ms)]
+    pub fn flush(timeout_ms: Option<i64>) -> PhpResult<bool> {
+        let timeout = match timeout_ms {
+            Some(ms) => Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
+            None => Settings::current()?.flush_timeout,
+        };
+        Ok(queue::flush(timeout))
+    }
+}

@@ -1,0 +1,227 @@
+//! The fire-and-forget mode: `queue()` hands an encoded frame to a bounded
+//! channel and returns at once; one writer thread per process pipelines the
+//! frames to msgpushd over its own connection and reads the replies.
+//!
+//! - Queue full: `queue()` returns false and the message is counted as dropped.
+//! - Daemon down: the writer keeps the messages and retries (backing off up to
+//!   a second) until it is back; meanwhile the queue fills up.
+//! - Connection lost mid-batch: the unanswered frames are sent again, so a
+//!   message may arrive twice but is not lost (at-least-once).
+//! - End of request and of process: wait up to `msgpush.flush_timeout_ms` for
+//!   every queued message to be answered; what is left stays queued (the
+//!   process goes on to the next request) or, at process exit, is lost.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use msgpush_protocol::Reply;
+
+use crate::connection::Connection;
+use crate::error::PushError;
+use crate::settings::Settings;
+
+/// Most frames written in one batch.
+const MAX_BATCH: usize = 512;
+
+/// Longest pause between reconnection attempts while the daemon is down.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// This process's queue, created on the first `queue()`.
+static QUEUE: Mutex<Option<Queue>> = Mutex::new(None);
+
+#[derive(Debug)]
+struct Queue {
+    sender: Sender<Vec<u8>>,
+    progress: Arc<Progress>,
+    /// The writer thread exists only in the process that created it.
+    pid: u32,
+}
+
+/// What the writer has done, shared with the PHP thread.
+#[derive(Debug, Default)]
+struct Progress {
+    queued: AtomicU64,
+    answered: Mutex<u64>,
+    answered_changed: Condvar,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+/// Figures for `php --ri msgpush`.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Messages accepted by `queue()`.
+    pub queued: u64,
+    /// Messages the daemon answered (delivered or refused).
+    pub answered: u64,
+    /// Messages the daemon refused.
+    pub failed: u64,
+    /// Messages refused by `queue()` because the queue was full.
+    pub dropped: u64,
+    /// The last failure the writer saw.
+    pub last_error: Option<String>,
+}
+
+impl Progress {
+    fn answered(&self) -> MutexGuard<'_, u64> {
+        self.answered.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn record_error(&self, message: String) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
+    }
+}
+
+/// Queues an encoded frame. Returns false if the queue is full.
+pub fn enqueue(frame: Vec<u8>, settings: &Settings) -> Result<bool, PushError> {
+    let mut slot = lock();
+    let pid = std::process::id();
+    if slot.as_ref().is_some_and(|q| q.pid != pid) {
+        // Forked: the parent's writer thread does not exist here, and its
+        // channel may be mid-operation; leave it untouched.
+        std::mem::forget(slot.take());
+    }
+    if slot.is_none() {
+        *slot = Some(start(settings)?);
+    }
+    let queue = slot.as_ref().expect("started above");
+    match queue.sender.try_send(frame) {
+        Ok(()) => {
+            queue.progress.queued.fetch_add(1, Ordering::Relaxed);
+            Ok(true)
+        }
+        Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+            queue.progress.dropped.fetch_add(1, Ordering::Relaxed);
+            Ok(false)
+        }
+    }
+}
+
+/// Waits up to `timeout` until every message queued so far is answered.
+/// Returns true if they all were (or nothing was queued).
+pub fn flush(timeout: Duration) -> bool {
+    let Some(progress) = current_progress() else {
+        return true;
+    };
+    let target = progress.queued.load(Ordering::Relaxed);
+    let deadline = Instant::now() + timeout;
+    let mut answered = progress.answered();
+    while *answered < target {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        answered = progress
+            .answered_changed
+            .wait_timeout(answered, left)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+    }
+    true
+}
+
+/// Whether this process has queued messages not yet answered.
+pub fn has_pending() -> bool {
+    current_progress().is_some_and(|p| *p.answered() < p.queued.load(Ordering::Relaxed))
+}
+
+/// This process's figures, if it ever queued.
+pub fn stats() -> Option<Stats> {
+    let p = current_progress()?;
+    let answered = *p.answered();
+    let last_error = p.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Some(Stats {
+        queued: p.queued.load(Ordering::Relaxed),
+        answered,
+        failed: p.failed.load(Ordering::Relaxed),
+        dropped: p.dropped.load(Ordering::Relaxed),
+        last_error,
+    })
+}
+
+fn current_progress() -> Option<Arc<Progress>> {
+    let slot = lock();
+    let queue = slot.as_ref().filter(|q| q.pid == std::process::id())?;
+    Some(queue.progress.clone())
+}
+
+fn lock() -> MutexGuard<'static, Option<Queue>> {
+    QUEUE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn start(settings: &Settings) -> Result<Queue, PushError> {
+    let (sender, receiver) = crossbeam_channel::bounded(settings.queue_size);
+    let progress = Arc::new(Progress::default());
+    let writer = Writer { receiver, progress: progress.clone(), settings: settings.clone(), conn: None };
+    std::thread::Builder::new()
+        .name("msgpush-writer".into())
+        .spawn(move || writer.run())
+        .map_err(|e| PushError::Invalid(format!("cannot start the msgpush writer thread: {e}")))?;
+    Ok(Queue { sender, progress, pid: std::process::id() })
+}
+
+/// The writer thread's state.
+struct Writer {
+    receiver: Receiver<Vec<u8>>,
+    progress: Arc<Progress>,
+    settings: Settings,
+    conn: Option<Connection>,
+}
+
+impl Writer {
+    fn run(mut self) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while let Ok(first) = self.receiver.recv() {
+            batch.push(first);
+            batch.extend(self.receiver.try_iter().take(MAX_BATCH - 1));
+            self.deliver(&batch);
+            *self.progress.answered() += batch.len() as u64;
+            self.progress.answered_changed.notify_all();
+            batch.clear();
+        }
+    }
+
+    /// Sends `batch` and reads one reply per frame, reconnecting and resending
+    /// the unanswered rest until every frame is answered.
+    fn deliver(&mut self, batch: &[Vec<u8>]) {
+        let mut answered = 0;
+        let mut backoff = Duration::from_millis(50);
+        while answered < batch.len() {
+            match self.try_deliver(&batch[answered..]) {
+                Ok(()) => return,
+                Err((done, e)) => {
+                    answered += done;
+                    self.progress.record_error(e.message().to_owned());
+                    self.conn = None;
+                    if done == 0 {
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt; on failure, how many frames were answered before it.
+    fn try_deliver(&mut self, frames: &[Vec<u8>]) -> Result<(), (usize, PushError)> {
+        let deadline = Instant::now() + self.settings.timeout;
+        let path = &self.settings.socket;
+        if !self.conn.as_ref().is_some_and(|c| c.is_usable_for(path)) {
+            self.conn = Some(Connection::open(path, deadline).map_err(|e| (0, e))?);
+        }
+        let conn = self.conn.as_mut().expect("connected above");
+        let lost = |e: &dyn std::fmt::Display| PushError::ConnectionLost(format!("msgpushd queue writer: {e}"));
+        conn.send(&frames.concat(), deadline).map_err(|e| (0, lost(&e)))?;
+        for done in 0..frames.len() {
+            let response = conn.receive(deadline).map_err(|e| (done, lost(&e)))?;
+            if let Reply::Error { message, .. } = response.reply {
+                self.progress.failed.fetch_add(1, Ordering::Relaxed);
+                self.progress.record_error(format!("msgpushd refused a queued message: {message}"));
+            }
+        }
+        Ok(())
+    }
+}
