@@ -1,1 +1,465 @@
+//! The test harness: starts the real `msgpushd` binary on free loopback ports,
+//! real socket.io clients (node, npm `socket.io-client` 4.x and 2.x), and the
+//! real `php` with the built extension, and talks to the daemon's Unix socket
+//! with the protocol crate.
+//!
+//! The binaries are found beside the test executable (`target/<profile>/`),
+//! so `cargo build` of the workspace must run before `cargo test` (the
+//! Makefile does this).
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use msgpush_protocol::frame;
+use msgpush_protocol::{Command as Cmd, Content, Publish, Reply, Request, Response, Target};
+use serde_json::{json, Value};
+
+/// How long any expected happening may take before a test fails. Generous:
+/// tests assert on what happens, never on how fast.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()
+}
+
+/// A file built into the same `target/<profile>/` as the running test.
+pub fn artifact(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/test");
+    let path = profile_dir.join(name);
+    assert!(path.exists(), "{} is missing: build the workspace first (make build)", path.display());
+    path
+}
+
+/// A free TCP port on loopback (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A scratch directory removed on drop.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new empty directory under the system temp dir.
+    pub fn new(label: &str) -> TempDir {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("msgpush-{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Polls `check` until it holds or `PATIENCE` runs out.
+pub fn wait_until(mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A running `msgpushd`.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Option<Child>,
+    /// Where its socket and log live.
+    pub dir: TempDir,
+    /// The Unix socket path.
+    pub socket: PathBuf,
+    /// The Socket.IO address.
+    pub web: SocketAddr,
+    /// The HTTP push API address.
+    pub http: SocketAddr,
+    args: Vec<String>,
+}
+
+impl Daemon {
+    /// Starts msgpushd with default options on free ports.
+    pub fn start() -> Daemon {
+        Daemon::start_with(&[])
+    }
+
+    /// Starts msgpushd with extra flags.
+    pub fn start_with(args: &[&str]) -> Daemon {
+        let dir = TempDir::new("daemon");
+        let socket = dir.path().join("msgpushd.sock");
+        let web: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let mut daemon = Daemon {
+            child: None,
+            dir,
+            socket,
+            web,
+            http,
+            args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        daemon.spawn();
+        daemon
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let child = Command::new(artifact("msgpushd"))
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(["--listen", &self.web.to_string(), "--http-listen", &self.http.to_string()])
+            .args(&self.args)
+            .env("MSGPUSHD_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start msgpushd");
+        self.child = Some(child);
+        let ready = wait_until(|| UnixStream::connect(&self.socket).is_ok() && TcpStream::connect(self.web).is_ok());
+        assert!(ready, "msgpushd did not start; log:\n{}", self.log());
+    }
+
+    /// Path of the daemon's log (stderr).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("msgpushd.log")
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The Socket.IO URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.web)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "msgpushd ignored SIGTERM; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops it and starts a new one on the same ports and socket.
+    pub fn restart(&mut self) {
+        let status = self.stop();
+        assert!(status.success(), "msgpushd exited with {status}");
+        self.spawn();
+    }
+
+    /// A fresh connection to its Unix socket.
+    pub fn unix(&self) -> UnixClient {
+        UnixClient::connect(&self.socket)
+    }
+
+    /// Sockets logged in as `uid`, found with a publish of an event no client
+    /// listens to.
+    pub fn sockets_of(&self, uid: &str) -> u64 {
+        match self.unix().publish(Target::Users(vec![uid.into()]), "probe", Content::Text(String::new())) {
+            Reply::Delivered { sockets } => sockets,
+            other => panic!("probe failed: {other:?}"),
+        }
+    }
+
+    /// Waits until `uid` has exactly `n` logged-in sockets.
+    pub fn wait_online(&self, uid: &str, n: u64) {
+        assert!(wait_until(|| self.sockets_of(uid) == n), "uid {uid} never had {n} sockets online");
+    }
+
+    /// Asserts the daemon still answers and still delivers.
+    pub fn assert_serving(&self) {
+        assert!(self.child.as_ref().is_some(), "not running");
+        let mut unix = self.unix();
+        assert!(matches!(unix.request(Cmd::Ping), Reply::Pong { .. }));
+        let (status, body) = http_post(self.http, "/", "application/x-www-form-urlencoded", b"type=publish&to=nobody&content=x");
+        assert_eq!((status, body.as_str()), (200, "offline"));
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A blocking client of the daemon's Unix socket.
+#[derive(Debug)]
+pub struct UnixClient {
+    stream: UnixStream,
+    next_id: u64,
+    buf: Vec<u8>,
+}
+
+impl UnixClient {
+    /// Connects to `path`.
+    pub fn connect(path: &Path) -> UnixClient {
+        let stream = UnixStream::connect(path).unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        UnixClient { stream, next_id: 1, buf: Vec::new() }
+    }
+
+    /// Writes raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Reads one response frame.
+    pub fn read_response(&mut self) -> Response {
+        frame::read(&mut self.stream, &mut self.buf, 1 << 20).expect("a response frame")
+    }
+
+    /// Whether the daemon closed the connection (reads EOF).
+    pub fn is_closed_by_peer(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.stream.read(&mut byte), Ok(0) | Err(_))
+    }
+
+    /// Sends one request and returns its reply.
+    pub fn request(&mut self, cmd: Cmd) -> Reply {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut out = Vec::new();
+        frame::encode(&Request { id, cmd }, &mut out);
+        self.send_raw(&out);
+        let response = self.read_response();
+        assert_eq!(response.id, id);
+        response.reply
+    }
+
+    /// Publishes and returns the reply.
+    pub fn publish(&mut self, to: Target, event: &str, content: Content) -> Reply {
+        self.request(Cmd::Publish(Publish { to, event: event.into(), content }))
+    }
+
+    /// Publishes `text` as `new_msg` to `uid`; returns the sockets reached.
+    pub fn push_text(&mut self, uid: &str, text: &str) -> u64 {
+        match self.publish(Target::Users(vec![uid.into()]), "new_msg", Content::Text(text.into())) {
+            Reply::Delivered { sockets } => sockets,
+            other => panic!("push failed: {other:?}"),
+        }
+    }
+}
+
+/// Which socket.io client generation a [`Browser`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientVersion {
+    /// socket.io-client 4.x (Engine.IO 4).
+    V4,
+    /// socket.io-client 2.x (Engine.IO 3), as web-msg-sender pages use.
+    V2,
+}
+
+/// A node process running socket.io clients (`tests/js/client.js`).
+#[derive(Debug)]
+pub struct Browser {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<Value>,
+    /// Every line seen so far, for negative checks.
+    pub seen: Vec<Value>,
+}
+
+/// Options of [`Browser::open`].
+#[derive(Debug, Clone)]
+pub struct BrowserOptions {
+    /// Client generation.
+    pub version: ClientVersion,
+    /// Uid to log in with on each connect, if any.
+    pub uid: Option<String>,
+    /// Sockets to open.
+    pub tabs: usize,
+    /// socket.io transports, in order.
+    pub transports: &'static str,
+}
+
+impl BrowserOptions {
+    /// One tab of client `version` logging in as `uid`.
+    pub fn new(version: ClientVersion, uid: &str) -> Self {
+        BrowserOptions { version, uid: Some(uid.into()), tabs: 1, transports: "websocket,polling" }
+    }
+}
+
+impl Browser {
+    /// One tab, socket.io-client 4.x, logged in as `uid`.
+    pub fn open(daemon: &Daemon, uid: &str) -> Browser {
+        Browser::open_with(daemon, BrowserOptions::new(ClientVersion::V4, uid))
+    }
+
+    /// Clients as described by `options`; returns once every tab connected.
+    pub fn open_with(daemon: &Daemon, options: BrowserOptions) -> Browser {
+        let generation = match options.version {
+            ClientVersion::V4 => "4",
+            ClientVersion::V2 => "2",
+        };
+        let mut command = Command::new("node");
+        command
+            .arg(repo_root().join("tests/js/client.js"))
+            .args(["--url", &daemon.url(), "--client", generation])
+            .args(["--tabs", &options.tabs.to_string(), "--transports", options.transports]);
+        if let Some(uid) = &options.uid {
+            command.args(["--uid", uid]);
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("run node (installed by make test)");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let value: Value = serde_json::from_str(&line).unwrap_or(json!({ "raw": line }));
+                if tx.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut browser = Browser { child, stdin, lines, seen: Vec::new() };
+        for tab in 0..options.tabs {
+            browser.expect(|l| l["type"] == "connected" && l["tab"] == tab);
+        }
+        browser
+    }
+
+    /// Waits for a line matching `matches` (earlier lines included) and returns it.
+    pub fn expect(&mut self, matches: impl Fn(&Value) -> bool) -> Value {
+        if let Some(line) = self.seen.iter().find(|l| matches(l)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if matches(&line) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => panic!("expected line never came; saw: {:#?}", self.seen),
+                Err(RecvTimeoutError::Disconnected) => panic!("client exited; saw: {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// Waits for `event` carrying `data` and returns the tab that got it.
+    pub fn expect_event(&mut self, event: &str, data: &Value) -> u64 {
+        let line = self.expect(|l| l["type"] == "event" && l["event"] == event && &l["data"] == data);
+        line["tab"].as_u64().unwrap()
+    }
+
+    /// Count of `event` lines carrying `data` seen so far.
+    pub fn count_event(&self, event: &str, data: &Value) -> usize {
+        self.seen.iter().filter(|l| l["type"] == "event" && l["event"] == event && &l["data"] == data).count()
+    }
+
+    /// Sends a command to the client script.
+    pub fn command(&mut self, command: Value) {
+        writeln!(self.stdin, "{command}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection; returns status and body.
+pub fn http_raw(addr: SocketAddr, request: &[u8]) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// A POST with `Connection: close`; returns status and body.
+pub fn http_post(addr: SocketAddr, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    let (status, _, body) = http_raw(addr, &request);
+    (status, body)
+}
+
+/// Runs `php` with the built extension loaded and `msgpush.socket` set to
+/// `socket`, on a script file; extra `-d` settings may be given.
+pub fn php(socket: &Path, script: &Path, settings: &[&str]) -> Output {
+    let mut command = Command::new("php");
+    command
+        .arg("-n")
+        .arg("-d")
+        .arg(format!("extension={}", artifact("libmsgpush.so").display()))
+        .arg("-d")
+        .arg(format!("msgpush.socket={}", socket.display()));
+    for setting in settings {
+        command.args(["-d", setting]);
+    }
+    command.arg(script).output().expect("run php (installed by make test)")
+}
+
+/// Runs a PHP script from `tests/php/` and returns its stdout, failing the
+/// test with stderr if php failed.
+pub fn php_ok(socket: &Path, script: &str, settings: &[&str]) -> String {
+    let output = php(socket, &repo_root().join("tests/php").join(script), settings);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "php {script} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
