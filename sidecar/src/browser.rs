@@ -1,10 +1,12 @@
 //! The browser side: Socket.IO connection, `login` and disconnect handling,
 //! with web-msg-sender's event semantics.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use serde_json::Value;
 use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 
 use crate::hub::Hub;
@@ -13,12 +15,15 @@ use crate::online_count;
 /// Registers the handlers of the default namespace.
 pub fn register(hub: Arc<Hub>) {
     let io = hub.io.clone();
-    io.ns("/", move |socket: SocketRef| on_connect(socket, hub.clone()));
+    let on_connect = async |socket: SocketRef| tracing::debug!(sid = %socket.id, "socket connected");
+    io.ns("/", on_connect.with(move |socket: SocketRef| attach_handlers(socket, hub.clone())));
 }
 
-async fn on_connect(socket: SocketRef, hub: Arc<Hub>) {
-    hub.presence.connected();
-    tracing::debug!(sid = %socket.id, "socket connected");
+/// Attaches the event handlers of a new socket. This runs as a connect
+/// middleware, before the client is told it is connected: the connect handler
+/// itself runs in a spawned task, and a client that emits `login` as soon as
+/// it is connected (web-msg-sender pages do) could otherwise beat it.
+async fn attach_handlers(socket: SocketRef, hub: Arc<Hub>) -> Result<(), Infallible> {
     let login_hub = hub.clone();
     socket.on("login", move |socket: SocketRef, uid: TryData<Value>| {
         let hub = login_hub.clone();
@@ -27,10 +32,11 @@ async fn on_connect(socket: SocketRef, hub: Arc<Hub>) {
     socket.on_disconnect(move |socket: SocketRef, reason: DisconnectReason| {
         let hub = hub.clone();
         async move {
-            hub.presence.disconnected(socket.id);
+            hub.presence.logout(socket.id);
             tracing::info!(sid = %socket.id, ?reason, "socket disconnected");
         }
     });
+    Ok(())
 }
 
 /// `login(uid)`: the uid may be a string or a number; anything else is ignored

@@ -63,8 +63,8 @@ pub struct Config {
     pub online_count_template: String,
 
     /// Packets buffered per browser socket before further messages to a
-    /// client that does not read are dropped.
-    #[arg(long, env = "MSGPUSHD_MAX_BUFFERED_PACKETS", default_value_t = 128)]
+    /// client that does not read are dropped. The buffer grows only as used.
+    #[arg(long, env = "MSGPUSHD_MAX_BUFFERED_PACKETS", default_value_t = 1024)]
     pub max_buffered_packets: usize,
 
     /// Largest message, in bytes, a browser may send.

@@ -3,7 +3,6 @@
 //! disagree; every operation on it is a couple of hash lookups.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use socketioxide::socket::Sid;
@@ -17,11 +16,9 @@ pub struct OnlineCounts {
     pub sockets: usize,
 }
 
-/// Who is online.
+/// Who is logged in.
 #[derive(Debug, Default)]
 pub struct Presence {
-    /// Connected sockets, logged in or not: the audience of a broadcast.
-    connected: AtomicUsize,
     maps: Mutex<Maps>,
 }
 
@@ -32,22 +29,6 @@ struct Maps {
 }
 
 impl Presence {
-    /// Records a new connection.
-    pub fn connected(&self) {
-        self.connected.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Records a closed connection, logging its socket out.
-    pub fn disconnected(&self, sid: Sid) {
-        self.connected.fetch_sub(1, Ordering::Relaxed);
-        self.logout(sid);
-    }
-
-    /// Sockets currently connected, logged in or not.
-    pub fn connected_sockets(&self) -> usize {
-        self.connected.load(Ordering::Relaxed)
-    }
-
     /// Logs socket `sid` in as `uid`. Returns false, changing nothing, if the
     /// socket is logged in already: the first login on a socket wins.
     pub fn login(&self, sid: Sid, uid: &str) -> bool {
@@ -144,10 +125,8 @@ mod tests {
     #[test]
     fn logout_of_an_anonymous_socket_changes_nothing() {
         let p = Presence::default();
-        p.connected();
         p.login(Sid::new(), "1");
-        p.disconnected(Sid::new());
-        assert_eq!(p.connected_sockets(), 0);
+        p.logout(Sid::new());
         assert_eq!(p.counts(), OnlineCounts { uids: 1, sockets: 1 });
     }
 }

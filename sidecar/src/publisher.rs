@@ -2,6 +2,8 @@
 //! the HTTP ingress.
 
 use msgpush_protocol::{Content, ErrorCode, Publish, Target};
+use socketioxide::operators::BroadcastOperators;
+use socketioxide::{BroadcastError, SocketError};
 
 use crate::hub::Hub;
 
@@ -32,39 +34,52 @@ impl PublishError {
 }
 
 impl Hub {
-    /// Emits `publish` and returns how many sockets it was addressed to
-    /// (0: every target user is offline, nothing was emitted).
+    /// Emits `publish` and returns how many sockets it reached (0: every
+    /// target user is offline, nothing was emitted). Sockets whose send
+    /// buffer is full (a client that stopped reading) miss the message and
+    /// are not counted.
     pub async fn publish(&self, publish: Publish) -> Result<u64, PublishError> {
         publish.validate().map_err(PublishError::Invalid)?;
         let Publish { to, event, content } = publish;
         let sockets = match to {
             Target::Everyone => {
-                emit(self.io.broadcast(), &event, &content).await?;
-                self.presence.connected_sockets()
+                let missed = emit(self.io.broadcast(), &event, &content).await?;
+                self.io.sockets().len().saturating_sub(missed)
             }
             Target::Users(mut uids) => {
                 uids.sort_unstable();
                 uids.dedup();
                 let sockets = self.presence.sockets_of_all(&uids);
-                if sockets > 0 {
-                    emit(self.io.to(uids), &event, &content).await?;
+                if sockets == 0 {
+                    return Ok(0);
                 }
-                sockets
+                let missed = emit(self.io.to(uids), &event, &content).await?;
+                sockets.saturating_sub(missed)
             }
         };
         Ok(sockets as u64)
     }
 }
 
-/// Emits `content` as the event's single argument: a string, or the JSON value.
-async fn emit(
-    operators: socketioxide::operators::BroadcastOperators,
-    event: &str,
-    content: &Content,
-) -> Result<(), PublishError> {
+/// Emits `content` as the event's single argument: a string, or the JSON
+/// value. Returns how many of the addressed sockets could not take it.
+async fn emit(operators: BroadcastOperators, event: &str, content: &Content) -> Result<usize, PublishError> {
     let sent = match content {
         Content::Text(text) => operators.emit(event, text).await,
         Content::Json(value) => operators.emit(event, value).await,
     };
-    sent.map_err(|e| PublishError::Emit(e.to_string()))
+    match sent {
+        Ok(()) => Ok(0),
+        Err(BroadcastError::Socket(failures)) => {
+            let full = failures.iter().filter(|e| matches!(e, SocketError::InternalChannelFull)).count();
+            if full > 0 {
+                tracing::warn!(
+                    "{full} socket(s) missed a '{event}': their send buffer is full \
+                     (client not reading; see --max-buffered-packets)"
+                );
+            }
+            Ok(failures.len())
+        }
+        Err(e) => Err(PublishError::Emit(e.to_string())),
+    }
 }

@@ -1,12 +1,14 @@
-// A client that connects over websocket, joins the default namespace, then
-// never reads again: the daemon must not let it wedge anything.
+// A client that connects over websocket, logs in as "slow", then never reads
+// again: the daemon must not let it wedge anything. Prints "paused" when it
+// has stopped reading.
 //   node slow_reader.js ws://127.0.0.1:PORT
 'use strict';
 const WebSocket = require('ws');
 const ws = new WebSocket(process.argv[2] + '/socket.io/?EIO=4&transport=websocket');
 ws.on('message', (data) => {
-  if (String(data).startsWith('0')) {
-    ws.send('40');
+  const packet = String(data);
+  if (packet.startsWith('0')) ws.send('40'); // Engine.IO open: join the default namespace
+  if (packet.startsWith('40')) {
     ws.send('42["login","slow"]');
     setTimeout(() => {
       ws._socket.pause();

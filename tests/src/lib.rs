@@ -200,7 +200,12 @@ impl Daemon {
 
     /// Waits until `uid` has exactly `n` logged-in sockets.
     pub fn wait_online(&self, uid: &str, n: u64) {
-        assert!(wait_until(|| self.sockets_of(uid) == n), "uid {uid} never had {n} sockets online");
+        let mut last = 0;
+        let reached = wait_until(|| {
+            last = self.sockets_of(uid);
+            last == n
+        });
+        assert!(reached, "uid {uid} never had {n} sockets online (last seen: {last})");
     }
 
     /// Asserts the daemon still answers and still delivers.
@@ -363,25 +368,23 @@ impl Browser {
         browser
     }
 
-    /// Waits for a line matching `matches` (earlier lines included) and returns it.
-    pub fn expect(&mut self, matches: impl Fn(&Value) -> bool) -> Value {
-        if let Some(line) = self.seen.iter().find(|l| matches(l)) {
-            return line.clone();
-        }
+    /// Waits until `n` lines (earlier ones included) match `matches`.
+    pub fn expect_count(&mut self, n: usize, matches: impl Fn(&Value) -> bool) {
         let deadline = Instant::now() + PATIENCE;
-        loop {
+        while self.seen.iter().filter(|l| matches(l)).count() < n {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if matches(&line) {
-                        return line;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => panic!("expected line never came; saw: {:#?}", self.seen),
+                Ok(line) => self.seen.push(line),
+                Err(RecvTimeoutError::Timeout) => panic!("expected lines never came; saw: {:#?}", self.seen),
                 Err(RecvTimeoutError::Disconnected) => panic!("client exited; saw: {:#?}", self.seen),
             }
         }
+    }
+
+    /// Waits for a line matching `matches` (earlier lines included) and returns it.
+    pub fn expect(&mut self, matches: impl Fn(&Value) -> bool) -> Value {
+        self.expect_count(1, &matches);
+        self.seen.iter().find(|l| matches(l)).expect("counted above").clone()
     }
 
     /// Waits for `event` carrying `data` and returns the tab that got it.

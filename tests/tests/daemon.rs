@@ -1,0 +1,498 @@
+//! msgpushd end to end: real daemon, real socket.io clients (4.x and 2.x),
+//! pushes through the Unix socket and the HTTP API, and bad input of every
+//! kind followed by a check that everyone is still served.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::{Command, Stdio};
+
+use msgpush_protocol::frame::{self, PROTOCOL_VERSION};
+use msgpush_protocol::{Command as Cmd, Content, ErrorCode, Publish, Reply, Request, Target};
+use msgpush_tests::*;
+use serde_json::{json, Value};
+
+fn text(s: &str) -> Value {
+    Value::String(s.to_owned())
+}
+
+#[test]
+fn targeted_push_reaches_only_that_user() {
+    let daemon = Daemon::start();
+    let mut alice = Browser::open(&daemon, "123");
+    let mut bob = Browser::open(&daemon, "456");
+    daemon.wait_online("123", 1);
+    daemon.wait_online("456", 1);
+
+    let mut unix = daemon.unix();
+    assert_eq!(unix.push_text("123", "for alice"), 1);
+    assert_eq!(unix.push_text("456", "for bob"), 1);
+    alice.expect_event("new_msg", &text("for alice"));
+    bob.expect_event("new_msg", &text("for bob"));
+    // Bob's message was emitted after Alice's: had hers reached him, he would have it by now.
+    assert_eq!(bob.count_event("new_msg", &text("for alice")), 0);
+    assert_eq!(unix.push_text("nobody", "lost"), 0, "an offline uid reaches 0 sockets");
+}
+
+#[test]
+fn numeric_and_string_uids_are_the_same_user() {
+    let daemon = Daemon::start();
+    let mut browser = Browser::open_with(&daemon, BrowserOptions { uid: None, ..BrowserOptions::new(ClientVersion::V4, "") });
+    browser.command(json!({ "emit": "login", "args": [123] }));
+    daemon.wait_online("123", 1);
+    assert_eq!(daemon.unix().push_text("123", "numeric"), 1);
+    browser.expect_event("new_msg", &text("numeric"));
+}
+
+#[test]
+fn socket_io_2_clients_work_over_polling_websocket_and_upgrade() {
+    let daemon = Daemon::start();
+    for (i, transports) in ["polling", "websocket", "polling,websocket"].into_iter().enumerate() {
+        let uid = format!("legacy-{i}");
+        let mut browser = Browser::open_with(
+            &daemon,
+            BrowserOptions { transports, ..BrowserOptions::new(ClientVersion::V2, &uid) },
+        );
+        daemon.wait_online(&uid, 1);
+        let message = format!("你好 <b>{transports}</b>");
+        assert_eq!(daemon.unix().push_text(&uid, &message), 1);
+        browser.expect_event("new_msg", &text(&message));
+    }
+}
+
+#[test]
+fn several_tabs_of_one_user_all_receive() {
+    let daemon = Daemon::start();
+    let options = BrowserOptions { tabs: 3, ..BrowserOptions::new(ClientVersion::V4, "7") };
+    let mut tabs = Browser::open_with(&daemon, options);
+    daemon.wait_online("7", 3);
+    assert_eq!(daemon.unix().push_text("7", "to every tab"), 3);
+    tabs.expect_count(3, |l| l["event"] == "new_msg" && l["data"] == "to every tab");
+    let tabs_reached: std::collections::BTreeSet<_> =
+        tabs.seen.iter().filter(|l| l["data"] == "to every tab").map(|l| l["tab"].as_u64().unwrap()).collect();
+    assert_eq!(tabs_reached.len(), 3, "each tab got it once");
+}
+
+#[test]
+fn broadcast_and_several_uids_and_json_content() {
+    let daemon = Daemon::start();
+    let mut a = Browser::open(&daemon, "a");
+    let mut b = Browser::open(&daemon, "b");
+    let mut anonymous = Browser::open_with(&daemon, BrowserOptions { uid: None, ..BrowserOptions::new(ClientVersion::V4, "") });
+    daemon.wait_online("a", 1);
+    daemon.wait_online("b", 1);
+    let mut unix = daemon.unix();
+
+    let reply = unix.publish(Target::Everyone, "new_msg", Content::Text("all".into()));
+    assert_eq!(reply, Reply::Delivered { sockets: 3 }, "everyone includes sockets that never logged in");
+    for browser in [&mut a, &mut b, &mut anonymous] {
+        browser.expect_event("new_msg", &text("all"));
+    }
+
+    let order = json!({ "order": 42, "items": ["tea", "cake"], "paid": true });
+    let reply = unix.publish(
+        Target::Users(vec!["a".into(), "b".into(), "a".into(), "ghost".into()]),
+        "order_shipped",
+        Content::Json(order.clone()),
+    );
+    assert_eq!(reply, Reply::Delivered { sockets: 2 }, "duplicates and offline uids are not counted");
+    a.expect_event("order_shipped", &order);
+    b.expect_event("order_shipped", &order);
+    assert_eq!(a.count_event("order_shipped", &order), 1);
+}
+
+#[test]
+fn online_count_follows_logins_and_closed_tabs() {
+    let daemon = Daemon::start();
+    let count = |uids: u32, sockets: u32| text(&format!("当前<b>{uids}</b>人在线，共打开<b>{sockets}</b>个页面"));
+    let mut watcher = Browser::open(&daemon, "watcher");
+    watcher.expect_event("update_online_count", &count(1, 1));
+
+    let options = BrowserOptions { tabs: 2, ..BrowserOptions::new(ClientVersion::V2, "visitor") };
+    let mut visitor = Browser::open_with(&daemon, options);
+    watcher.expect_event("update_online_count", &count(2, 3));
+    // A socket that logs in is answered at once with the last broadcast figures.
+    visitor.expect(|l| l["event"] == "update_online_count");
+
+    visitor.command(json!({ "close": true }));
+    // The second "1 user, 1 page" message: the count went back after the tabs closed.
+    watcher.expect_count(2, |l| l["event"] == "update_online_count" && l["data"] == count(1, 1));
+}
+
+#[test]
+fn custom_online_count_template() {
+    let daemon = Daemon::start_with(&["--online-count-template", "{uids} users, {sockets} tabs"]);
+    let mut browser = Browser::open(&daemon, "x");
+    browser.expect_event("update_online_count", &text("1 users, 1 tabs"));
+}
+
+#[test]
+fn clients_log_in_again_after_a_daemon_restart() {
+    let mut daemon = Daemon::start();
+    let mut v4 = Browser::open(&daemon, "5");
+    let mut v2 = Browser::open_with(&daemon, BrowserOptions::new(ClientVersion::V2, "6"));
+    daemon.wait_online("5", 1);
+    daemon.wait_online("6", 1);
+
+    daemon.restart();
+    daemon.wait_online("5", 1);
+    daemon.wait_online("6", 1);
+    assert_eq!(daemon.unix().push_text("5", "after restart"), 1);
+    assert_eq!(daemon.unix().push_text("6", "after restart"), 1);
+    v4.expect_event("new_msg", &text("after restart"));
+    v2.expect_event("new_msg", &text("after restart"));
+}
+
+#[test]
+fn dropped_transport_reconnects_and_is_counted_once() {
+    let daemon = Daemon::start();
+    let mut browser = Browser::open(&daemon, "9");
+    daemon.wait_online("9", 1);
+    browser.command(json!({ "drop": true }));
+    browser.expect(|l| l["type"] == "disconnected");
+    browser.expect_count(2, |l| l["type"] == "connected");
+    daemon.wait_online("9", 1);
+    assert_eq!(daemon.unix().push_text("9", "back"), 1);
+    browser.expect_event("new_msg", &text("back"));
+}
+
+#[test]
+fn bad_logins_are_ignored_and_harm_no_one() {
+    let daemon = Daemon::start();
+    let mut good = Browser::open(&daemon, "good");
+    daemon.wait_online("good", 1);
+    let mut bad = Browser::open_with(&daemon, BrowserOptions { uid: None, ..BrowserOptions::new(ClientVersion::V4, "") });
+    let long_uid = "u".repeat(300);
+    for args in [json!([]), json!([{ "uid": 1 }]), json!([[1, 2]]), json!([null]), json!([true]), json!([long_uid])] {
+        bad.command(json!({ "emit": "login", "args": args }));
+    }
+    bad.command(json!({ "emit": "login", "args": ["first"] }));
+    bad.command(json!({ "emit": "login", "args": ["second"] }));
+    // "first" being logged in shows every bad login before it was ignored.
+    daemon.wait_online("first", 1);
+    assert_eq!(daemon.sockets_of("second"), 0, "the first login on a socket wins");
+    assert_eq!(daemon.unix().push_text("good", "still here"), 1);
+    good.expect_event("new_msg", &text("still here"));
+    daemon.assert_serving();
+}
+
+#[test]
+fn http_api_answers_like_web_msg_sender() {
+    let daemon = Daemon::start();
+    let mut browser = Browser::open(&daemon, "123");
+    daemon.wait_online("123", 1);
+    let form = "application/x-www-form-urlencoded";
+
+    let body = "type=publish&to=123&content=%3Cb%3E%27Tom%27+%26+co%3C%2Fb%3E";
+    let request = format!(
+        "POST /any/path HTTP/1.1\r\nHost: x\r\nContent-Type: {form}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (head_status, head, body) = http_raw(daemon.http, request.as_bytes());
+    assert_eq!((head_status, body.as_str()), (200, "ok"));
+    assert!(head.to_ascii_lowercase().contains("content-type: text/html;charset=utf-8"), "{head}");
+    browser.expect_event("new_msg", &text("&lt;b&gt;&#039;Tom&#039; &amp; co&lt;/b&gt;"));
+
+    assert_eq!(http_post(daemon.http, "/", form, b"type=publish&to=999&content=x"), (200, "offline".into()));
+    assert_eq!(http_post(daemon.http, "/", form, b"type=publish&content=everyone"), (200, "ok".into()));
+    browser.expect_event("new_msg", &text("everyone"));
+    assert_eq!(http_post(daemon.http, "/", form, b"type=subscribe&to=123"), (200, "fail".into()));
+
+    let (status, _, body) = http_raw(daemon.http, b"GET /?type=publish&to=123&content=by+query HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    browser.expect_event("new_msg", &text("by query"));
+
+    let json_body = br#"{"type":"publish","to":123,"content":"by json"}"#;
+    assert_eq!(http_post(daemon.http, "/", "application/json", json_body), (200, "ok".into()));
+    browser.expect_event("new_msg", &text("by json"));
+
+    let multipart = b"--B\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\npublish\r\n--B\r\nContent-Disposition: form-data; name=\"to\"\r\n\r\n123\r\n--B\r\nContent-Disposition: form-data; name=\"content\"\r\n\r\nby multipart\r\n--B--\r\n";
+    assert_eq!(http_post(daemon.http, "/", "multipart/form-data; boundary=B", multipart), (200, "ok".into()));
+    browser.expect_event("new_msg", &text("by multipart"));
+}
+
+#[test]
+fn http_api_key_is_required_when_set() {
+    let daemon = Daemon::start_with(&["--http-api-key", "s3cret"]);
+    let form = "application/x-www-form-urlencoded";
+    assert_eq!(http_post(daemon.http, "/", form, b"type=publish&to=1&content=x").0, 403);
+    assert_eq!(http_post(daemon.http, "/", form, b"type=publish&to=1&content=x&key=wrong").0, 403);
+    assert_eq!(http_post(daemon.http, "/", form, b"type=publish&to=1&content=x&key=s3cret"), (200, "offline".into()));
+    let (status, _, body) = http_raw(
+        daemon.http,
+        b"GET /?type=publish&to=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!((status, body.as_str()), (200, "offline"));
+}
+
+#[test]
+fn bad_http_requests_fail_cleanly() {
+    let daemon = Daemon::start_with(&["--max-body-bytes", "1000"]);
+    let mut browser = Browser::open(&daemon, "1");
+    daemon.wait_online("1", 1);
+    let form = "application/x-www-form-urlencoded";
+    for body in [
+        &b"type=publish&to[]=1&content=x"[..],
+        b"type=publish&to=1&content[]=x",
+        b"type[]=publish",
+        b"to=1&content=no+type",
+        b"",
+    ] {
+        assert_eq!(http_post(daemon.http, "/", form, body), (200, "fail".into()), "{}", String::from_utf8_lossy(body));
+    }
+    assert_eq!(http_post(daemon.http, "/", "application/json", b"[1,2]"), (200, "fail".into()));
+    assert_eq!(http_post(daemon.http, "/", "application/json", b"{\"type\":"), (200, "fail".into()));
+    assert_eq!(http_post(daemon.http, "/", "multipart/form-data; boundary=Z", b"--Z\r\nbroken"), (200, "fail".into()));
+    assert_eq!(http_post(daemon.http, "/", form, &[b'a'; 5000]).0, 413);
+    let (status, _, _) = http_raw(daemon.http, b"\x00\x01 NOT HTTP\r\n\r\n");
+    assert_eq!(status, 400);
+    // Invalid UTF-8 in the content is delivered with replacement characters.
+    assert_eq!(http_post(daemon.http, "/", form, b"type=publish&to=1&content=a%FFb"), (200, "ok".into()));
+    browser.expect_event("new_msg", &text("a\u{fffd}b"));
+    daemon.assert_serving();
+}
+
+fn raw_frame(version: u8, body: &[u8]) -> Vec<u8> {
+    let mut frame = ((body.len() + 1) as u32).to_be_bytes().to_vec();
+    frame.push(version);
+    frame.extend_from_slice(body);
+    frame
+}
+
+fn error_code(reply: &Reply) -> ErrorCode {
+    match reply {
+        Reply::Error { code, .. } => *code,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_unix_frames_are_answered_and_the_connection_goes_on() {
+    let daemon = Daemon::start();
+    let mut unix = daemon.unix();
+    unix.send_raw(&raw_frame(PROTOCOL_VERSION, br#"{"id":5,"cmd":{"publish":{"to":3}}}"#));
+    let response = unix.read_response();
+    assert_eq!((response.id, error_code(&response.reply)), (5, ErrorCode::Malformed));
+
+    unix.send_raw(&raw_frame(PROTOCOL_VERSION, b"{\"id\":6,\"cmd\":\"\xff\xfe\"}"));
+    assert_eq!(error_code(&unix.read_response().reply), ErrorCode::Malformed);
+
+    unix.send_raw(&raw_frame(9, b"{}"));
+    assert_eq!(error_code(&unix.read_response().reply), ErrorCode::UnsupportedVersion);
+
+    unix.send_raw(&raw_frame(PROTOCOL_VERSION, br#"{"id":7,"cmd":"self_destruct"}"#));
+    assert_eq!(error_code(&unix.read_response().reply), ErrorCode::Malformed);
+
+    for (event, to) in [("", Target::Everyone), ("disconnect", Target::Everyone), ("new_msg", Target::Users(vec!["x".repeat(257)]))] {
+        let reply = unix.publish(to, event, Content::Text("x".into()));
+        assert_eq!(error_code(&reply), ErrorCode::InvalidInput, "{event}");
+    }
+    assert!(matches!(unix.request(Cmd::Ping), Reply::Pong { .. }), "the connection still works");
+    daemon.assert_serving();
+}
+
+#[test]
+fn oversized_frame_is_refused_and_its_connection_closed() {
+    let daemon = Daemon::start_with(&["--max-frame-bytes", "1024"]);
+    let mut unix = daemon.unix();
+    unix.send_raw(&raw_frame(PROTOCOL_VERSION, &[b' '; 4096]));
+    assert_eq!(error_code(&unix.read_response().reply), ErrorCode::FrameTooLarge);
+    assert!(unix.is_closed_by_peer());
+    let mut huge_announcement = daemon.unix();
+    huge_announcement.send_raw(&[0xff, 0xff, 0xff, 0xff]);
+    assert_eq!(error_code(&huge_announcement.read_response().reply), ErrorCode::FrameTooLarge);
+    daemon.assert_serving();
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order_and_delivered_in_order() {
+    let daemon = Daemon::start();
+    let mut browser = Browser::open(&daemon, "p");
+    daemon.wait_online("p", 1);
+    let mut unix = daemon.unix();
+    let mut burst = Vec::new();
+    for id in 1..=200u64 {
+        let publish = Publish { to: Target::Users(vec!["p".into()]), event: "new_msg".into(), content: Content::Text(format!("m{id}")) };
+        frame::encode(&Request { id, cmd: Cmd::Publish(publish) }, &mut burst);
+    }
+    unix.send_raw(&burst);
+    for id in 1..=200u64 {
+        let response = unix.read_response();
+        assert_eq!((response.id, response.reply), (id, Reply::Delivered { sockets: 1 }));
+    }
+    browser.expect_event("new_msg", &text("m200"));
+    let received: Vec<String> = browser
+        .seen
+        .iter()
+        .filter(|l| l["event"] == "new_msg")
+        .map(|l| l["data"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (1..=200).map(|id| format!("m{id}")).collect();
+    assert_eq!(received, expected);
+}
+
+/// A child process killed when the test ends, passed or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_client_that_never_reads_does_not_wedge_the_daemon() {
+    let daemon = Daemon::start_with(&["--max-buffered-packets", "64"]);
+    let mut slow = KillOnDrop(
+        Command::new("node")
+            .arg(repo_root().join("tests/js/slow_reader.js"))
+            .arg(format!("ws://{}", daemon.web))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut paused = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(slow.0.stdout.as_mut().unwrap()), &mut paused).unwrap();
+    assert_eq!(paused.trim(), "paused");
+    daemon.wait_online("slow", 1);
+
+    let mut fast = Browser::open(&daemon, "fast");
+    daemon.wait_online("fast", 1);
+    let mut unix = daemon.unix();
+    let big = "x".repeat(64 * 1024);
+    let mut missed = 0;
+    for _ in 0..1000 {
+        match unix.publish(Target::Users(vec!["slow".into()]), "new_msg", Content::Text(big.clone())) {
+            Reply::Delivered { sockets: 0 } => missed += 1,
+            Reply::Delivered { sockets: 1 } => {}
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+    assert!(missed > 0, "the stuck client's buffer is bounded: later messages are refused for it");
+    assert!(daemon.log().contains("send buffer is full"));
+    assert_eq!(unix.push_text("fast", "unaffected"), 1);
+    fast.expect_event("new_msg", &text("unaffected"));
+    daemon.assert_serving();
+}
+
+#[test]
+fn thousands_of_connections_are_served() {
+    let daemon = Daemon::start();
+    let options = BrowserOptions { tabs: 3000, transports: "websocket", ..BrowserOptions::new(ClientVersion::V4, "crowd") };
+    let mut crowd = Browser::open_with(&daemon, options);
+    daemon.wait_online("crowd", 3000);
+    assert_eq!(daemon.unix().push_text("crowd", "hello crowd"), 3000);
+    crowd.expect_count(3000, |l| l["data"] == "hello crowd");
+    let tabs: std::collections::BTreeSet<_> =
+        crowd.seen.iter().filter(|l| l["data"] == "hello crowd").map(|l| l["tab"].as_u64().unwrap()).collect();
+    assert_eq!(tabs.len(), 3000);
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly_and_removes_the_socket() {
+    let mut daemon = Daemon::start();
+    let _browser = Browser::open(&daemon, "bye");
+    daemon.wait_online("bye", 1);
+    assert!(daemon.socket.exists());
+    let status = daemon.stop();
+    assert!(status.success(), "exit status {status}");
+    assert!(!daemon.socket.exists(), "socket file removed");
+    assert!(daemon.log().contains("stopped"));
+}
+
+#[test]
+fn a_live_socket_is_not_stolen_and_a_stale_one_is_replaced() {
+    let daemon = Daemon::start();
+    let second = Command::new(artifact("msgpushd"))
+        .arg("--socket")
+        .arg(&daemon.socket)
+        .args(["--listen", &format!("127.0.0.1:{}", free_port()), "--http-listen", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("in use"), "{}", String::from_utf8_lossy(&second.stderr));
+    daemon.assert_serving();
+
+    // A crashed daemon leaves its socket file behind.
+    let dir = TempDir::new("stale");
+    let stale = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    assert!(stale.exists());
+    let not_a_socket = dir.path().join("plain-file");
+    std::fs::write(&not_a_socket, "keep me").unwrap();
+    let refused = Command::new(artifact("msgpushd")).arg("--socket").arg(&not_a_socket).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a socket"));
+    assert_eq!(std::fs::read_to_string(&not_a_socket).unwrap(), "keep me");
+
+    // A daemon started on the stale path replaces it and answers there.
+    let mut child = Command::new(artifact("msgpushd"))
+        .arg("--socket")
+        .arg(&stale)
+        .args(["--listen", &format!("127.0.0.1:{}", free_port()), "--http-listen", &format!("127.0.0.1:{}", free_port())])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let answered = wait_until(|| std::os::unix::net::UnixStream::connect(&stale).is_ok());
+    let reply = answered.then(|| UnixClient::connect(&stale).request(Cmd::Ping));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(matches!(reply, Some(Reply::Pong { .. })), "{reply:?}");
+}
+
+#[test]
+fn socket_file_gets_the_configured_mode_and_group() {
+    let group = if Command::new("getent").args(["group", "www-data"]).output().is_ok_and(|o| o.status.success()) {
+        "www-data"
+    } else {
+        "root"
+    };
+    let gid = String::from_utf8(Command::new("getent").args(["group", group]).output().unwrap().stdout).unwrap();
+    let gid: u32 = gid.split(':').nth(2).unwrap().parse().unwrap();
+    let daemon = Daemon::start_with(&["--socket-mode", "620", "--socket-group", group]);
+    let meta = std::fs::metadata(&daemon.socket).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o620);
+    assert_eq!(meta.gid(), gid);
+
+    let default = Daemon::start();
+    assert_eq!(std::fs::metadata(&default.socket).unwrap().permissions().mode() & 0o777, 0o660);
+}
+
+#[test]
+fn client_script_is_served_and_the_demo_page_only_when_asked() {
+    let daemon = Daemon::start();
+    let (status, head, body) = http_raw(daemon.web, b"GET /socket.io/socket.io.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(status, 200);
+    assert!(head.to_ascii_lowercase().contains("application/javascript"));
+    assert!(body.contains("Socket.IO") || body.contains("socket.io"), "looks like the client");
+    let (_, _, root) = http_raw(daemon.web, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(root.starts_with("msgpushd "), "{root}");
+    assert_ne!(http_post(daemon.web, "/demo/push", "application/json", br#"{"to":"","content":"x"}"#).0, 200);
+
+    let demo = Daemon::start_with(&["--demo"]);
+    let mut browser = Browser::open(&demo, "d");
+    demo.wait_online("d", 1);
+    let (_, _, page) = http_raw(demo.web, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(page.contains("<title>msgpush demo</title>"));
+    let (status, body) = http_post(demo.web, "/demo/push", "application/json", br#"{"to":"d","content":"from the form"}"#);
+    assert_eq!((status, body.as_str()), (200, r#"{"sockets":1}"#));
+    browser.expect_event("new_msg", &text("from the form"));
+}
+
+#[test]
+fn cors_reflects_the_origin_with_credentials_or_follows_the_allow_list() {
+    let request = |daemon: &Daemon, origin: &str| {
+        let (_, head, _) = http_raw(
+            daemon.web,
+            format!("GET /socket.io/?EIO=3&transport=polling HTTP/1.1\r\nHost: x\r\nOrigin: {origin}\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        head.to_ascii_lowercase()
+    };
+    let open = Daemon::start();
+    let head = request(&open, "http://shop.example");
+    assert!(head.contains("access-control-allow-origin: http://shop.example"), "{head}");
+    assert!(head.contains("access-control-allow-credentials: true"), "{head}");
+
+    let listed = Daemon::start_with(&["--cors-origin", "http://shop.example,http://admin.example"]);
+    assert!(request(&listed, "http://admin.example").contains("access-control-allow-origin: http://admin.example"));
+    assert!(!request(&listed, "http://evil.example").contains("access-control-allow-origin"));
+}
