@@ -60,6 +60,8 @@ impl UnixIngress {
             };
             match accepted {
                 Ok((stream, _)) => {
+                    let peer = stream.peer_cred().ok().and_then(|c| c.pid());
+                    tracing::debug!(pid = ?peer, "unix socket connection opened");
                     connections.spawn(unix_connection::serve(
                         stream,
                         hub.clone(),

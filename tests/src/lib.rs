@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -437,9 +437,9 @@ pub fn http_post(addr: SocketAddr, path: &str, content_type: &str, body: &[u8]) 
     (status, body)
 }
 
-/// Runs `php` with the built extension loaded and `msgpush.socket` set to
-/// `socket`, on a script file; extra `-d` settings may be given.
-pub fn php(socket: &Path, script: &Path, settings: &[&str]) -> Output {
+/// The `php` command with the built extension loaded (and no php.ini), with
+/// `msgpush.socket` set to `socket` and extra `-d` settings.
+pub fn php_command(socket: &Path, settings: &[&str]) -> Command {
     let mut command = Command::new("php");
     command
         .arg("-n")
@@ -450,13 +450,17 @@ pub fn php(socket: &Path, script: &Path, settings: &[&str]) -> Output {
     for setting in settings {
         command.args(["-d", setting]);
     }
-    command.arg(script).output().expect("run php (installed by make test)")
+    command
 }
 
-/// Runs a PHP script from `tests/php/` and returns its stdout, failing the
-/// test with stderr if php failed.
-pub fn php_ok(socket: &Path, script: &str, settings: &[&str]) -> String {
-    let output = php(socket, &repo_root().join("tests/php").join(script), settings);
+/// Runs `tests/php/SCRIPT` with `args`; returns stdout, failing the test with
+/// stderr if php failed.
+pub fn php_ok(socket: &Path, script: &str, args: &[&str], settings: &[&str]) -> String {
+    let output = php_command(socket, settings)
+        .arg(repo_root().join("tests/php").join(script))
+        .args(args)
+        .output()
+        .expect("run php (installed by make test)");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -465,4 +469,102 @@ pub fn php_ok(socket: &Path, script: &str, settings: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
+}
+
+/// Runs a PHP script and parses its last stdout line as JSON.
+pub fn php_json(socket: &Path, script: &str, args: &[&str], settings: &[&str]) -> Value {
+    let out = php_ok(socket, script, args, settings);
+    let last = out.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("php {script} printed no JSON ({e}):\n{out}"))
+}
+
+/// A long-lived `php tests/php/interactive.php` process, driven line by line.
+#[derive(Debug)]
+pub struct PhpSession {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl PhpSession {
+    /// Starts the session against `socket`.
+    pub fn start(socket: &Path, settings: &[&str]) -> PhpSession {
+        let mut child = php_command(socket, settings)
+            .arg(repo_root().join("tests/php/interactive.php"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("run php");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        PhpSession { child, stdin, stdout }
+    }
+
+    /// Sends one command and returns the line it printed.
+    pub fn ask(&mut self, command: &str) -> String {
+        writeln!(self.stdin, "{command}").unwrap();
+        self.stdin.flush().unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        assert!(!line.is_empty(), "php exited while answering '{command}'");
+        line.trim_end().to_owned()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Closes stdin and waits for a clean exit (module shutdown runs).
+    pub fn finish(mut self) -> ExitStatus {
+        drop(self.stdin);
+        self.child.wait().unwrap()
+    }
+}
+
+/// A stand-in for msgpushd on a Unix socket that misbehaves on purpose: it
+/// never answers, or answers every request with an error.
+#[derive(Debug)]
+pub struct FakeDaemon {
+    /// Its socket path.
+    pub socket: PathBuf,
+    _dir: TempDir,
+}
+
+impl FakeDaemon {
+    /// Accepts connections, reads, never answers.
+    pub fn silent() -> FakeDaemon {
+        FakeDaemon::spawn(false)
+    }
+
+    /// Answers every request with an `internal` error.
+    pub fn refusing() -> FakeDaemon {
+        FakeDaemon::spawn(true)
+    }
+
+    fn spawn(answer: bool) -> FakeDaemon {
+        let dir = TempDir::new("fake");
+        let socket = dir.path().join("fake.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                std::thread::spawn(move || {
+                    let mut stream = stream;
+                    let mut buf = Vec::new();
+                    while let Ok(request) = frame::read::<Request, _>(&mut stream, &mut buf, 1 << 20) {
+                        if answer {
+                            let mut out = Vec::new();
+                            let response = Response::error(request.id, msgpush_protocol::ErrorCode::Internal, "the fake daemon refuses");
+                            frame::encode(&response, &mut out);
+                            if stream.write_all(&out).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        FakeDaemon { socket, _dir: dir }
+    }
 }

@@ -1,0 +1,44 @@
+<?php
+// One long-lived PHP process driven from stdin, one command per line:
+//   push UID TEXT   -> prints "pushed N" or "error CODE MESSAGE"
+//   queue UID TEXT  -> prints "queued true|false"
+//   flush MS        -> prints "flushed true|false"
+//   info            -> prints the msgpush section of phpinfo on one line
+//   fork UID TEXT   -> forks; the child pushes and exits; prints "child N"
+use MsgPush\PushEvent;
+use MsgPush\PushException;
+
+while (($line = fgets(STDIN)) !== false) {
+    $parts = explode(' ', rtrim($line, "\n"), 3);
+    try {
+        switch ($parts[0]) {
+            case 'push':
+                $sockets = (new PushEvent)->setUser($parts[1])->setContent($parts[2])->push();
+                echo "pushed $sockets\n";
+                break;
+            case 'queue':
+                $queued = (new PushEvent)->setUser($parts[1])->setContent($parts[2])->queue();
+                echo 'queued ', var_export($queued, true), "\n";
+                break;
+            case 'flush':
+                echo 'flushed ', var_export(PushEvent::flush((int) $parts[1]), true), "\n";
+                break;
+            case 'info':
+                ob_start();
+                (new ReflectionExtension('msgpush'))->info();
+                echo 'info ', str_replace("\n", ' | ', trim(ob_get_clean())), "\n";
+                break;
+            case 'fork':
+                $pid = pcntl_fork();
+                if ($pid === 0) {
+                    $n = (new PushEvent)->setUser($parts[1])->setContent($parts[2])->push();
+                    exit($n === 1 ? 0 : 1);
+                }
+                pcntl_waitpid($pid, $status);
+                echo 'child ', pcntl_wexitstatus($status), "\n";
+                break;
+        }
+    } catch (PushException $e) {
+        echo 'error ', $e->getCode(), ' ', $e->getMessage(), "\n";
+    }
+}

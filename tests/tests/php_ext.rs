@@ -1,0 +1,205 @@
+//! The `msgpush` extension in the real `php` CLI, against the real msgpushd,
+//! with real socket.io clients receiving.
+
+use msgpush_tests::*;
+use serde_json::{json, Value};
+
+fn text(s: &str) -> Value {
+    Value::String(s.to_owned())
+}
+
+#[test]
+fn push_returns_sockets_reached_and_messages_arrive_as_given() {
+    let daemon = Daemon::start();
+    let mut u123 = Browser::open_with(&daemon, BrowserOptions { tabs: 2, ..BrowserOptions::new(ClientVersion::V4, "123") });
+    let mut u456 = Browser::open_with(&daemon, BrowserOptions::new(ClientVersion::V2, "456"));
+    daemon.wait_online("123", 2);
+    daemon.wait_online("456", 1);
+
+    let counts = php_json(&daemon.socket, "push.php", &[], &[]);
+    assert_eq!(
+        counts,
+        json!({
+            "int_uid": 2, "string_uid": 1, "array_uids": 3, "offline": 0, "empty_array": 0,
+            "json": 1, "int_content": 1, "html_untouched": 1,
+            "broadcast": 3, "empty_string_is_everyone": 3, "no_argument_is_everyone": 3
+        })
+    );
+    u123.expect_count(2, |l| l["data"] == "to 123");
+    u456.expect_event("new_msg", &text("to 456"));
+    u123.expect_count(2, |l| l["data"] == "to both");
+    u456.expect_event("new_msg", &text("to both"));
+    let order = json!({ "order": 42, "items": ["tea", "cake"], "paid": true, "total": 9.5 });
+    u456.expect_event("order_shipped", &order);
+    u456.expect_event("new_msg", &text("5"));
+    u456.expect_event("new_msg", &text("<b>raw & \"as given\"</b>"));
+    for message in ["to all", "again all", "third all"] {
+        u123.expect_count(2, |l| l["data"] == message);
+        u456.expect_event("new_msg", &text(message));
+    }
+    assert_eq!(u123.count_event("new_msg", &text("nobody hears this")), 0);
+}
+
+#[test]
+fn every_failure_is_a_push_exception_with_its_code_and_the_callers_line() {
+    let nowhere = TempDir::new("nowhere");
+    let silent = FakeDaemon::silent();
+    let refusing = FakeDaemon::refusing();
+    let missing = nowhere.path().join("missing.sock");
+    let out = php_json(
+        &missing,
+        "errors.php",
+        &[missing.to_str().unwrap(), silent.socket.to_str().unwrap(), refusing.socket.to_str().unwrap()],
+        &[],
+    );
+    let case = |name: &str| -> &Value { &out[name] };
+    let expect = |name: &str, code: i64, fragment: &str| {
+        let c = case(name);
+        assert_eq!(c["class"], "MsgPush\\PushException", "{name}: {c}");
+        assert_eq!(c["runtime"], true, "{name} extends RuntimeException");
+        assert_eq!(c["code"], code, "{name}: {c}");
+        assert!(c["message"].as_str().unwrap().contains(fragment), "{name}: {c}");
+        assert_eq!(c["file"], "errors.php", "{name}: thrown at the caller");
+        assert!(c["line"].as_i64().unwrap() > 10, "{name}: a real line number");
+    };
+    assert_eq!(out["codes"], json!([1, 2, 3, 4, 5]));
+    expect("daemon_down", 1, &format!("cannot connect to msgpushd at {}", missing.display()));
+    expect("daemon_down", 1, "is msgpushd running?");
+    expect("timeout", 2, "did not answer within 300 ms");
+    expect("refused", 3, "the fake daemon refuses");
+    expect("too_large", 4, "msgpush.max_message_bytes");
+    expect("uid_too_long", 4, "257 bytes");
+    expect("uid_in_array_too_long", 4, "300 bytes");
+    expect("uid_float", 4, "a uid must be a string or an int");
+    expect("invalid_utf8_content", 4, "not valid UTF-8");
+    expect("invalid_utf8_in_array", 4, "not valid UTF-8");
+    expect("invalid_utf8_uid", 4, "not valid UTF-8");
+    expect("object_content", 4, "must be a string or an array");
+    expect("empty_event", 4, "must not be empty");
+    expect("reserved_event", 4, "reserved");
+    expect("bad_setting", 4, "msgpush.timeout_ms must be a positive integer");
+}
+
+#[test]
+fn one_connection_per_process_survives_a_daemon_restart() {
+    let mut daemon = Daemon::start();
+    let mut browser = Browser::open(&daemon, "r");
+    daemon.wait_online("r", 1);
+    let mut php = PhpSession::start(&daemon.socket, &[]);
+    let pid = php.pid();
+    for i in 0..3 {
+        assert_eq!(php.ask(&format!("push r before {i}")), "pushed 1");
+    }
+    let info = php.ask("info");
+    assert!(info.contains(&format!("connection => connected to {}", daemon.socket.display())), "{info}");
+    let opened = |log: &str| log.matches(&format!("pid=Some({pid})")).count();
+    assert_eq!(opened(&daemon.log()), 1, "three pushes, one connection");
+
+    daemon.restart();
+    daemon.wait_online("r", 1);
+    assert_eq!(php.ask("push r after restart"), "pushed 1", "reconnected transparently");
+    browser.expect_event("new_msg", &text("after restart"));
+    assert_eq!(opened(&daemon.log()), 2, "one new connection after the restart");
+
+    daemon.stop();
+    let down = php.ask("push r while down");
+    assert!(down.starts_with("error 1 cannot connect to msgpushd"), "{down}");
+    assert!(php.finish().success());
+}
+
+#[test]
+fn a_forked_child_uses_its_own_connection() {
+    let daemon = Daemon::start();
+    let mut browser = Browser::open(&daemon, "f");
+    daemon.wait_online("f", 1);
+    let mut php = PhpSession::start(&daemon.socket, &[]);
+    assert_eq!(php.ask("push f parent before"), "pushed 1");
+    assert_eq!(php.ask("fork f from the child"), "child 0", "the child's push reached 1 socket");
+    assert_eq!(php.ask("push f parent after"), "pushed 1", "the parent's connection is intact");
+    browser.expect_event("new_msg", &text("from the child"));
+    browser.expect_event("new_msg", &text("parent after"));
+}
+
+#[test]
+fn php_subclass_shim_works() {
+    let daemon = Daemon::start();
+    let mut browser = Browser::open(&daemon, "s");
+    daemon.wait_online("s", 1);
+    let out = php_json(&daemon.socket, "subclass.php", &["s"], &[]);
+    assert_eq!(out, json!({ "class": "Lib\\Event\\PushEvent", "same": true, "sockets": 1 }));
+    browser.expect_event("new_msg", &text("from the subclass"));
+}
+
+#[test]
+fn queued_messages_all_arrive_in_order() {
+    let daemon = Daemon::start();
+    let mut browser = Browser::open(&daemon, "bulk");
+    daemon.wait_online("bulk", 1);
+    let out = php_json(&daemon.socket, "bulk.php", &["bulk", "1000"], &[]);
+    assert_eq!(out, json!({ "queued": 1000, "flushed": true }));
+    browser.expect_event("new_msg", &text("bulk 1000"));
+    let received: Vec<&str> = browser.seen.iter().filter(|l| l["event"] == "new_msg").map(|l| l["data"].as_str().unwrap()).collect();
+    let expected: Vec<String> = (1..=1000).map(|i| format!("bulk {i}")).collect();
+    assert_eq!(received, expected);
+}
+
+#[test]
+fn queue_waits_for_a_daemon_that_is_down_and_refuses_when_full() {
+    let dir = TempDir::new("late");
+    let socket = dir.path().join("late.sock");
+    let mut php = PhpSession::start(&socket, &["msgpush.queue_size=5"]);
+    let accepted = (0..20).filter(|i| php.ask(&format!("queue late m{i}")) == "queued true").count();
+    assert!((5..=6).contains(&accepted), "a full queue refuses more ({accepted} accepted)");
+    assert_eq!(php.ask("flush 200"), "flushed false", "nothing can be answered while the daemon is down");
+    let info = php.ask("info");
+    assert!(info.contains("dropped"), "{info}");
+    assert!(info.contains("queue last error => cannot connect to msgpushd"), "{info}");
+
+    // The daemon comes up at the configured path; the writer delivers what it kept.
+    let mut late = std::process::Command::new(artifact("msgpushd"));
+    late.arg("--socket")
+        .arg(&socket)
+        .args(["--listen", &format!("127.0.0.1:{}", free_port()), "--http-listen", &format!("127.0.0.1:{}", free_port())])
+        .stderr(std::process::Stdio::null());
+    let mut late = late.spawn().unwrap();
+    assert!(wait_until(|| std::os::unix::net::UnixStream::connect(&socket).is_ok()));
+    assert_eq!(php.ask("flush 10000"), "flushed true");
+    let info = php.ask("info");
+    assert!(info.contains(&format!("{accepted} queued, {accepted} answered, 0 refused")), "{info}");
+    assert!(php.finish().success());
+    let _ = late.kill();
+    let _ = late.wait();
+}
+
+#[test]
+fn queued_messages_are_flushed_when_the_script_ends() {
+    let daemon = Daemon::start();
+    let mut browser = Browser::open(&daemon, "end");
+    daemon.wait_online("end", 1);
+    let mut php = PhpSession::start(&daemon.socket, &[]);
+    for i in 1..=50 {
+        assert_eq!(php.ask(&format!("queue end last words {i}")), "queued true");
+    }
+    assert!(php.finish().success());
+    browser.expect_event("new_msg", &text("last words 50"));
+}
+
+#[test]
+fn php_ri_shows_version_settings_and_state() {
+    let output = php_command(std::path::Path::new("/run/msgpush/msgpushd.sock"), &["msgpush.timeout_ms=250"])
+        .args(["--ri", "msgpush"])
+        .output()
+        .unwrap();
+    let info = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{info}");
+    for line in [
+        "msgpush support => enabled",
+        &format!("version => {}", env!("CARGO_PKG_VERSION")),
+        "msgpush.socket => /run/msgpush/msgpushd.sock",
+        "msgpush.timeout_ms => 250",
+        "connection => not connected",
+        "queue => not started",
+    ] {
+        assert!(info.contains(line), "missing '{line}' in:\n{info}");
+    }
+}
