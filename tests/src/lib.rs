@@ -7,6 +7,8 @@
 //! so `cargo build` of the workspace must run before `cargo test` (the
 //! Makefile does this).
 
+pub mod fastcgi;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
