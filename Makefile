@@ -1,0 +1,69 @@
+# msgpush: the two commands are `make run` and `make test`; both install what
+# is missing on a Debian/Ubuntu machine first (apt, npm), then build in release.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+PROFILE_DIR := target/release
+DAEMON := $(PROFILE_DIR)/msgpushd
+EXTENSION := $(PROFILE_DIR)/libmsgpush.so
+
+# Debian packages: building the extension (php-dev: headers and php-config;
+# libclang-dev: bindgen), the tests (php-cli, php-fpm, php-curl, node, npm),
+# and the browser test (chromium, nginx).
+BUILD_PACKAGES := php-dev php-cli libclang-dev
+TEST_PACKAGES := php-fpm php-curl chromium nginx-light
+
+# Where `make run` puts the socket: the daemon's default path when run as
+# root, a path in the build directory otherwise.
+ifeq ($(shell id -u),0)
+RUN_SOCKET ?= /run/msgpush/msgpushd.sock
+else
+RUN_SOCKET ?= $(CURDIR)/target/msgpushd.sock
+endif
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: all run test build deps system-packages node-modules install uninstall clean
+
+all: build
+
+run: build
+	@echo "msgpushd: demo page on http://127.0.0.1:2120/ (HTTP push API on 127.0.0.1:2121, socket $(RUN_SOCKET))"
+	$(DAEMON) --demo --socket $(RUN_SOCKET)
+
+test: build
+	$(CARGO) test --release --workspace
+
+build: deps
+	$(CARGO) build --release --workspace
+
+deps: system-packages node-modules
+
+# Installs only the packages that are missing; `apt-get update` runs once, first.
+system-packages:
+	@wanted="$(BUILD_PACKAGES) $(TEST_PACKAGES)"; \
+	command -v node >/dev/null && command -v npm >/dev/null || wanted="$$wanted nodejs npm"; \
+	missing=""; \
+	for p in $$wanted; do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# The socket.io client that msgpushd serves, and the test clients (package-lock.json).
+node-modules: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+install: build
+	bash deploy/install-extension.sh install $(EXTENSION)
+
+uninstall:
+	bash deploy/install-extension.sh uninstall
+
+clean:
+	$(CARGO) clean
+	rm -rf node_modules

@@ -1,0 +1,41 @@
+<?php
+// A ThinkPHP 6/8 controller: notify a user, several users, or everyone.
+declare(strict_types=1);
+
+namespace app\controller;
+
+use MsgPush\PushEvent;
+use MsgPush\PushException;
+use think\facade\Log;
+use think\Request;
+use think\response\Json;
+
+class Notify
+{
+    /** POST /notify/user?uid=123&text=... */
+    public function user(Request $request): Json
+    {
+        try {
+            $sockets = (new PushEvent())
+                ->setUser($request->param('uid'))
+                ->setContent(htmlspecialchars((string) $request->param('text'))) // pages insert it as HTML
+                ->push();
+            return json(['online' => $sockets > 0, 'tabs' => $sockets]);
+        } catch (PushException $e) {
+            // The push failed; the request itself need not.
+            Log::warning('push failed: ' . $e->getMessage());
+            return json(['online' => null, 'error' => $e->getMessage()], 503);
+        }
+    }
+
+    /** An order event with structured data, to a custom event name. */
+    public function orderShipped(int $orderId, array $buyerIds): Json
+    {
+        $sockets = (new PushEvent())
+            ->setUser($buyerIds)
+            ->setEvent('order_shipped')
+            ->setContent(['order' => $orderId, 'status' => 'shipped']) // arrives as an object
+            ->push();
+        return json(['tabs' => $sockets]);
+    }
+}

@@ -1,0 +1,99 @@
+<?php
+
+/**
+ * The API of the msgpush extension, for IDEs and static analysers.
+ * This file is documentation: the extension implements it natively.
+ *
+ * @generate-class-entries
+ */
+
+namespace MsgPush;
+
+/**
+ * A message for browsers connected to msgpushd, sent over one persistent
+ * Unix-socket connection per PHP process.
+ *
+ *     (new PushEvent)->setUser($uid)->setContent($text)->push();
+ *
+ * Subclasses that define a constructor must call parent::__construct().
+ */
+class PushEvent
+{
+    /** A message to everyone, with event `new_msg` and empty content. */
+    public function __construct() {}
+
+    /**
+     * Sets the recipients: one uid (a string, or an int taken as its decimal
+     * string), an array of uids, or '' / null / no argument for every
+     * connected browser. An empty array reaches no one.
+     *
+     * @param string|int|array<string|int>|null $uid
+     * @throws PushException INVALID_INPUT if a uid is empty, longer than 256
+     *         bytes, not valid UTF-8, or of another type.
+     */
+    public function setUser(string|int|array|null $uid = ''): static {}
+
+    /**
+     * Sets the content, delivered as given (no HTML escaping): a string
+     * (ints, floats and bools are converted as PHP converts them), or an
+     * array, sent as JSON and received by the browser as an object or list.
+     *
+     * @throws PushException INVALID_INPUT if a string is not valid UTF-8 or
+     *         the value cannot be sent as JSON.
+     */
+    public function setContent(string|int|float|bool|array|null $content = ''): static {}
+
+    /**
+     * Sets the Socket.IO event name the browser listens to.
+     *
+     * @throws PushException INVALID_INPUT if it is empty, longer than 128
+     *         bytes, or reserved by Socket.IO (connect, disconnect, ...).
+     */
+    public function setEvent(string $event = 'new_msg'): static {}
+
+    /**
+     * Sends the message and waits for msgpushd's answer (at most
+     * msgpush.timeout_ms).
+     *
+     * @return int the browser tabs (sockets) reached; 0 means offline.
+     * @throws PushException UNREACHABLE, TIMEOUT, REFUSED, INVALID_INPUT
+     *         (over msgpush.max_message_bytes) or CONNECTION_LOST.
+     */
+    public function push(): int {}
+
+    /**
+     * Queues the message for this process's background writer and returns at
+     * once, without waiting for msgpushd. Queued messages are sent in order;
+     * while msgpushd is down they wait in the queue. The end of each request
+     * waits up to msgpush.flush_timeout_ms for them.
+     *
+     * @return bool true if queued; false if the queue (msgpush.queue_size) is
+     *         full, in which case the message is dropped.
+     * @throws PushException INVALID_INPUT as for push().
+     */
+    public function queue(): bool {}
+
+    /**
+     * Waits until msgpushd has answered every message queued so far.
+     *
+     * @param int|null $timeoutMs at most this long (default
+     *        msgpush.flush_timeout_ms).
+     * @return bool true if all were answered in time.
+     */
+    public static function flush(?int $timeoutMs = null): bool {}
+}
+
+/** Thrown when a push fails; getCode() tells why. */
+class PushException extends \RuntimeException
+{
+    /** msgpushd's socket cannot be connected to (down, wrong path, permissions). */
+    public const UNREACHABLE = 1;
+    /** msgpushd did not answer within msgpush.timeout_ms. */
+    public const TIMEOUT = 2;
+    /** msgpushd answered with an error. */
+    public const REFUSED = 3;
+    /** The input or a setting breaks a rule; nothing was sent. */
+    public const INVALID_INPUT = 4;
+    /** The connection broke before the answer, or the answer was unreadable. */
+    public const CONNECTION_LOST = 5;
+}
