@@ -9,9 +9,9 @@ EXTENSION := $(PROFILE_DIR)/libmsgpush.so
 
 # Debian packages: building the extension (php-dev: headers and php-config;
 # libclang-dev: bindgen), the tests (php-cli, php-fpm, php-curl, node, npm),
-# and the browser test (chromium, nginx).
+# and the browser test (chromium, a CJK font for its screenshots, nginx).
 BUILD_PACKAGES := php-dev php-cli libclang-dev
-TEST_PACKAGES := php-fpm php-curl chromium nginx-light
+TEST_PACKAGES := php-fpm php-curl chromium fonts-wqy-zenhei nginx-light
 
 # Where `make run` puts the socket: the daemon's default path when run as
 # root, a path in the build directory otherwise.

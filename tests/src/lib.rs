@@ -8,6 +8,8 @@
 //! Makefile does this).
 
 pub mod fastcgi;
+pub mod nginx;
+pub mod php_fpm;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,0 +1,25 @@
+<?php
+// Front controller of the example site: the article's application without
+// ThinkPHP. nginx sends every request that is not a file here.
+//   /                         the page (logs in as ?uid=, 123 by default)
+//   /legacy                   the same page as an existing web-msg-sender front end (socket.io-client 2.x)
+//   /home/index/pushmsg?uid=  the push action of the article
+require __DIR__ . '/app/IndexController.php';
+
+$path = parse_url($_SERVER['REQUEST_URI'] ?? '/', PHP_URL_PATH);
+$controller = new \Home\Controller\IndexController();
+switch (rtrim(strtolower($path), '/')) {
+    case '':
+    case '/index.php':
+        $controller->index();
+        break;
+    case '/legacy':
+        $controller->legacy();
+        break;
+    case '/home/index/pushmsg':
+        $controller->pushMsg();
+        break;
+    default:
+        http_response_code(404);
+        echo "not found\n";
+}

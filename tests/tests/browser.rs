@@ -1,0 +1,59 @@
+//! The article's story end to end in a real browser: chromium opens pages
+//! served by nginx + php-fpm (as www-data), logs in on msgpushd, and sees the
+//! messages a PHP action pushes. Screenshots go to `tests/output/browser/`.
+
+use std::process::Command;
+
+use msgpush_tests::nginx::Nginx;
+use msgpush_tests::php_fpm::PhpFpm;
+use msgpush_tests::*;
+use serde_json::{json, Value};
+
+#[test]
+fn seed_scenario_in_chromium_through_nginx_and_php_fpm() {
+    let daemon = Daemon::start_with(&["--socket-group", "www-data"]);
+    let fpm = PhpFpm::start(&daemon.socket, &repo_root().join("php-examples/site"));
+    // An existing front end's own copy of socket.io-client 2.x.
+    let vendor = fpm.root.join("vendor");
+    std::fs::create_dir_all(&vendor).unwrap();
+    std::fs::copy(repo_root().join("node_modules/socket.io-client-v2/dist/socket.io.js"), vendor.join("socket.io-2.js")).unwrap();
+    let nginx = Nginx::start(&fpm.root, fpm.addr, daemon.web, "");
+
+    let output = repo_root().join("tests/output/browser");
+    let _ = std::fs::remove_dir_all(&output);
+    std::fs::create_dir_all(&output).unwrap();
+    let run = Command::new("node")
+        .arg(repo_root().join("tests/js/browser_scenario.js"))
+        .args([&nginx.url(), &daemon.url()])
+        .arg(&output)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "browser scenario failed:\n{}\n{stdout}\ndaemon log:\n{}",
+        String::from_utf8_lossy(&run.stderr),
+        daemon.log()
+    );
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+
+    assert_eq!(summary["push123"], json!({ "uid": "123", "sockets": 1 }));
+    assert_eq!(summary["push456"], json!({ "uid": "456", "sockets": 1 }));
+    assert_eq!(summary["broadcast"], json!({ "uid": "", "sockets": 2 }));
+    let alice: Vec<&str> = summary["aliceMessages"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    let bob: Vec<&str> = summary["bobMessages"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    assert_eq!(
+        alice,
+        ["Man Always Remember Love Because Of Romance Only", "<img src=x onerror=\"document.title='owned'\">", "to everyone"]
+    );
+    assert_eq!(bob, ["only for bob", "to everyone"], "user 456 never saw user 123's messages");
+    assert_eq!(summary["aliceTitle"], "msgpush example", "pushed markup was shown, not run");
+    assert_eq!(summary["aliceCountAfterClose"], "当前1人在线，共打开1个页面");
+    assert_eq!(summary["pushLegacy"], json!({ "uid": "789", "sockets": 1 }));
+    assert!(summary["legacyTarget"].as_str().unwrap().contains("hello old page"));
+    assert_eq!(summary["legacyClient"], 4, "the old page speaks socket.io protocol 4 (client 2.x)");
+    for shot in ["alice-123.png", "bob-456.png", "alice-after-bob-left.png", "legacy-789.png"] {
+        let size = std::fs::metadata(output.join(shot)).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 1000, "screenshot {shot} saved");
+    }
+}
