@@ -5,13 +5,13 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PROFILE_DIR := target/release
 DAEMON := $(PROFILE_DIR)/msgpushd
-EXTENSION := $(PROFILE_DIR)/libmsgpush.so
 
 # Debian packages: building the extension (php-dev: headers and php-config;
 # libclang-dev: bindgen), the tests (php-cli, php-fpm, php-curl, node, npm),
-# and the browser test (chromium, a CJK font for its screenshots, nginx).
+# the browser test (chromium, a CJK font for its screenshots, nginx), and
+# systemd-analyze for the unit.
 BUILD_PACKAGES := php-dev php-cli libclang-dev
-TEST_PACKAGES := php-fpm php-curl chromium fonts-wqy-zenhei nginx-light
+TEST_PACKAGES := php-fpm php-curl chromium fonts-wqy-zenhei nginx-light systemd
 
 # Where `make run` puts the socket: the daemon's default path when run as
 # root, a path in the build directory otherwise.
@@ -58,11 +58,12 @@ node-modules: node_modules/.package-lock.json
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
+# The extension (enabled for every PHP SAPI), msgpushd and its systemd unit.
 install: build
-	bash deploy/install-extension.sh install $(EXTENSION)
+	$(SUDO) bash deploy/install.sh install $(PROFILE_DIR)
 
 uninstall:
-	bash deploy/install-extension.sh uninstall
+	$(SUDO) bash deploy/install.sh uninstall
 
 clean:
 	$(CARGO) clean
