@@ -57,3 +57,22 @@ fn seed_scenario_in_chromium_through_nginx_and_php_fpm() {
         assert!(size > 1000, "screenshot {shot} saved");
     }
 }
+
+#[test]
+fn demo_page_form_push_reaches_another_tab() {
+    let daemon = Daemon::start_with(&["--demo"]);
+    let output = repo_root().join("tests/output/demo");
+    let _ = std::fs::remove_dir_all(&output);
+    std::fs::create_dir_all(&output).unwrap();
+    let run = Command::new("node")
+        .arg(repo_root().join("tests/js/demo_scenario.js"))
+        .arg(daemon.url())
+        .arg(&output)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "demo scenario failed:\n{}\n{stdout}", String::from_utf8_lossy(&run.stderr));
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary, json!({ "senderGotIt": 0, "result": "reached 1 tab(s)" }), "only alice's tab got it");
+    assert!(output.join("demo-receiver.png").exists());
+}
