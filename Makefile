@@ -22,7 +22,7 @@ RUN_SOCKET ?= $(CURDIR)/target/msgpushd.sock
 endif
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all run test build deps system-packages node-modules install uninstall clean
+.PHONY: all run test bench build deps system-packages node-modules install uninstall clean
 
 all: build
 
@@ -32,6 +32,10 @@ run: build
 
 test: build
 	$(CARGO) test --release --workspace
+
+# Release benchmarks against a fresh msgpushd; writes docs/BENCHMARKS.md.
+bench: build
+	$(PROFILE_DIR)/msgpush-bench --report docs/BENCHMARKS.md
 
 build: deps
 	$(CARGO) build --release --workspace

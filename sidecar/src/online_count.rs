@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::hub::Hub;
 use crate::presence::OnlineCounts;
+use crate::publisher::sockets_missed;
 
 /// The event name web-msg-sender pages listen for.
 pub const EVENT: &str = "update_online_count";
@@ -67,7 +68,8 @@ pub async fn broadcast_changes(hub: Arc<Hub>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
         }
         if let Some(message) = hub.online.update(hub.presence.counts()) {
-            if let Err(e) = hub.io.emit(EVENT, &*message).await {
+            let sent = hub.io.emit(EVENT, &*message).await;
+            if let Err(e) = sockets_missed(sent, EVENT) {
                 tracing::warn!("online count broadcast failed: {e}");
             }
         }

@@ -68,6 +68,13 @@ async fn emit(operators: BroadcastOperators, event: &str, content: &Content) -> 
         Content::Text(text) => operators.emit(event, text).await,
         Content::Json(value) => operators.emit(event, value).await,
     };
+    sockets_missed(sent, event).map_err(|e| PublishError::Emit(e.to_string()))
+}
+
+/// Turns a broadcast's result into the number of sockets that missed it:
+/// sockets closing meanwhile, or with a full send buffer (logged: a client
+/// that stopped reading). Other failures stay errors.
+pub fn sockets_missed(sent: Result<(), BroadcastError>, event: &str) -> Result<usize, BroadcastError> {
     match sent {
         Ok(()) => Ok(0),
         Err(BroadcastError::Socket(failures)) => {
@@ -80,6 +87,6 @@ async fn emit(operators: BroadcastOperators, event: &str, content: &Content) -> 
             }
             Ok(failures.len())
         }
-        Err(e) => Err(PublishError::Emit(e.to_string())),
+        Err(e) => Err(e),
     }
 }

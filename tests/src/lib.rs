@@ -33,10 +33,12 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()
 }
 
-/// A file built into the same `target/<profile>/` as the running test.
+/// A file built into the same `target/<profile>/` as the running executable
+/// (a test in `target/<profile>/deps/`, or a binary such as the benchmarks).
 pub fn artifact(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/test");
+    let exe = std::env::current_exe().expect("executable path");
+    let dir = exe.parent().expect("executable directory");
+    let profile_dir = if dir.ends_with("deps") { dir.parent().expect("target/<profile>") } else { dir };
     let path = profile_dir.join(name);
     assert!(path.exists(), "{} is missing: build the workspace first (make build)", path.display());
     path
@@ -136,7 +138,8 @@ impl Daemon {
             .arg(&self.socket)
             .args(["--listen", &self.web.to_string(), "--http-listen", &self.http.to_string()])
             .args(&self.args)
-            .env("MSGPUSHD_LOG", "debug")
+            // Tests read connection lines from the log; benchmarks ask for less.
+            .env("MSGPUSHD_LOG", std::env::var("MSGPUSHD_LOG").unwrap_or_else(|_| "debug".into()))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

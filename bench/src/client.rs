@@ -1,0 +1,116 @@
+//! A minimal Socket.IO client over WebSocket, enough to hold many logged-in
+//! browsers cheaply: Engine.IO 4 (socket.io 3/4, msgpushd) or Engine.IO 3
+//! (socket.io 2, web-msg-sender), the default namespace, `login`, and events
+//! with one string argument.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The Socket.IO server.
+    pub addr: SocketAddr,
+    /// Engine.IO protocol: 4 (socket.io 3/4) or 3 (socket.io 2).
+    pub eio: u8,
+}
+
+/// A connected, logged-in client.
+pub struct Client {
+    ws: WebSocketStream<TcpStream>,
+    eio: u8,
+    ping_interval: Duration,
+}
+
+/// A client-side failure, as text: benchmarks count failures, they do not
+/// recover from them.
+pub type Error = String;
+
+impl Client {
+    /// Connects from `source` (any loopback address, to spread ephemeral
+    /// ports), joins the default namespace and emits `login(uid)`.
+    pub async fn connect(target: &Target, source: Option<IpAddr>, uid: &str) -> Result<Client, Error> {
+        let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
+        if let Some(ip) = source {
+            socket.bind(SocketAddr::new(ip, 0)).map_err(|e| format!("bind {ip}: {e}"))?;
+        }
+        let tcp = socket.connect(target.addr).await.map_err(|e| format!("connect: {e}"))?;
+        let url = format!("ws://{}/socket.io/?EIO={}&transport=websocket", target.addr, target.eio);
+        let (ws, _) = tokio_tungstenite::client_async(url, tcp).await.map_err(|e| format!("handshake: {e}"))?;
+        let mut client = Client { ws, eio: target.eio, ping_interval: Duration::from_secs(25) };
+        let open = client.next_text().await?;
+        let handshake: serde_json::Value =
+            serde_json::from_str(open.strip_prefix('0').ok_or("no Engine.IO open packet")?).map_err(|e| e.to_string())?;
+        if let Some(ms) = handshake["pingInterval"].as_u64() {
+            client.ping_interval = Duration::from_millis(ms);
+        }
+        if client.eio == 4 {
+            client.send("40").await?;
+        }
+        // Engine.IO 3 servers join the default namespace on their own.
+        while !client.next_text().await?.starts_with("40") {}
+        client.send(&format!(r#"42["login","{uid}"]"#)).await?;
+        Ok(client)
+    }
+
+    async fn send(&mut self, text: &str) -> Result<(), Error> {
+        self.ws.send(Message::text(text)).await.map_err(|e| e.to_string())
+    }
+
+    /// The next text frame, answering Engine.IO 4 pings on the way.
+    async fn next_text(&mut self) -> Result<String, Error> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Text(text))) if text.as_str() == "2" && self.eio == 4 => self.send("3").await?,
+                Some(Ok(Message::Text(text))) => return Ok(text.to_string()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.to_string()),
+                None => return Err("closed".into()),
+            }
+        }
+    }
+
+    /// Waits for the next event and returns its name and first argument
+    /// (events whose argument is not a string come back with an empty one).
+    /// Engine.IO 3 clients ping the server themselves; that happens here too.
+    pub async fn next_event(&mut self) -> Result<(String, String), Error> {
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + self.ping_interval, self.ping_interval);
+        loop {
+            let text = tokio::select! {
+                text = self.next_text() => text?,
+                _ = ping.tick(), if self.eio == 3 => {
+                    self.send("2").await?;
+                    continue;
+                }
+            };
+            if let Some(event) = parse_event(&text) {
+                return Ok(event);
+            }
+        }
+    }
+}
+
+/// Parses `42["name","argument",...]`.
+pub fn parse_event(text: &str) -> Option<(String, String)> {
+    let array: serde_json::Value = serde_json::from_str(text.strip_prefix("42")?).ok()?;
+    let name = array.get(0)?.as_str()?.to_owned();
+    let argument = array.get(1).and_then(|a| a.as_str()).unwrap_or_default().to_owned();
+    Some((name, argument))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_parsed() {
+        assert_eq!(parse_event(r#"42["new_msg","7 123"]"#), Some(("new_msg".into(), "7 123".into())));
+        assert_eq!(parse_event(r#"42["update_online_count",{"a":1}]"#), Some(("update_online_count".into(), String::new())));
+        assert_eq!(parse_event("3"), None);
+    }
+}

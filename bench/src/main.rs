@@ -1,0 +1,168 @@
+//! `msgpush-bench`: starts msgpushd (or points at another server speaking the
+//! web-msg-sender protocol: Socket.IO `login` plus HTTP `type=publish`),
+//! holds many Socket.IO websocket clients, pushes, measures, and writes a
+//! Markdown report.
+//!
+//! # Layout
+//! - [`client`]: a minimal Socket.IO websocket client (Engine.IO 3 and 4).
+//! - [`fleet`]: many logged-in clients recording receipts.
+//! - [`pusher`]: pushing through the Unix socket or the HTTP API, paced.
+//! - [`scenarios`]: the five measurements.
+//! - [`stats`] / [`report`]: figures and the Markdown report.
+
+mod client;
+mod fleet;
+mod pusher;
+mod report;
+mod scenarios;
+mod stats;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+
+use clap::Parser;
+
+/// Load generator and benchmark report for msgpushd.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about)]
+pub struct Options {
+    /// Runs per figure; the report gives the median, min and max.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Client counts for the targeted, broadcast, memory and storm scenarios.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    pub clients: Vec<usize>,
+    /// The largest idle client count for the memory scenario; 0: as many as
+    /// the open-file limit allows (each client takes a descriptor on both sides).
+    #[arg(long, default_value_t = 0)]
+    pub max_clients: usize,
+    /// Seconds each push run lasts.
+    #[arg(long, default_value_t = 3)]
+    pub duration_secs: u64,
+    /// Offered rate of the fixed-rate targeted run, pushes per second.
+    #[arg(long, default_value_t = 2000.0)]
+    pub rate: f64,
+    /// Scenarios to run (php, targeted, memory, storm; targeted includes broadcast).
+    #[arg(long, value_delimiter = ',', default_value = "php,targeted,memory,storm")]
+    pub scenarios: Vec<String>,
+    /// Benchmark another server's Socket.IO address instead of starting msgpushd.
+    #[arg(long)]
+    pub server: Option<SocketAddr>,
+    /// That server's HTTP push API address.
+    #[arg(long)]
+    pub http: Option<SocketAddr>,
+    /// That server's Unix socket, if it is a msgpushd.
+    #[arg(long)]
+    pub socket: Option<PathBuf>,
+    /// That server's process id, for CPU and memory figures.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Engine.IO protocol of the clients: 4 (socket.io 3/4) or 3 (socket.io 2, web-msg-sender).
+    #[arg(long, default_value_t = 4)]
+    pub eio: u8,
+    /// Where to write the report.
+    #[arg(long, default_value = "docs/BENCHMARKS.md")]
+    pub report: PathBuf,
+}
+
+/// Lets this process (and the daemons it starts) open enough sockets.
+fn raise_descriptor_limit() -> u64 {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let wanted = 1 << 20;
+    if setrlimit(Resource::RLIMIT_NOFILE, wanted, wanted).is_err() {
+        if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+    getrlimit(Resource::RLIMIT_NOFILE).map(|(soft, _)| soft).unwrap_or(0)
+}
+
+fn first_line(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().trim().to_owned())
+        .unwrap_or_else(|_| "not found".into())
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|m| m.trim_start_matches([' ', '\t', ':'])).unwrap_or("?");
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kib: u64 = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0);
+    let os = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    let os = os.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")).unwrap_or("?").trim_matches('"').to_owned();
+    format!(
+        "{} cores ({model}), {:.0} GiB memory, {os}, Linux {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        mem_kib as f64 / 1024.0 / 1024.0,
+        first_line("uname", &["-r"])
+    )
+}
+
+fn main() {
+    let mut options = Options::parse();
+    // The daemons started here log warnings only: a line per login would
+    // measure the logger.
+    std::env::set_var("MSGPUSHD_LOG", "warn");
+    let limit = raise_descriptor_limit();
+    if options.max_clients == 0 {
+        options.max_clients = (limit as usize).saturating_sub(200).min(50_000);
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let started = std::time::Instant::now();
+    let wants = |name: &str| options.scenarios.iter().any(|s| s == name);
+
+    let mut sections = Vec::new();
+    runtime.block_on(async {
+        let server = scenarios::Server::start(&options);
+        let server_version = server.describe();
+        drop(server);
+        if wants("php") {
+            eprintln!("bench: php cost");
+            sections.push(scenarios::php_cost(&options).await);
+        }
+        if wants("targeted") {
+            let mut broadcasts = Vec::new();
+            for &clients in &options.clients {
+                eprintln!("bench: targeted and broadcast, {clients} clients");
+                let (targeted, broadcast) = scenarios::targeted_and_broadcast(&options, clients).await;
+                sections.push(targeted);
+                broadcasts.push(broadcast);
+            }
+            if let Some(mut merged) = broadcasts.first().cloned() {
+                merged.title = "3. Broadcast fan-out".into();
+                merged.rows = broadcasts.iter().flat_map(|b| b.rows.clone()).collect();
+                sections.push(merged);
+            }
+        }
+        if wants("memory") {
+            eprintln!("bench: memory");
+            sections.push(scenarios::memory(&options).await);
+        }
+        if wants("storm") {
+            eprintln!("bench: storm");
+            sections.push(scenarios::storm(&options).await);
+        }
+        let command: Vec<String> = std::env::args().collect();
+        let preamble = format!(
+            "# Benchmarks\n\n\
+             Generated by `make bench` (`{}`) in {:.0} s. Every figure is the median of the runs, with the lowest and \
+             highest in brackets.\n\n\
+             - Machine: {}\n\
+             - Server: {server_version}\n\
+             - Generator: msgpush-bench {}, {}; PHP: {}; open-file limit {limit}\n\
+             - Generator and server share the same cores, over loopback: the CPU columns show which side was busy.\n\n",
+            command.join(" "),
+            started.elapsed().as_secs_f64(),
+            machine(),
+            env!("CARGO_PKG_VERSION"),
+            first_line("rustc", &["--version"]),
+            first_line("php", &["-n", "-v"]),
+        );
+        let text = report::render(&preamble, &sections);
+        std::fs::write(&options.report, text).expect("write the report");
+        eprintln!("bench: wrote {} in {:.0} s", options.report.display(), started.elapsed().as_secs_f64());
+    });
+}

@@ -1,0 +1,330 @@
+//! The benchmark scenarios. Each returns a report section; every figure is
+//! the median of several runs with the lowest and highest in brackets.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use msgpush_tests::{artifact, repo_root, Daemon};
+
+use crate::client::Target;
+use crate::fleet::{Fleet, Recorder};
+use crate::pusher::{self, Chooser, Pace, Outcome};
+use crate::report::Section;
+use crate::stats::{percentile, rss_kib, CpuMeter, Spread};
+use crate::Options;
+
+/// Loopback sources for client sockets: one address has ~28k ephemeral ports.
+pub fn sources() -> Vec<IpAddr> {
+    (1..=8).map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i))).collect()
+}
+
+/// The server under test: a fresh msgpushd, or one given on the command line.
+pub struct Server {
+    daemon: Option<Daemon>,
+    /// Socket.IO address.
+    pub web: SocketAddr,
+    /// HTTP push API address.
+    pub http: SocketAddr,
+    /// Unix socket, when the server is msgpushd.
+    pub socket: Option<PathBuf>,
+    /// Its process id, when known.
+    pub pid: Option<u32>,
+}
+
+impl Server {
+    /// Starts a fresh msgpushd, or describes the external server.
+    pub fn start(options: &Options) -> Server {
+        if let Some(web) = options.server {
+            let http = options.http.expect("--http goes with --server");
+            return Server { daemon: None, web, http, socket: options.socket.clone(), pid: options.pid };
+        }
+        let daemon = Daemon::start();
+        Server { web: daemon.web, http: daemon.http, socket: Some(daemon.socket.clone()), pid: Some(daemon.pid()), daemon: Some(daemon) }
+    }
+
+    fn target(&self, options: &Options) -> Target {
+        Target { addr: self.web, eio: options.eio }
+    }
+
+    /// Pushes with `pace` through the Unix socket if there is one, else HTTP.
+    async fn push(&self, via_unix: bool, choose: Chooser, pace: Pace, recorder: Arc<Recorder>) -> Outcome {
+        match (&self.socket, via_unix) {
+            (Some(socket), true) => pusher::unix(socket, choose, pace, recorder).await,
+            _ => pusher::http(self.http, choose, pace, recorder).await,
+        }
+    }
+
+    /// msgpushd's version, for the report.
+    pub fn describe(&self) -> String {
+        match &self.daemon {
+            Some(_) => {
+                let out = Command::new(artifact("msgpushd")).arg("--version").output().expect("msgpushd --version");
+                String::from_utf8_lossy(&out.stdout).trim().to_owned()
+            }
+            None => format!("external server at {} (HTTP API {})", self.web, self.http),
+        }
+    }
+}
+
+fn uids(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+/// A deterministic spread of targets (xorshift of the push number).
+fn random_uid(prefix: &'static str, clients: usize) -> Chooser {
+    Arc::new(move |seq| {
+        let mut x = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        Some(format!("{prefix}{}", x % clients as u64))
+    })
+}
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+/// Starts `clients` logged-in clients and waits for them.
+async fn fleet(server: &Server, options: &Options, prefix: &str, clients: usize, concurrency: usize) -> (Fleet, Arc<Recorder>) {
+    let recorder = Recorder::new();
+    let fleet = Fleet::start(&server.target(options), &uids(prefix, clients), concurrency, &sources(), recorder.clone());
+    let logged_in = fleet.wait_logged_in(Duration::from_secs(120)).await;
+    assert_eq!(logged_in, clients, "only {logged_in} of {clients} clients logged in ({} failed)", recorder.failed());
+    (fleet, recorder)
+}
+
+/// Scenario 1: the cost of one push from PHP, four ways.
+pub async fn php_cost(options: &Options) -> Section {
+    let server = Server::start(options);
+    let (_fleet, _) = fleet(&server, options, "php", 1, 1).await;
+    let url = format!("http://{}/", server.http);
+    let script = repo_root().join("bench/php/push_cost.php");
+    let modes: &[(&str, &str, usize)] = &[
+        ("push", "`PushEvent->push()` (Unix socket, waits for the answer)", 20_000),
+        ("queue", "`PushEvent->queue()` then one `flush()` (fire and forget)", 50_000),
+        ("curl_new", "PHP curl to the HTTP API, a new handle per push (the article's code)", 5_000),
+        ("curl_reuse", "PHP curl to the HTTP API, one reused keep-alive handle", 10_000),
+    ];
+    let mut rows = Vec::new();
+    let mut push_median = 0.0;
+    for &(mode, label, n) in modes {
+        if server.socket.is_none() && !mode.starts_with("curl") {
+            continue;
+        }
+        let runs: Vec<f64> = (0..options.runs)
+            .map(|_| {
+                let mut php = Command::new("php");
+                php.args(["-n", "-d", "extension=curl"]);
+                if let Some(socket) = &server.socket {
+                    php.arg("-d").arg(format!("extension={}", artifact("libmsgpush.so").display()));
+                    php.arg("-d").arg(format!("msgpush.socket={}", socket.display()));
+                    php.args(["-d", "msgpush.queue_size=100000"]);
+                }
+                let out = php.arg(&script).args([mode, &n.to_string(), &url, "php0"]).output().expect("run php");
+                assert!(out.status.success(), "php {mode}: {}", String::from_utf8_lossy(&out.stderr));
+                String::from_utf8_lossy(&out.stdout).trim().parse().expect("µs per push")
+            })
+            .collect();
+        let spread = Spread::of(&runs);
+        if mode == "push" {
+            push_median = spread.median;
+        }
+        let ratio = if push_median > 0.0 { format!("{:.1}×", spread.median / push_median) } else { "–".into() };
+        rows.push(vec![label.to_owned(), n.to_string(), spread.to_string(), format!("{:.0}", 1e6 / spread.median), ratio]);
+    }
+    Section {
+        title: "1. Cost of one push from PHP".into(),
+        intro: "A PHP CLI loop of N pushes to one online user (a logged-in Socket.IO client), timed inside PHP with \
+                `hrtime()`. Ratio: time per push relative to `push()`."
+            .into(),
+        header: vec!["way".into(), "N".into(), "µs per push".into(), "pushes/s".into(), "vs push()".into()],
+        rows,
+        notes: vec![],
+    }
+}
+
+/// Scenarios 2 and 3: targeted pushes (offered rate and saturation) and
+/// broadcast fan-out, with `clients` clients logged in as distinct uids.
+pub async fn targeted_and_broadcast(options: &Options, clients: usize) -> (Section, Section) {
+    let server = Server::start(options);
+    let (fleet, recorder) = fleet(&server, options, "u", clients, 500).await;
+    let duration = Duration::from_secs(options.duration_secs);
+    let has_unix = server.socket.is_some();
+    let mut modes: Vec<(String, bool, Pace)> = Vec::new();
+    let offered = Pace { rate: Some(options.rate), duration, in_flight: if has_unix { 256 } else { 16 }, limit: None };
+    modes.push((format!("offered {} pushes/s ({})", options.rate, if has_unix { "Unix socket" } else { "HTTP" }), true, offered));
+    if has_unix {
+        modes.push(("saturation, Unix socket, 256 pipelined".into(), true, Pace { rate: None, duration, in_flight: 256, limit: None }));
+    }
+    for in_flight in [1, 4, 12] {
+        modes.push((format!("saturation, HTTP, {in_flight} in flight"), false, Pace { rate: None, duration, in_flight, limit: None }));
+    }
+
+    let mut rows = Vec::new();
+    for (label, via_unix, pace) in &modes {
+        let (mut rates, mut p50, mut p99, mut p999, mut lost, mut cpu_d, mut cpu_g) =
+            (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        for _ in 0..options.runs {
+            recorder.take_receipts();
+            let pids: Vec<u32> = server.pid.into_iter().chain([std::process::id()]).collect();
+            let meter = CpuMeter::start(&pids);
+            let outcome = server.push(*via_unix, random_uid("u", clients), *pace, recorder.clone()).await;
+            let cpu = meter.percent();
+            // Let the last messages land before counting.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let mut receipts = recorder.take_receipts();
+            while (receipts.len() as u64) < outcome.reached && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                receipts.extend(recorder.take_receipts());
+            }
+            let mut latencies: Vec<u64> = receipts.iter().map(|r| r.received_ns.saturating_sub(r.sent_ns)).collect();
+            latencies.sort_unstable();
+            rates.push(outcome.sent as f64 / outcome.elapsed.as_secs_f64());
+            p50.push(ms(percentile(&latencies, 50.0)));
+            p99.push(ms(percentile(&latencies, 99.0)));
+            p999.push(ms(percentile(&latencies, 99.9)));
+            lost.push((outcome.sent as f64 - receipts.len() as f64).max(0.0));
+            if let [daemon, generator] = cpu[..] {
+                cpu_d.push(daemon);
+                cpu_g.push(generator);
+            } else {
+                cpu_g.push(cpu[0]);
+            }
+        }
+        let cpu = |v: &[f64]| if v.is_empty() { "–".to_owned() } else { format!("{:.0}", Spread::of(v).median) };
+        rows.push(vec![
+            label.clone(),
+            Spread::of(&rates).to_string(),
+            Spread::of(&p50).to_string(),
+            Spread::of(&p99).to_string(),
+            Spread::of(&p999).to_string(),
+            format!("{:.0}", lost.iter().sum::<f64>()),
+            cpu(&cpu_d),
+            cpu(&cpu_g),
+        ]);
+    }
+    let targeted = Section {
+        title: format!("2. Targeted pushes, {clients} clients"),
+        intro: format!(
+            "{clients} websocket clients, each logged in as its own uid; pushes go to random uids for {} s per run. \
+             Latency is from the push being sent to the client receiving it, both measured in the generator. \
+             Lost: pushes answered as delivered that never reached their client (all runs). CPU: % of one core, \
+             daemon and generator.",
+            options.duration_secs
+        ),
+        header: ["mode", "pushes/s", "p50 ms", "p99 ms", "p99.9 ms", "lost", "daemon CPU %", "generator CPU %"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+        notes: vec![],
+    };
+
+    // Broadcast: one push to everyone, time until the first and the last client has it.
+    let (mut first, mut last) = (vec![], vec![]);
+    for _ in 0..options.runs.max(5) {
+        recorder.take_receipts();
+        let once = Pace { rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
+        server.push(true, Arc::new(|_| None), once, recorder.clone()).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut receipts = Vec::new();
+        while receipts.len() < clients && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            receipts.extend(recorder.take_receipts());
+        }
+        assert_eq!(receipts.len(), clients, "broadcast reached every client");
+        let delays: Vec<u64> = receipts.iter().map(|r| r.received_ns.saturating_sub(r.sent_ns)).collect();
+        first.push(ms(*delays.iter().min().unwrap()));
+        last.push(ms(*delays.iter().max().unwrap()));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let broadcast = Section {
+        title: format!("3. Broadcast to {clients} clients"),
+        intro: "One push to everyone; time from sending it until the first and until the last client received it.".into(),
+        header: ["clients", "first receipt ms", "last receipt ms"].map(String::from).to_vec(),
+        rows: vec![vec![clients.to_string(), Spread::of(&first).to_string(), Spread::of(&last).to_string()]],
+        notes: vec![],
+    };
+    drop(fleet);
+    (targeted, broadcast)
+}
+
+/// Scenario 4: memory with idle logged-in clients, and CPU while idle.
+pub async fn memory(options: &Options) -> Section {
+    let server = Server::start(options);
+    let Some(pid) = server.pid else {
+        return Section::skipped("4. Connections and memory", "needs the server's process id (--pid)");
+    };
+    let sample = |pid| async move {
+        let mut samples = Vec::new();
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            samples.push(rss_kib(pid) as f64);
+        }
+        Spread::of(&samples).median
+    };
+    let idle = sample(pid).await;
+    let mut rows = vec![vec!["0".into(), format!("{:.1}", idle / 1024.0), "–".into(), "–".into()]];
+    let mut sizes = options.clients.clone();
+    sizes.push(options.max_clients);
+    for clients in sizes {
+        let (fleet, _) = fleet(&server, options, "m", clients, 1000).await;
+        let rss = sample(pid).await;
+        let meter = CpuMeter::start(&[pid]);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let cpu = meter.percent()[0];
+        rows.push(vec![
+            clients.to_string(),
+            format!("{:.1}", rss / 1024.0),
+            format!("{:.1}", (rss - idle) / clients as f64),
+            format!("{cpu:.1}"),
+        ]);
+        drop(fleet);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    Section {
+        title: "4. Connections and memory".into(),
+        intro: "Daemon resident memory (median of 3 samples) with idle clients logged in as distinct uids, the memory \
+                each connection adds, and the daemon's CPU over 5 idle seconds."
+            .into(),
+        header: ["clients", "RSS MiB", "KiB per client", "idle CPU %"].map(String::from).to_vec(),
+        rows,
+        notes: vec![format!(
+            "The largest count is what this machine allows: each client holds a descriptor in the generator and \
+             one in the daemon, and the open-file limit per process is {} here.",
+            crate::stats::descriptor_limit()
+        )],
+    }
+}
+
+/// Scenario 5: `clients` clients connect and log in at once.
+pub async fn storm(options: &Options) -> Section {
+    let mut rows = Vec::new();
+    for &clients in &options.clients {
+        let (mut times, mut failures) = (vec![], vec![]);
+        for _ in 0..options.runs {
+            let server = Server::start(options);
+            let recorder = Recorder::new();
+            let start = recorder.now_ns();
+            let fleet = Fleet::start(&server.target(options), &uids("s", clients), clients, &sources(), recorder.clone());
+            fleet.wait_logged_in(Duration::from_secs(120)).await;
+            let acks = recorder.login_acks_ns();
+            times.push(ms(acks.iter().max().copied().unwrap_or(start) - start));
+            failures.push((clients - acks.len()) as f64);
+            drop(fleet);
+        }
+        rows.push(vec![clients.to_string(), Spread::of(&times).to_string(), format!("{:.0}", failures.iter().sum::<f64>())]);
+    }
+    Section {
+        title: "5. Connection storm".into(),
+        intro: "All clients open a websocket and log in at the same moment (a fresh daemon per run); time until the \
+                last login was answered, and clients that failed (all runs)."
+            .into(),
+        header: ["clients", "all logged in after ms", "failures"].map(String::from).to_vec(),
+        rows,
+        notes: vec![],
+    }
+}
