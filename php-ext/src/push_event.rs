@@ -65,10 +65,7 @@ impl PushEvent {
 
     /// Sets the Socket.IO event name (default `new_msg`).
     #[php(defaults(event = "\"new_msg\""))]
-    pub fn set_event<'a>(
-        self_: &'a mut ZendClassObject<PushEvent>,
-        event: String,
-    ) -> PhpResult<&'a mut ZendClassObject<PushEvent>> {
+    pub fn set_event(self_: &mut ZendClassObject<PushEvent>, event: String) -> PhpResult<&mut ZendClassObject<PushEvent>> {
         self_.event = values::event_of(&event)?;
         Ok(self_)
     }

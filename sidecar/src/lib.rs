@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use axum::Router;
 use socketioxide::SocketIo;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -50,6 +50,11 @@ use crate::unix_listener::{SocketAccess, UnixIngress};
 
 /// How long a shutdown waits for connections to finish before giving up.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Pending-connection queue of the TCP listeners. When the daemon restarts,
+/// every open page reconnects at once; a short queue drops their SYNs and
+/// they retry a second later. (The kernel caps it at `net.core.somaxconn`.)
+pub const LISTEN_BACKLOG: u32 = 4096;
 
 /// Runs the daemon until `shutdown` is cancelled, then stops accepting,
 /// answers what was already read, disconnects browsers and removes the socket.
@@ -67,8 +72,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Box<
 
     let access = SocketAccess { mode: config.socket_mode, group: config.socket_group.clone() };
     let unix = UnixIngress::bind(&config.socket, &access)?;
-    let web_listener = bind_tcp(config.listen, "--listen").await?;
-    let http_listener = bind_tcp(config.http_listen, "--http-listen").await?;
+    let web_listener = bind_tcp(config.listen, "--listen")?;
+    let http_listener = bind_tcp(config.http_listen, "--http-listen")?;
     let web = web::router(hub.clone(), socket_io, &config.cors_origin, config.demo);
     let http = http_api::router(http_api::HttpApi {
         hub: hub.clone(),
@@ -99,8 +104,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Box<
     Ok(())
 }
 
-async fn bind_tcp(addr: SocketAddr, flag: &str) -> Result<TcpListener, Box<dyn Error>> {
-    TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr} ({flag}): {e}").into())
+fn bind_tcp(addr: SocketAddr, flag: &str) -> Result<TcpListener, Box<dyn Error>> {
+    let listen = || {
+        let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    listen().map_err(|e| format!("cannot listen on {addr} ({flag}): {e}").into())
 }
 
 async fn serve_http(listener: TcpListener, app: Router, shutdown: CancellationToken) {

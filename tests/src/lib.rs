@@ -44,6 +44,11 @@ pub fn artifact(name: &str) -> PathBuf {
     path
 }
 
+/// A JSON string, for comparing with what clients received.
+pub fn text(s: &str) -> Value {
+    Value::String(s.to_owned())
+}
+
 /// A free TCP port on loopback (bound then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -109,25 +114,31 @@ impl Daemon {
         Daemon::start_with(&[])
     }
 
-    /// Starts msgpushd with extra flags.
+    /// Starts msgpushd with extra flags. Ports are picked free just before;
+    /// should another process take one meanwhile, it retries on new ones.
     pub fn start_with(args: &[&str]) -> Daemon {
         let dir = TempDir::new("daemon");
         let socket = dir.path().join("msgpushd.sock");
-        let web: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut daemon = Daemon {
             child: None,
             dir,
             socket,
-            web,
-            http,
+            web: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
             args: args.iter().map(|s| s.to_string()).collect(),
         };
-        daemon.spawn();
-        daemon
+        for _ in 0..5 {
+            daemon.web = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            daemon.http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            if daemon.spawn() {
+                return daemon;
+            }
+        }
+        panic!("msgpushd did not start; log:\n{}", daemon.log());
     }
 
-    fn spawn(&mut self) {
+    /// Starts the process; false if it exited instead of serving.
+    fn spawn(&mut self) -> bool {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -144,9 +155,16 @@ impl Daemon {
             .stderr(log)
             .spawn()
             .expect("start msgpushd");
-        self.child = Some(child);
-        let ready = wait_until(|| UnixStream::connect(&self.socket).is_ok() && TcpStream::connect(self.web).is_ok());
-        assert!(ready, "msgpushd did not start; log:\n{}", self.log());
+        let child = self.child.insert(child);
+        let mut exited = false;
+        let ready = wait_until(|| {
+            exited = matches!(child.try_wait(), Ok(Some(_)));
+            exited || (UnixStream::connect(&self.socket).is_ok() && TcpStream::connect(self.web).is_ok())
+        });
+        if exited {
+            self.child = None;
+        }
+        ready && !exited
     }
 
     /// Path of the daemon's log (stderr).
@@ -188,7 +206,7 @@ impl Daemon {
     pub fn restart(&mut self) {
         let status = self.stop();
         assert!(status.success(), "msgpushd exited with {status}");
-        self.spawn();
+        assert!(self.spawn(), "msgpushd did not restart; log:\n{}", self.log());
     }
 
     /// A fresh connection to its Unix socket.

@@ -8,11 +8,7 @@ use std::process::{Command, Stdio};
 use msgpush_protocol::frame::{self, PROTOCOL_VERSION};
 use msgpush_protocol::{Command as Cmd, Content, ErrorCode, Publish, Reply, Request, Target};
 use msgpush_tests::*;
-use serde_json::{json, Value};
-
-fn text(s: &str) -> Value {
-    Value::String(s.to_owned())
-}
+use serde_json::json;
 
 #[test]
 fn targeted_push_reaches_only_that_user() {

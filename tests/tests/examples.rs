@@ -5,11 +5,6 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use msgpush_tests::*;
-use serde_json::Value;
-
-fn text(s: &str) -> Value {
-    Value::String(s.to_owned())
-}
 
 #[test]
 fn seed_curl_push_event_class_works_unchanged_against_the_http_api() {

@@ -4,10 +4,6 @@
 use msgpush_tests::*;
 use serde_json::{json, Value};
 
-fn text(s: &str) -> Value {
-    Value::String(s.to_owned())
-}
-
 #[test]
 fn push_returns_sockets_reached_and_messages_arrive_as_given() {
     let daemon = Daemon::start();
