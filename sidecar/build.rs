@@ -9,10 +9,7 @@ fn main() {
     let script = root.join("node_modules/socket.io-client/dist/socket.io.min.js");
     println!("cargo:rerun-if-changed={}", script.display());
     let Ok(script) = script.canonicalize() else {
-        panic!(
-            "{} is missing: run `npm ci` in the repository root (or `make build`) first",
-            script.display()
-        );
+        panic!("{} is missing: run `npm ci` in the repository root (or `make build`) first", script.display());
     };
     println!("cargo:rustc-env=MSGPUSH_CLIENT_SCRIPT={}", script.display());
 }

@@ -45,7 +45,8 @@ impl Client {
         let mut client = Client { ws, eio: target.eio, ping_interval: Duration::from_secs(25) };
         let open = client.next_text().await?;
         let handshake: serde_json::Value =
-            serde_json::from_str(open.strip_prefix('0').ok_or("no Engine.IO open packet")?).map_err(|e| e.to_string())?;
+            serde_json::from_str(open.strip_prefix('0').ok_or("no Engine.IO open packet")?)
+                .map_err(|e| e.to_string())?;
         if let Some(ms) = handshake["pingInterval"].as_u64() {
             client.ping_interval = Duration::from_millis(ms);
         }
@@ -110,7 +111,10 @@ mod tests {
     #[test]
     fn events_are_parsed() {
         assert_eq!(parse_event(r#"42["new_msg","7 123"]"#), Some(("new_msg".into(), "7 123".into())));
-        assert_eq!(parse_event(r#"42["update_online_count",{"a":1}]"#), Some(("update_online_count".into(), String::new())));
+        assert_eq!(
+            parse_event(r#"42["update_online_count",{"a":1}]"#),
+            Some(("update_online_count".into(), String::new()))
+        );
         assert_eq!(parse_event("3"), None);
     }
 }

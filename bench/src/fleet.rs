@@ -80,7 +80,13 @@ pub struct Fleet {
 impl Fleet {
     /// Starts one client per uid, at most `concurrency` connecting at once,
     /// spreading source addresses over `sources`.
-    pub fn start(target: &Target, uids: &[String], concurrency: usize, sources: &[IpAddr], recorder: Arc<Recorder>) -> Fleet {
+    pub fn start(
+        target: &Target,
+        uids: &[String],
+        concurrency: usize,
+        sources: &[IpAddr],
+        recorder: Arc<Recorder>,
+    ) -> Fleet {
         let gate = Arc::new(Semaphore::new(concurrency.max(1)));
         let tasks = uids
             .iter()

@@ -11,7 +11,7 @@ use msgpush_tests::{artifact, repo_root, Daemon};
 
 use crate::client::Target;
 use crate::fleet::{Fleet, Recorder};
-use crate::pusher::{self, Chooser, Pace, Outcome};
+use crate::pusher::{self, Chooser, Outcome, Pace};
 use crate::report::Section;
 use crate::stats::{percentile, rss_kib, CpuMeter, Spread};
 use crate::Options;
@@ -42,7 +42,13 @@ impl Server {
             return Server { daemon: None, web, http, socket: options.socket.clone(), pid: options.pid };
         }
         let daemon = Daemon::start();
-        Server { web: daemon.web, http: daemon.http, socket: Some(daemon.socket.clone()), pid: Some(daemon.pid()), daemon: Some(daemon) }
+        Server {
+            web: daemon.web,
+            http: daemon.http,
+            socket: Some(daemon.socket.clone()),
+            pid: Some(daemon.pid()),
+            daemon: Some(daemon),
+        }
     }
 
     fn target(&self, options: &Options) -> Target {
@@ -89,9 +95,16 @@ fn ms(ns: u64) -> f64 {
 }
 
 /// Starts `clients` logged-in clients and waits for them.
-async fn fleet(server: &Server, options: &Options, prefix: &str, clients: usize, concurrency: usize) -> (Fleet, Arc<Recorder>) {
+async fn fleet(
+    server: &Server,
+    options: &Options,
+    prefix: &str,
+    clients: usize,
+    concurrency: usize,
+) -> (Fleet, Arc<Recorder>) {
     let recorder = Recorder::new();
-    let fleet = Fleet::start(&server.target(options), &uids(prefix, clients), concurrency, &sources(), recorder.clone());
+    let fleet =
+        Fleet::start(&server.target(options), &uids(prefix, clients), concurrency, &sources(), recorder.clone());
     let logged_in = fleet.wait_logged_in(Duration::from_secs(120)).await;
     assert_eq!(logged_in, clients, "only {logged_in} of {clients} clients logged in ({} failed)", recorder.failed());
     (fleet, recorder)
@@ -134,7 +147,13 @@ pub async fn php_cost(options: &Options) -> Section {
             push_median = spread.median;
         }
         let ratio = if push_median > 0.0 { format!("{:.1}×", spread.median / push_median) } else { "–".into() };
-        rows.push(vec![label.to_owned(), n.to_string(), spread.to_string(), format!("{:.0}", 1e6 / spread.median), ratio]);
+        rows.push(vec![
+            label.to_owned(),
+            n.to_string(),
+            spread.to_string(),
+            format!("{:.0}", 1e6 / spread.median),
+            ratio,
+        ]);
     }
     Section {
         title: "1. Cost of one push from PHP".into(),
@@ -156,12 +175,24 @@ pub async fn targeted_and_broadcast(options: &Options, clients: usize) -> (Secti
     let has_unix = server.socket.is_some();
     let mut modes: Vec<(String, bool, Pace)> = Vec::new();
     let offered = Pace { rate: Some(options.rate), duration, in_flight: if has_unix { 256 } else { 16 }, limit: None };
-    modes.push((format!("offered {} pushes/s ({})", options.rate, if has_unix { "Unix socket" } else { "HTTP" }), true, offered));
+    modes.push((
+        format!("offered {} pushes/s ({})", options.rate, if has_unix { "Unix socket" } else { "HTTP" }),
+        true,
+        offered,
+    ));
     if has_unix {
-        modes.push(("saturation, Unix socket, 256 pipelined".into(), true, Pace { rate: None, duration, in_flight: 256, limit: None }));
+        modes.push((
+            "saturation, Unix socket, 256 pipelined".into(),
+            true,
+            Pace { rate: None, duration, in_flight: 256, limit: None },
+        ));
     }
     for in_flight in [1, 4, 12] {
-        modes.push((format!("saturation, HTTP, {in_flight} in flight"), false, Pace { rate: None, duration, in_flight, limit: None }));
+        modes.push((
+            format!("saturation, HTTP, {in_flight} in flight"),
+            false,
+            Pace { rate: None, duration, in_flight, limit: None },
+        ));
     }
 
     let mut rows = Vec::new();
@@ -243,7 +274,8 @@ pub async fn targeted_and_broadcast(options: &Options, clients: usize) -> (Secti
     }
     let broadcast = Section {
         title: format!("3. Broadcast to {clients} clients"),
-        intro: "One push to everyone; time from sending it until the first and until the last client received it.".into(),
+        intro: "One push to everyone; time from sending it until the first and until the last client received it."
+            .into(),
         header: ["clients", "first receipt ms", "last receipt ms"].map(String::from).to_vec(),
         rows: vec![vec![clients.to_string(), Spread::of(&first).to_string(), Spread::of(&last).to_string()]],
         notes: vec![],
@@ -309,14 +341,19 @@ pub async fn storm(options: &Options) -> Section {
             let server = Server::start(options);
             let recorder = Recorder::new();
             let start = recorder.now_ns();
-            let fleet = Fleet::start(&server.target(options), &uids("s", clients), clients, &sources(), recorder.clone());
+            let fleet =
+                Fleet::start(&server.target(options), &uids("s", clients), clients, &sources(), recorder.clone());
             fleet.wait_logged_in(Duration::from_secs(120)).await;
             let acks = recorder.login_acks_ns();
             times.push(ms(acks.iter().max().copied().unwrap_or(start) - start));
             failures.push((clients - acks.len()) as f64);
             drop(fleet);
         }
-        rows.push(vec![clients.to_string(), Spread::of(&times).to_string(), format!("{:.0}", failures.iter().sum::<f64>())]);
+        rows.push(vec![
+            clients.to_string(),
+            Spread::of(&times).to_string(),
+            format!("{:.0}", failures.iter().sum::<f64>()),
+        ]);
     }
     Section {
         title: "5. Connection storm".into(),

@@ -35,7 +35,13 @@ impl Spread {
 
 impl fmt::Display for Spread {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let digits = if self.median.abs() >= 100.0 { 0 } else if self.median.abs() >= 10.0 { 1 } else { 2 };
+        let digits = if self.median.abs() >= 100.0 {
+            0
+        } else if self.median.abs() >= 10.0 {
+            1
+        } else {
+            2
+        };
         write!(f, "{:.*} ({:.*}–{:.*})", digits, self.median, digits, self.min, digits, self.max)
     }
 }
@@ -54,7 +60,11 @@ pub fn cpu_time(pid: u32) -> Duration {
 fn clock_ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { nix::libc::sysconf(nix::libc::_SC_CLK_TCK) };
-    if ticks > 0 { ticks as f64 } else { 100.0 }
+    if ticks > 0 {
+        ticks as f64
+    } else {
+        100.0
+    }
 }
 
 /// Resident memory of a process, in KiB.
@@ -82,7 +92,11 @@ pub struct CpuMeter {
 impl CpuMeter {
     /// Starts measuring `pids`.
     pub fn start(pids: &[u32]) -> CpuMeter {
-        CpuMeter { pids: pids.to_vec(), start: pids.iter().map(|&p| cpu_time(p)).collect(), wall: std::time::Instant::now() }
+        CpuMeter {
+            pids: pids.to_vec(),
+            start: pids.iter().map(|&p| cpu_time(p)).collect(),
+            wall: std::time::Instant::now(),
+        }
     }
 
     /// % of one core each process used since the start.

@@ -60,10 +60,8 @@ pub fn exchange(request: &EncodedRequest, settings: &Settings) -> Result<Reply, 
         sent = slot.as_ref().expect("connected above").send(&request.frame, deadline);
     }
     let conn = slot.as_mut().expect("connected above");
-    let outcome = sent
-        .map_err(FrameError::Io)
-        .and_then(|()| conn.receive(deadline))
-        .map_err(|e| failure(e, conn, settings));
+    let outcome =
+        sent.map_err(FrameError::Io).and_then(|()| conn.receive(deadline)).map_err(|e| failure(e, conn, settings));
     let response = match outcome {
         Ok(response) => response,
         Err(e) => {
@@ -89,10 +87,9 @@ fn failure(e: FrameError, conn: &Connection, settings: &Settings) -> PushError {
             "msgpushd at {} closed the connection before answering",
             conn.path().display()
         )),
-        FrameError::Io(e) => PushError::ConnectionLost(format!(
-            "connection to msgpushd at {} failed: {e}",
-            conn.path().display()
-        )),
+        FrameError::Io(e) => {
+            PushError::ConnectionLost(format!("connection to msgpushd at {} failed: {e}", conn.path().display()))
+        }
         other => PushError::ConnectionLost(format!("unreadable reply from msgpushd: {other}")),
     }
 }

@@ -31,13 +31,8 @@ pub enum PushError {
 }
 
 /// The exception codes, as `PushException` constants.
-const CODES: [(&str, i32); 5] = [
-    ("UNREACHABLE", 1),
-    ("TIMEOUT", 2),
-    ("REFUSED", 3),
-    ("INVALID_INPUT", 4),
-    ("CONNECTION_LOST", 5),
-];
+const CODES: [(&str, i32); 5] =
+    [("UNREACHABLE", 1), ("TIMEOUT", 2), ("REFUSED", 3), ("INVALID_INPUT", 4), ("CONNECTION_LOST", 5)];
 
 impl PushError {
     /// The connect failure for `path`, with a hint that fits the cause.
@@ -116,14 +111,14 @@ fn runtime_exception() -> &'static ClassEntry {
 /// Registers `MsgPush\PushException extends \RuntimeException` with its code
 /// constants. Called from module startup.
 pub fn register_exception_class() -> ext_php_rs::error::Result<()> {
-    let mut builder = ClassBuilder::new(CLASS_NAME)
-        .extends((runtime_exception, "\\RuntimeException"))
-        .registration(|class, arg_info| {
+    let mut builder = ClassBuilder::new(CLASS_NAME).extends((runtime_exception, "\\RuntimeException")).registration(
+        |class, arg_info| {
             // The engine may point into the argument tables for the life of
             // the process (they are empty here: the class adds no methods).
             std::mem::forget(arg_info);
             EXCEPTION_CLASS.store(class, Ordering::Release);
-        });
+        },
+    );
     for (name, code) in CODES {
         builder = builder.constant(name, code as i64, &[], ConstantFlags::Public)?;
     }

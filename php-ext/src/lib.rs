@@ -41,7 +41,11 @@ pub fn startup(_type: i32, module_number: i32) -> i32 {
         IniEntryDef::register(settings::INI_ENTRIES.as_slice(), module_number);
         error::register_exception_class().is_ok()
     });
-    if matches!(registered, Ok(true)) { SUCCESS } else { FAILURE }
+    if matches!(registered, Ok(true)) {
+        SUCCESS
+    } else {
+        FAILURE
+    }
 }
 
 /// End of a request: give queued messages up to `msgpush.flush_timeout_ms`.

@@ -65,7 +65,10 @@ impl PushEvent {
 
     /// Sets the Socket.IO event name (default `new_msg`).
     #[php(defaults(event = "\"new_msg\""))]
-    pub fn set_event(self_: &mut ZendClassObject<PushEvent>, event: String) -> PhpResult<&mut ZendClassObject<PushEvent>> {
+    pub fn set_event(
+        self_: &mut ZendClassObject<PushEvent>,
+        event: String,
+    ) -> PhpResult<&mut ZendClassObject<PushEvent>> {
         self_.event = values::event_of(&event)?;
         Ok(self_)
     }
@@ -77,7 +80,9 @@ impl PushEvent {
         let request = client::encode(Command::Publish(self.publish()?), settings.max_message_bytes)?;
         match client::exchange(&request, &settings)? {
             Reply::Delivered { sockets } => Ok(i64::try_from(sockets).unwrap_or(i64::MAX)),
-            Reply::Error { message, .. } => Err(PushError::Refused(format!("msgpushd refused the push: {message}")).into()),
+            Reply::Error { message, .. } => {
+                Err(PushError::Refused(format!("msgpushd refused the push: {message}")).into())
+            }
             other => Err(PushError::ConnectionLost(format!("unexpected reply from msgpushd: {other:?}")).into()),
         }
     }

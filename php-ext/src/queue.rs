@@ -114,11 +114,7 @@ pub fn flush(timeout: Duration) -> bool {
         if left.is_zero() {
             return false;
         }
-        answered = progress
-            .answered_changed
-            .wait_timeout(answered, left)
-            .unwrap_or_else(|p| p.into_inner())
-            .0;
+        answered = progress.answered_changed.wait_timeout(answered, left).unwrap_or_else(|p| p.into_inner()).0;
     }
     true
 }

@@ -43,8 +43,7 @@ fn decode_request(payload: &[u8]) -> Decoded {
         let (id, code) = match &err {
             FrameError::UnsupportedVersion(_) => (0, ErrorCode::UnsupportedVersion),
             _ => {
-                let id = serde_json::from_slice::<IdOnly>(&payload[1.min(payload.len())..])
-                    .map_or(0, |r| r.id);
+                let id = serde_json::from_slice::<IdOnly>(&payload[1.min(payload.len())..]).map_or(0, |r| r.id);
                 (id, ErrorCode::Malformed)
             }
         };

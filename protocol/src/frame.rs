@@ -52,10 +52,9 @@ impl fmt::Display for FrameError {
                 write!(f, "frame of {len} bytes exceeds the limit of {max} bytes")
             }
             FrameError::Empty => f.write_str("empty frame (no version byte)"),
-            FrameError::UnsupportedVersion(v) => write!(
-                f,
-                "protocol version {v} is not supported (this side speaks {PROTOCOL_VERSION})"
-            ),
+            FrameError::UnsupportedVersion(v) => {
+                write!(f, "protocol version {v} is not supported (this side speaks {PROTOCOL_VERSION})")
+            }
             FrameError::Malformed(e) => write!(f, "malformed message: {e}"),
             FrameError::Io(e) => write!(f, "{e}"),
         }
@@ -102,11 +101,7 @@ pub fn parse_length(prefix: [u8; LENGTH_LEN], max: usize) -> Result<usize, Frame
 
 /// Reads one whole frame from a blocking reader and decodes it. `buf` is
 /// reused between calls to avoid an allocation per frame.
-pub fn read<T: DeserializeOwned, R: Read>(
-    reader: &mut R,
-    buf: &mut Vec<u8>,
-    max: usize,
-) -> Result<T, FrameError> {
+pub fn read<T: DeserializeOwned, R: Read>(reader: &mut R, buf: &mut Vec<u8>, max: usize) -> Result<T, FrameError> {
     let mut prefix = [0u8; LENGTH_LEN];
     reader.read_exact(&mut prefix)?;
     let len = parse_length(prefix, max)?;

@@ -23,14 +23,8 @@ pub const MAX_REPLY_BYTES: usize = 64 * 1024;
 
 /// Socket.IO event names that a server must not emit: the client library
 /// reserves them for its own life-cycle.
-pub const RESERVED_EVENTS: [&str; 6] = [
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
+pub const RESERVED_EVENTS: [&str; 6] =
+    ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"];
 
 /// Checks a uid; the error says what is wrong.
 pub fn check_uid(uid: &str) -> Result<(), String> {
@@ -38,10 +32,7 @@ pub fn check_uid(uid: &str) -> Result<(), String> {
         return Err("a uid must not be empty".into());
     }
     if uid.len() > MAX_UID_BYTES {
-        return Err(format!(
-            "uid of {} bytes is longer than the limit of {MAX_UID_BYTES} bytes",
-            uid.len()
-        ));
+        return Err(format!("uid of {} bytes is longer than the limit of {MAX_UID_BYTES} bytes", uid.len()));
     }
     Ok(())
 }
@@ -52,10 +43,7 @@ pub fn check_event(event: &str) -> Result<(), String> {
         return Err("the event name must not be empty".into());
     }
     if event.len() > MAX_EVENT_BYTES {
-        return Err(format!(
-            "event name of {} bytes is longer than the limit of {MAX_EVENT_BYTES} bytes",
-            event.len()
-        ));
+        return Err(format!("event name of {} bytes is longer than the limit of {MAX_EVENT_BYTES} bytes", event.len()));
     }
     if RESERVED_EVENTS.contains(&event) {
         return Err(format!("'{event}' is reserved by Socket.IO and cannot be emitted"));
@@ -69,10 +57,7 @@ impl Publish {
         check_event(&self.event)?;
         if let Target::Users(uids) = &self.to {
             if uids.len() > MAX_TARGET_UIDS {
-                return Err(format!(
-                    "{} uids in one push exceed the limit of {MAX_TARGET_UIDS}",
-                    uids.len()
-                ));
+                return Err(format!("{} uids in one push exceed the limit of {MAX_TARGET_UIDS}", uids.len()));
             }
             uids.iter().try_for_each(|uid| check_uid(uid))?;
         }

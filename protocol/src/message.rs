@@ -114,12 +114,6 @@ pub enum ErrorCode {
 impl Response {
     /// An error reply to request `id`.
     pub fn error(id: u64, code: ErrorCode, message: impl Into<String>) -> Self {
-        Response {
-            id,
-            reply: Reply::Error {
-                code,
-                message: message.into(),
-            },
-        }
+        Response { id, reply: Reply::Error { code, message: message.into() } }
     }
 }

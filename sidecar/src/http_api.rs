@@ -132,8 +132,10 @@ mod tests {
 
     #[test]
     fn escaping_matches_htmlspecialchars_ent_quotes() {
-        assert_eq!(escape_html(r#"<a href="x">Tom & 'Jerry'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#039;Jerry&#039;&lt;/a&gt;");
+        assert_eq!(
+            escape_html(r#"<a href="x">Tom & 'Jerry'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#039;Jerry&#039;&lt;/a&gt;"
+        );
         assert_eq!(escape_html("当前 ok"), "当前 ok");
     }
 }

@@ -53,8 +53,8 @@ impl Params {
     }
 
     fn from_json(body: &[u8]) -> Result<Self, ParamsError> {
-        let Value::Object(map) = serde_json::from_slice(body)
-            .map_err(|e| ParamsError::Malformed(format!("invalid JSON body: {e}")))?
+        let Value::Object(map) =
+            serde_json::from_slice(body).map_err(|e| ParamsError::Malformed(format!("invalid JSON body: {e}")))?
         else {
             return Err(ParamsError::Malformed("the JSON body must be an object".into()));
         };
@@ -73,15 +73,10 @@ impl Params {
 
     async fn from_multipart(parts: Parts, body: Bytes) -> Result<Self, ParamsError> {
         let request = Request::from_parts(parts, Body::from(body));
-        let mut multipart = Multipart::from_request(request, &())
-            .await
-            .map_err(|e| ParamsError::Malformed(e.body_text()))?;
+        let mut multipart =
+            Multipart::from_request(request, &()).await.map_err(|e| ParamsError::Malformed(e.body_text()))?;
         let mut params = Params::default();
-        while let Some(field) = multipart
-            .next_field()
-            .await
-            .map_err(|e| ParamsError::Malformed(e.body_text()))?
-        {
+        while let Some(field) = multipart.next_field().await.map_err(|e| ParamsError::Malformed(e.body_text()))? {
             let name = field.name().unwrap_or_default().to_owned();
             let value = field.bytes().await.map_err(|e| ParamsError::Malformed(e.body_text()))?;
             params.push_field(&name, String::from_utf8_lossy(&value).into_owned());

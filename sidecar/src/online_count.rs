@@ -53,9 +53,7 @@ impl OnlineCount {
 }
 
 fn render(template: &str, counts: OnlineCounts) -> String {
-    template
-        .replace("{uids}", &counts.uids.to_string())
-        .replace("{sockets}", &counts.sockets.to_string())
+    template.replace("{uids}", &counts.uids.to_string()).replace("{sockets}", &counts.sockets.to_string())
 }
 
 /// Broadcasts the figures to every socket whenever they changed, until shutdown.

@@ -62,12 +62,7 @@ impl UnixIngress {
                 Ok((stream, _)) => {
                     let peer = stream.peer_cred().ok().and_then(|c| c.pid());
                     tracing::debug!(pid = ?peer, "unix socket connection opened");
-                    connections.spawn(unix_connection::serve(
-                        stream,
-                        hub.clone(),
-                        max_frame,
-                        shutdown.clone(),
-                    ));
+                    connections.spawn(unix_connection::serve(stream, hub.clone(), max_frame, shutdown.clone()));
                 }
                 Err(e) => {
                     // Out of descriptors and the like: back off instead of spinning.

@@ -139,11 +139,7 @@ impl Daemon {
 
     /// Starts the process; false if it exited instead of serving.
     fn spawn(&mut self) -> bool {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
         let child = Command::new(artifact("msgpushd"))
             .arg("--socket")
             .arg(&self.socket)
@@ -238,7 +234,8 @@ impl Daemon {
         assert!(self.child.as_ref().is_some(), "not running");
         let mut unix = self.unix();
         assert!(matches!(unix.request(Cmd::Ping), Reply::Pong { .. }));
-        let (status, body) = http_post(self.http, "/", "application/x-www-form-urlencoded", b"type=publish&to=nobody&content=x");
+        let (status, body) =
+            http_post(self.http, "/", "application/x-www-form-urlencoded", b"type=publish&to=nobody&content=x");
         assert_eq!((status, body.as_str()), (200, "offline"));
     }
 }
@@ -580,7 +577,11 @@ impl FakeDaemon {
                     while let Ok(request) = frame::read::<Request, _>(&mut stream, &mut buf, 1 << 20) {
                         if answer {
                             let mut out = Vec::new();
-                            let response = Response::error(request.id, msgpush_protocol::ErrorCode::Internal, "the fake daemon refuses");
+                            let response = Response::error(
+                                request.id,
+                                msgpush_protocol::ErrorCode::Internal,
+                                "the fake daemon refuses",
+                            );
                             frame::encode(&response, &mut out);
                             if stream.write_all(&out).is_err() {
                                 return;

@@ -84,7 +84,11 @@ impl PhpFpm {
             .expect("start php-fpm");
         let fpm = PhpFpm { child, addr, root, dir };
         let up = wait_until(|| std::net::TcpStream::connect(fpm.addr).is_ok());
-        assert!(up, "php-fpm did not start: {}", std::fs::read_to_string(fpm.dir.path().join("fpm.log")).unwrap_or_default());
+        assert!(
+            up,
+            "php-fpm did not start: {}",
+            std::fs::read_to_string(fpm.dir.path().join("fpm.log")).unwrap_or_default()
+        );
         fpm
     }
 

@@ -16,7 +16,11 @@ fn seed_scenario_in_chromium_through_nginx_and_php_fpm() {
     // An existing front end's own copy of socket.io-client 2.x.
     let vendor = fpm.root.join("vendor");
     std::fs::create_dir_all(&vendor).unwrap();
-    std::fs::copy(repo_root().join("node_modules/socket.io-client-v2/dist/socket.io.js"), vendor.join("socket.io-2.js")).unwrap();
+    std::fs::copy(
+        repo_root().join("node_modules/socket.io-client-v2/dist/socket.io.js"),
+        vendor.join("socket.io-2.js"),
+    )
+    .unwrap();
     let nginx = Nginx::start(&fpm.root, fpm.addr, daemon.web, "");
 
     let output = repo_root().join("tests/output/browser");
@@ -44,7 +48,11 @@ fn seed_scenario_in_chromium_through_nginx_and_php_fpm() {
     let bob: Vec<&str> = summary["bobMessages"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
     assert_eq!(
         alice,
-        ["Man Always Remember Love Because Of Romance Only", "<img src=x onerror=\"document.title='owned'\">", "to everyone"]
+        [
+            "Man Always Remember Love Because Of Romance Only",
+            "<img src=x onerror=\"document.title='owned'\">",
+            "to everyone"
+        ]
     );
     assert_eq!(bob, ["only for bob", "to everyone"], "user 456 never saw user 123's messages");
     assert_eq!(summary["aliceTitle"], "msgpush example", "pushed markup was shown, not run");

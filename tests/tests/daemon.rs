@@ -31,7 +31,8 @@ fn targeted_push_reaches_only_that_user() {
 #[test]
 fn numeric_and_string_uids_are_the_same_user() {
     let daemon = Daemon::start();
-    let mut browser = Browser::open_with(&daemon, BrowserOptions { uid: None, ..BrowserOptions::new(ClientVersion::V4, "") });
+    let mut browser =
+        Browser::open_with(&daemon, BrowserOptions { uid: None, ..BrowserOptions::new(ClientVersion::V4, "") });
     browser.command(json!({ "emit": "login", "args": [123] }));
     daemon.wait_online("123", 1);
     assert_eq!(daemon.unix().push_text("123", "numeric"), 1);
@@ -43,10 +44,8 @@ fn socket_io_2_clients_work_over_polling_websocket_and_upgrade() {
     let daemon = Daemon::start();
     for (i, transports) in ["polling", "websocket", "polling,websocket"].into_iter().enumerate() {
         let uid = format!("legacy-{i}");
-        let mut browser = Browser::open_with(
-            &daemon,
-            BrowserOptions { transports, ..BrowserOptions::new(ClientVersion::V2, &uid) },
-        );
+        let mut browser =
+            Browser::open_with(&daemon, BrowserOptions { transports, ..BrowserOptions::new(ClientVersion::V2, &uid) });
         daemon.wait_online(&uid, 1);
         let message = format!("你好 <b>{transports}</b>");
         assert_eq!(daemon.unix().push_text(&uid, &message), 1);
@@ -72,7 +71,8 @@ fn broadcast_and_several_uids_and_json_content() {
     let daemon = Daemon::start();
     let mut a = Browser::open(&daemon, "a");
     let mut b = Browser::open(&daemon, "b");
-    let mut anonymous = Browser::open_with(&daemon, BrowserOptions { uid: None, ..BrowserOptions::new(ClientVersion::V4, "") });
+    let mut anonymous =
+        Browser::open_with(&daemon, BrowserOptions { uid: None, ..BrowserOptions::new(ClientVersion::V4, "") });
     daemon.wait_online("a", 1);
     daemon.wait_online("b", 1);
     let mut unix = daemon.unix();
@@ -155,7 +155,8 @@ fn bad_logins_are_ignored_and_harm_no_one() {
     let daemon = Daemon::start();
     let mut good = Browser::open(&daemon, "good");
     daemon.wait_online("good", 1);
-    let mut bad = Browser::open_with(&daemon, BrowserOptions { uid: None, ..BrowserOptions::new(ClientVersion::V4, "") });
+    let mut bad =
+        Browser::open_with(&daemon, BrowserOptions { uid: None, ..BrowserOptions::new(ClientVersion::V4, "") });
     let long_uid = "u".repeat(300);
     for args in [json!([]), json!([{ "uid": 1 }]), json!([[1, 2]]), json!([null]), json!([true]), json!([long_uid])] {
         bad.command(json!({ "emit": "login", "args": args }));
@@ -192,7 +193,10 @@ fn http_api_answers_like_web_msg_sender() {
     browser.expect_event("new_msg", &text("everyone"));
     assert_eq!(http_post(daemon.http, "/", form, b"type=subscribe&to=123"), (200, "fail".into()));
 
-    let (status, _, body) = http_raw(daemon.http, b"GET /?type=publish&to=123&content=by+query HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let (status, _, body) = http_raw(
+        daemon.http,
+        b"GET /?type=publish&to=123&content=by+query HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!((status, body.as_str()), (200, "ok"));
     browser.expect_event("new_msg", &text("by query"));
 
@@ -277,7 +281,9 @@ fn bad_unix_frames_are_answered_and_the_connection_goes_on() {
     unix.send_raw(&raw_frame(PROTOCOL_VERSION, br#"{"id":7,"cmd":"self_destruct"}"#));
     assert_eq!(error_code(&unix.read_response().reply), ErrorCode::Malformed);
 
-    for (event, to) in [("", Target::Everyone), ("disconnect", Target::Everyone), ("new_msg", Target::Users(vec!["x".repeat(257)]))] {
+    for (event, to) in
+        [("", Target::Everyone), ("disconnect", Target::Everyone), ("new_msg", Target::Users(vec!["x".repeat(257)]))]
+    {
         let reply = unix.publish(to, event, Content::Text("x".into()));
         assert_eq!(error_code(&reply), ErrorCode::InvalidInput, "{event}");
     }
@@ -306,7 +312,11 @@ fn pipelined_requests_are_answered_in_order_and_delivered_in_order() {
     let mut unix = daemon.unix();
     let mut burst = Vec::new();
     for id in 1..=200u64 {
-        let publish = Publish { to: Target::Users(vec!["p".into()]), event: "new_msg".into(), content: Content::Text(format!("m{id}")) };
+        let publish = Publish {
+            to: Target::Users(vec!["p".into()]),
+            event: "new_msg".into(),
+            content: Content::Text(format!("m{id}")),
+        };
         frame::encode(&Request { id, cmd: Cmd::Publish(publish) }, &mut burst);
     }
     unix.send_raw(&burst);
@@ -373,7 +383,8 @@ fn a_client_that_never_reads_does_not_wedge_the_daemon() {
 #[test]
 fn thousands_of_connections_are_served() {
     let daemon = Daemon::start();
-    let options = BrowserOptions { tabs: 3000, transports: "websocket", ..BrowserOptions::new(ClientVersion::V4, "crowd") };
+    let options =
+        BrowserOptions { tabs: 3000, transports: "websocket", ..BrowserOptions::new(ClientVersion::V4, "crowd") };
     let mut crowd = Browser::open_with(&daemon, options);
     daemon.wait_online("crowd", 3000);
     assert_eq!(daemon.unix().push_text("crowd", "hello crowd"), 3000);
@@ -401,7 +412,12 @@ fn a_live_socket_is_not_stolen_and_a_stale_one_is_replaced() {
     let second = Command::new(artifact("msgpushd"))
         .arg("--socket")
         .arg(&daemon.socket)
-        .args(["--listen", &format!("127.0.0.1:{}", free_port()), "--http-listen", &format!("127.0.0.1:{}", free_port())])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--http-listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
         .output()
         .unwrap();
     assert!(!second.status.success());
@@ -424,7 +440,12 @@ fn a_live_socket_is_not_stolen_and_a_stale_one_is_replaced() {
     let mut child = Command::new(artifact("msgpushd"))
         .arg("--socket")
         .arg(&stale)
-        .args(["--listen", &format!("127.0.0.1:{}", free_port()), "--http-listen", &format!("127.0.0.1:{}", free_port())])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--http-listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -456,7 +477,8 @@ fn socket_file_gets_the_configured_mode_and_group() {
 #[test]
 fn client_script_is_served_and_the_demo_page_only_when_asked() {
     let daemon = Daemon::start();
-    let (status, head, body) = http_raw(daemon.web, b"GET /socket.io/socket.io.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let (status, head, body) =
+        http_raw(daemon.web, b"GET /socket.io/socket.io.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_eq!(status, 200);
     assert!(head.to_ascii_lowercase().contains("application/javascript"));
     assert!(body.contains("Socket.IO") || body.contains("socket.io"), "looks like the client");
@@ -469,7 +491,8 @@ fn client_script_is_served_and_the_demo_page_only_when_asked() {
     demo.wait_online("d", 1);
     let (_, _, page) = http_raw(demo.web, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(page.contains("<title>msgpush demo</title>"));
-    let (status, body) = http_post(demo.web, "/demo/push", "application/json", br#"{"to":"d","content":"from the form"}"#);
+    let (status, body) =
+        http_post(demo.web, "/demo/push", "application/json", br#"{"to":"d","content":"from the form"}"#);
     assert_eq!((status, body.as_str()), (200, r#"{"sockets":1}"#));
     browser.expect_event("new_msg", &text("from the form"));
 }

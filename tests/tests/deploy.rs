@@ -34,7 +34,13 @@ fn the_unit_and_the_extension_agree_on_the_socket() {
     assert!(ini.contains(&format!("msgpush.socket = {path}")));
     // The extension's built-in default (no php.ini at all) is the same path.
     let builtin = Command::new("php")
-        .args(["-n", "-d", &format!("extension={}", artifact("libmsgpush.so").display()), "-r", "echo ini_get('msgpush.socket');"])
+        .args([
+            "-n",
+            "-d",
+            &format!("extension={}", artifact("libmsgpush.so").display()),
+            "-r",
+            "echo ini_get('msgpush.socket');",
+        ])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&builtin.stdout), path);

@@ -61,7 +61,8 @@ fn plain_and_bulk_examples_deliver() {
     assert_eq!(run("plain/bulk_notify.php", &["1", "100", "bulk hello"]), "queued 100, dropped 0, all answered");
     browser.expect_event("new_msg", &text("bulk hello"));
 
-    let down = php_command(&daemon.dir.path().join("absent.sock"), &[]).arg(example("plain/push.php")).output().unwrap();
+    let down =
+        php_command(&daemon.dir.path().join("absent.sock"), &[]).arg(example("plain/push.php")).output().unwrap();
     assert!(!down.status.success());
     assert!(String::from_utf8_lossy(&down.stderr).contains("push failed: cannot connect to msgpushd"));
 }

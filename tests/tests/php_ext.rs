@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 #[test]
 fn push_returns_sockets_reached_and_messages_arrive_as_given() {
     let daemon = Daemon::start();
-    let mut u123 = Browser::open_with(&daemon, BrowserOptions { tabs: 2, ..BrowserOptions::new(ClientVersion::V4, "123") });
+    let mut u123 =
+        Browser::open_with(&daemon, BrowserOptions { tabs: 2, ..BrowserOptions::new(ClientVersion::V4, "123") });
     let mut u456 = Browser::open_with(&daemon, BrowserOptions::new(ClientVersion::V2, "456"));
     daemon.wait_online("123", 2);
     daemon.wait_online("456", 1);
@@ -134,7 +135,8 @@ fn queued_messages_all_arrive_in_order() {
     let out = php_json(&daemon.socket, "bulk.php", &["bulk", "1000"], &[]);
     assert_eq!(out, json!({ "queued": 1000, "flushed": true }));
     browser.expect_event("new_msg", &text("bulk 1000"));
-    let received: Vec<&str> = browser.seen.iter().filter(|l| l["event"] == "new_msg").map(|l| l["data"].as_str().unwrap()).collect();
+    let received: Vec<&str> =
+        browser.seen.iter().filter(|l| l["event"] == "new_msg").map(|l| l["data"].as_str().unwrap()).collect();
     let expected: Vec<String> = (1..=1000).map(|i| format!("bulk {i}")).collect();
     assert_eq!(received, expected);
 }
@@ -155,7 +157,12 @@ fn queue_waits_for_a_daemon_that_is_down_and_refuses_when_full() {
     let mut late = std::process::Command::new(artifact("msgpushd"));
     late.arg("--socket")
         .arg(&socket)
-        .args(["--listen", &format!("127.0.0.1:{}", free_port()), "--http-listen", &format!("127.0.0.1:{}", free_port())])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--http-listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
         .stderr(std::process::Stdio::null());
     let mut late = late.spawn().unwrap();
     assert!(wait_until(|| std::os::unix::net::UnixStream::connect(&socket).is_ok()));
