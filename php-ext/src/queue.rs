@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use msgpush_protocol::Reply;
 
 use crate::connection::Connection;
@@ -35,6 +35,9 @@ static QUEUE: Mutex<Option<Queue>> = Mutex::new(None);
 struct Queue {
     sender: Sender<Vec<u8>>,
     progress: Arc<Progress>,
+    /// Messages queued and not yet answered, at most: those in the channel
+    /// plus the batch the writer holds.
+    capacity: u64,
     /// The writer thread exists only in the process that created it.
     pid: u32,
 }
@@ -88,16 +91,14 @@ pub fn enqueue(frame: Vec<u8>, settings: &Settings) -> Result<bool, PushError> {
         *slot = Some(start(settings)?);
     }
     let queue = slot.as_ref().expect("started above");
-    match queue.sender.try_send(frame) {
-        Ok(()) => {
-            queue.progress.queued.fetch_add(1, Ordering::Relaxed);
-            Ok(true)
-        }
-        Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-            queue.progress.dropped.fetch_add(1, Ordering::Relaxed);
-            Ok(false)
-        }
+    let progress = &queue.progress;
+    let pending = progress.queued.load(Ordering::Relaxed) - *progress.answered();
+    if pending < queue.capacity && queue.sender.try_send(frame).is_ok() {
+        progress.queued.fetch_add(1, Ordering::Relaxed);
+        return Ok(true);
     }
+    progress.dropped.fetch_add(1, Ordering::Relaxed);
+    Ok(false)
 }
 
 /// Waits up to `timeout` until every message queued so far is answered.
@@ -156,7 +157,7 @@ fn start(settings: &Settings) -> Result<Queue, PushError> {
         .name("msgpush-writer".into())
         .spawn(move || writer.run())
         .map_err(|e| PushError::Invalid(format!("cannot start the msgpush writer thread: {e}")))?;
-    Ok(Queue { sender, progress, pid: std::process::id() })
+    Ok(Queue { sender, progress, capacity: settings.queue_size as u64, pid: std::process::id() })
 }
 
 /// The writer thread's state.
