@@ -31,7 +31,8 @@ run: build
 	$(DAEMON) --demo --socket $(RUN_SOCKET)
 
 test: build
-	$(CARGO) test --release --workspace
+	set -o pipefail; $(CARGO) test --release --workspace 2>&1 | tee target/test.log
+	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }' target/test.log
 
 # Release benchmarks against a fresh msgpushd; writes docs/BENCHMARKS.md.
 bench: build
