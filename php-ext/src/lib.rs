@@ -14,6 +14,7 @@
 //! Nothing here connects or starts a thread at module startup: php-fpm forks
 //! its workers after that, and each worker connects on its first push.
 
+#![warn(missing_docs)]
 #![cfg_attr(windows, feature(abi_vectorcall))]
 
 pub mod client;

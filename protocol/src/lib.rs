@@ -9,6 +9,8 @@
 //! - [`limits`]: the size limits both sides enforce, and input validation.
 //! - `codec` (feature `codec`): the tokio codec the daemon reads requests with.
 
+#![warn(missing_docs)]
+
 pub mod frame;
 pub mod limits;
 pub mod message;

@@ -18,6 +18,8 @@
 //!
 //! [`run`] wires them together and returns once a shutdown has drained.
 
+#![warn(missing_docs)]
+
 pub mod browser;
 pub mod config;
 pub mod fd_limit;

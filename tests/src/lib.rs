@@ -7,6 +7,8 @@
 //! so `cargo build` of the workspace must run before `cargo test` (the
 //! Makefile does this).
 
+#![warn(missing_docs)]
+
 pub mod fastcgi;
 pub mod nginx;
 pub mod php_fpm;
