@@ -6,12 +6,18 @@ CARGO ?= cargo
 PROFILE_DIR := target/release
 DAEMON := $(PROFILE_DIR)/msgpushd
 
-# Debian packages: building the extension (php-dev: headers and php-config;
-# libclang-dev: bindgen), the tests (php-cli, php-fpm, php-curl, node, npm),
-# the browser test (chromium, a CJK font for its screenshots, nginx), and
-# systemd-analyze for the unit.
+# Debian packages. Building: the extension (php-dev: headers and php-config;
+# libclang-dev: bindgen; php-cli), plus node and npm (installed when missing)
+# for the socket.io client the daemon embeds. The tests add php-fpm, php-curl,
+# the browser test's chromium, a CJK font for its screenshots and nginx, and
+# systemd for systemd-analyze; the benchmarks add php-curl.
 BUILD_PACKAGES := php-dev php-cli libclang-dev
 TEST_PACKAGES := php-fpm php-curl chromium fonts-wqy-zenhei nginx-light systemd
+BENCH_PACKAGES := php-curl
+# What system-packages installs; `make test` and `make bench` ask for more.
+PACKAGES = $(BUILD_PACKAGES)
+test: PACKAGES = $(BUILD_PACKAGES) $(TEST_PACKAGES)
+bench: PACKAGES = $(BUILD_PACKAGES) $(BENCH_PACKAGES)
 
 # Where `make run` puts the socket: the daemon's default path when run as
 # root, a path in the build directory otherwise.
@@ -45,7 +51,7 @@ deps: system-packages node-modules
 
 # Installs only the packages that are missing; `apt-get update` runs once, first.
 system-packages:
-	@wanted="$(BUILD_PACKAGES) $(TEST_PACKAGES)"; \
+	@wanted="$(PACKAGES)"; \
 	command -v node >/dev/null && command -v npm >/dev/null || wanted="$$wanted nodejs npm"; \
 	missing=""; \
 	for p in $$wanted; do \
