@@ -67,7 +67,8 @@ pub struct Config {
     #[arg(long, env = "MSGPUSHD_MAX_BUFFERED_PACKETS", default_value_t = 1024)]
     pub max_buffered_packets: usize,
 
-    /// Largest message, in bytes, a browser may send.
+    /// Largest message, in bytes, a browser may send (polling request or
+    /// websocket message); a larger one closes its connection.
     #[arg(long, env = "MSGPUSHD_MAX_CLIENT_PAYLOAD_BYTES", default_value_t = 100_000)]
     pub max_client_payload_bytes: u64,
 

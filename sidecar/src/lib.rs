@@ -69,6 +69,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Box<
     let (socket_io, io) = SocketIo::builder()
         .max_buffer_size(config.max_buffered_packets)
         .max_payload(config.max_client_payload_bytes)
+        .ws_max_message_size(config.max_client_payload_bytes as usize)
+        .ws_max_frame_size(config.max_client_payload_bytes as usize)
         .ws_read_buffer_size(WS_READ_BUFFER_BYTES)
         .build_svc();
     let hub = Arc::new(Hub {

@@ -179,6 +179,26 @@ fn bad_logins_are_ignored_and_harm_no_one() {
 }
 
 #[test]
+fn abusive_browser_connections_are_dropped_and_harm_no_one() {
+    let daemon = Daemon::start();
+    let mut good = Browser::open(&daemon, "good");
+    daemon.wait_online("good", 1);
+    let out = Command::new("node")
+        .arg(repo_root().join("tests/js/bad_browser.js"))
+        .arg(format!("ws://{}", daemon.web))
+        .output()
+        .expect("run node");
+    let ended: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON line");
+    // A protocol violation closes that connection; the daemon goes on.
+    assert!(ended["invalid_utf8"].as_str().unwrap().starts_with("closed"), "{ended}");
+    assert!(ended["oversized"].as_str().unwrap().starts_with("closed"), "{ended}");
+    assert!(ended["malformed"].is_string(), "{ended}");
+    assert_eq!(daemon.unix().push_text("good", "unharmed"), 1);
+    good.expect_event("new_msg", &text("unharmed"));
+    daemon.assert_serving();
+}
+
+#[test]
 fn http_api_answers_like_web_msg_sender() {
     let daemon = Daemon::start();
     let mut browser = Browser::open(&daemon, "123");
