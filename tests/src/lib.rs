@@ -417,6 +417,12 @@ impl Browser {
         line["tab"].as_u64().unwrap()
     }
 
+    /// The string arguments of every `event` received so far, in order.
+    pub fn received(&self, event: &str) -> Vec<String> {
+        let lines = self.seen.iter().filter(|l| l["type"] == "event" && l["event"] == event);
+        lines.map(|l| l["data"].as_str().unwrap_or_default().to_owned()).collect()
+    }
+
     /// Count of `event` lines carrying `data` seen so far.
     pub fn count_event(&self, event: &str, data: &Value) -> usize {
         self.seen.iter().filter(|l| l["type"] == "event" && l["event"] == event && &l["data"] == data).count()

@@ -352,12 +352,7 @@ fn pipelined_requests_are_answered_in_order_and_delivered_in_order() {
         assert_eq!((response.id, response.reply), (id, Reply::Delivered { sockets: 1 }));
     }
     browser.expect_event("new_msg", &text("m200"));
-    let received: Vec<String> = browser
-        .seen
-        .iter()
-        .filter(|l| l["event"] == "new_msg")
-        .map(|l| l["data"].as_str().unwrap().to_owned())
-        .collect();
+    let received = browser.received("new_msg");
     let expected: Vec<String> = (1..=200).map(|id| format!("m{id}")).collect();
     assert_eq!(received, expected);
 }

@@ -135,8 +135,7 @@ fn queued_messages_all_arrive_in_order() {
     let out = php_json(&daemon.socket, "bulk.php", &["bulk", "1000"], &[]);
     assert_eq!(out, json!({ "queued": 1000, "flushed": true }));
     browser.expect_event("new_msg", &text("bulk 1000"));
-    let received: Vec<&str> =
-        browser.seen.iter().filter(|l| l["event"] == "new_msg").map(|l| l["data"].as_str().unwrap()).collect();
+    let received = browser.received("new_msg");
     let expected: Vec<String> = (1..=1000).map(|i| format!("bulk {i}")).collect();
     assert_eq!(received, expected);
 }
