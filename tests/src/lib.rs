@@ -121,6 +121,16 @@ impl Daemon {
     pub fn start_with(args: &[&str]) -> Daemon {
         let dir = TempDir::new("daemon");
         let socket = dir.path().join("msgpushd.sock");
+        Daemon::start_in(dir, socket, args)
+    }
+
+    /// Starts msgpushd with its Unix socket at `socket` (a path the test
+    /// chose, for example where a stale socket file lies).
+    pub fn start_at(socket: &Path) -> Daemon {
+        Daemon::start_in(TempDir::new("daemon"), socket.to_owned(), &[])
+    }
+
+    fn start_in(dir: TempDir, socket: PathBuf, args: &[&str]) -> Daemon {
         let mut daemon = Daemon {
             child: None,
             dir,

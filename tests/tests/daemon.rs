@@ -459,23 +459,8 @@ fn a_live_socket_is_not_stolen_and_a_stale_one_is_replaced() {
     assert_eq!(std::fs::read_to_string(&not_a_socket).unwrap(), "keep me");
 
     // A daemon started on the stale path replaces it and answers there.
-    let mut child = Command::new(artifact("msgpushd"))
-        .arg("--socket")
-        .arg(&stale)
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--http-listen",
-            &format!("127.0.0.1:{}", free_port()),
-        ])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let answered = wait_until(|| std::os::unix::net::UnixStream::connect(&stale).is_ok());
-    let reply = answered.then(|| UnixClient::connect(&stale).request(Cmd::Ping));
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(matches!(reply, Some(Reply::Pong { .. })), "{reply:?}");
+    let replaced = Daemon::start_at(&stale);
+    assert!(matches!(replaced.unix().request(Cmd::Ping), Reply::Pong { .. }));
 }
 
 #[test]

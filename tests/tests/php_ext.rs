@@ -153,24 +153,11 @@ fn queue_waits_for_a_daemon_that_is_down_and_refuses_when_full() {
     assert!(info.contains("queue last error => cannot connect to msgpushd"), "{info}");
 
     // The daemon comes up at the configured path; the writer delivers what it kept.
-    let mut late = std::process::Command::new(artifact("msgpushd"));
-    late.arg("--socket")
-        .arg(&socket)
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--http-listen",
-            &format!("127.0.0.1:{}", free_port()),
-        ])
-        .stderr(std::process::Stdio::null());
-    let mut late = late.spawn().unwrap();
-    assert!(wait_until(|| std::os::unix::net::UnixStream::connect(&socket).is_ok()));
+    let _late = Daemon::start_at(&socket);
     assert_eq!(php.ask("flush 10000"), "flushed true");
     let info = php.ask("info");
     assert!(info.contains(&format!("{accepted} queued, {accepted} answered, 0 refused")), "{info}");
     assert!(php.finish().success());
-    let _ = late.kill();
-    let _ = late.wait();
 }
 
 #[test]
