@@ -1,11 +1,13 @@
-//! The daemon side of the protocol as a `tokio_util` codec: reads
-//! [`Request`]s, writes [`Response`]s.
+//! The protocol as `tokio_util` codecs: [`ServerCodec`] for the daemon
+//! (reads [`Request`]s, writes [`Response`]s) and [`ClientCodec`] for async
+//! clients such as the load generator (the other way round).
 
 use bytes::{Buf, BytesMut};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::frame::{self, FrameError, LENGTH_LEN};
+use crate::limits::MAX_REPLY_BYTES;
 use crate::message::{ErrorCode, Request, Response};
 
 /// Decodes requests and encodes responses on one connection.
@@ -56,17 +58,7 @@ impl Decoder for ServerCodec {
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Decoded>, FrameError> {
-        let Some(prefix) = src.get(..LENGTH_LEN) else {
-            return Ok(None);
-        };
-        let len = frame::parse_length(prefix.try_into().expect("4 bytes"), self.max_frame)?;
-        if src.len() < LENGTH_LEN + len {
-            src.reserve(LENGTH_LEN + len - src.len());
-            return Ok(None);
-        }
-        src.advance(LENGTH_LEN);
-        let payload = src.split_to(len);
-        Ok(Some(decode_request(&payload)))
+        Ok(next_payload(src, self.max_frame)?.map(|payload| decode_request(&payload)))
     }
 }
 
@@ -74,11 +66,62 @@ impl Encoder<Response> for ServerCodec {
     type Error = FrameError;
 
     fn encode(&mut self, response: Response, dst: &mut BytesMut) -> Result<(), FrameError> {
-        self.scratch.clear();
-        frame::encode(&response, &mut self.scratch);
-        dst.extend_from_slice(&self.scratch);
+        encode_into(&response, &mut self.scratch, dst);
         Ok(())
     }
+}
+
+/// Writes requests and reads responses on one connection. Unlike the
+/// server's, a reply that cannot be parsed is an error: a daemon never sends one.
+#[derive(Debug)]
+pub struct ClientCodec {
+    scratch: Vec<u8>,
+}
+
+impl Default for ClientCodec {
+    fn default() -> Self {
+        ClientCodec { scratch: Vec::with_capacity(256) }
+    }
+}
+
+impl Decoder for ClientCodec {
+    type Item = Response;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Response>, FrameError> {
+        next_payload(src, MAX_REPLY_BYTES)?.map(|payload| frame::decode_payload(&payload)).transpose()
+    }
+}
+
+impl Encoder<Request> for ClientCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, request: Request, dst: &mut BytesMut) -> Result<(), FrameError> {
+        encode_into(&request, &mut self.scratch, dst);
+        Ok(())
+    }
+}
+
+/// Splits the next whole frame's payload (version byte + body) off `src`, or
+/// reserves room for it and returns None while it is incomplete.
+fn next_payload(src: &mut BytesMut, max_frame: usize) -> Result<Option<BytesMut>, FrameError> {
+    let Some(prefix) = src.get(..LENGTH_LEN) else {
+        return Ok(None);
+    };
+    let len = frame::parse_length(prefix.try_into().expect("4 bytes"), max_frame)?;
+    if src.len() < LENGTH_LEN + len {
+        src.reserve(LENGTH_LEN + len - src.len());
+        return Ok(None);
+    }
+    src.advance(LENGTH_LEN);
+    Ok(Some(src.split_to(len)))
+}
+
+/// Appends `message` to `dst` as one frame, through a reused buffer.
+fn encode_into<T: Serialize>(message: &T, scratch: &mut Vec<u8>, dst: &mut BytesMut) {
+    scratch.clear();
+    frame::encode(message, scratch);
+    dst.extend_from_slice(scratch);
 }
 
 #[cfg(test)]
@@ -153,5 +196,20 @@ mod tests {
         codec.encode(resp.clone(), &mut dst).unwrap();
         let back: Response = frame::read(&mut &dst[..], &mut Vec::new(), 1024).unwrap();
         assert_eq!(back, resp);
+    }
+
+    #[test]
+    fn client_codec_speaks_to_server_codec() {
+        let (mut client, mut server) = (ClientCodec::default(), ServerCodec::new(1024));
+        let mut wire = BytesMut::new();
+        client.encode(Request { id: 3, cmd: Command::Ping }, &mut wire).unwrap();
+        let request = server.decode(&mut wire).unwrap().unwrap().unwrap();
+        assert_eq!(request, Request { id: 3, cmd: Command::Ping });
+        let pong = Response { id: 3, reply: Reply::Pong { version: "1".into() } };
+        server.encode(pong.clone(), &mut wire).unwrap();
+        let mut partial = wire.split_to(wire.len() - 1);
+        assert!(client.decode(&mut partial).unwrap().is_none(), "an incomplete reply waits");
+        partial.unsplit(wire);
+        assert_eq!(client.decode(&mut partial).unwrap(), Some(pong));
     }
 }

@@ -19,9 +19,6 @@ use serde::{de::DeserializeOwned, Serialize};
 /// The protocol generation this crate speaks, sent in every frame.
 pub const PROTOCOL_VERSION: u8 = 1;
 
-/// Bytes before the body: the length prefix and the version byte.
-pub const HEADER_LEN: usize = 5;
-
 /// Bytes of the length prefix alone.
 pub const LENGTH_LEN: usize = 4;
 
@@ -131,7 +128,7 @@ mod tests {
     fn request_round_trips_through_a_frame() {
         let mut out = Vec::new();
         encode(&publish(), &mut out);
-        assert_eq!(out[4], PROTOCOL_VERSION);
+        assert_eq!(out[LENGTH_LEN], PROTOCOL_VERSION);
         assert_eq!(u32::from_be_bytes(out[..4].try_into().unwrap()) as usize, out.len() - 4);
         let back: Request = read(&mut &out[..], &mut Vec::new(), 1 << 20).unwrap();
         assert_eq!(back, publish());
@@ -156,7 +153,7 @@ mod tests {
     fn wire_format_is_the_documented_json() {
         let mut out = Vec::new();
         encode(&publish(), &mut out);
-        let body = std::str::from_utf8(&out[5..]).unwrap();
+        let body = std::str::from_utf8(&out[LENGTH_LEN + 1..]).unwrap();
         assert_eq!(
             body,
             r#"{"id":7,"cmd":{"publish":{"to":{"users":["123"]},"event":"new_msg","content":{"text":"héllo <b>"}}}}"#

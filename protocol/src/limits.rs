@@ -14,10 +14,6 @@ pub const MAX_EVENT_BYTES: usize = 128;
 /// broadcast or several publishes.
 pub const MAX_TARGET_UIDS: usize = 10_000;
 
-/// Default largest frame, in bytes, the daemon accepts and the extension sends:
-/// 1 MiB is far above any notification and well below a memory risk.
-pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;
-
 /// Largest reply frame a client needs to accept: replies are small objects.
 pub const MAX_REPLY_BYTES: usize = 64 * 1024;
 
