@@ -4,11 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use msgpush_protocol::limits::DEFAULT_MAX_FRAME_BYTES;
+use msgpush_protocol::defaults;
 
-/// web-msg-sender's online-count message, kept as the default so existing
-/// pages show the same text.
-pub const DEFAULT_ONLINE_COUNT_TEMPLATE: &str = "当前<b>{uids}</b>人在线，共打开<b>{sockets}</b>个页面";
+use crate::online_count::DEFAULT_TEMPLATE;
 
 /// msgpushd: real-time push for PHP applications over Socket.IO.
 #[derive(Debug, Clone, Parser)]
@@ -34,7 +32,7 @@ pub struct Config {
     pub max_body_bytes: usize,
 
     /// Path of the Unix socket the PHP extension connects to.
-    #[arg(long, env = "MSGPUSHD_SOCKET", default_value = msgpush_protocol::DEFAULT_SOCKET_PATH)]
+    #[arg(long, env = "MSGPUSHD_SOCKET", default_value = defaults::SOCKET_PATH)]
     pub socket: PathBuf,
 
     /// Permission bits of the Unix socket, in octal. Whoever may write to it
@@ -49,7 +47,7 @@ pub struct Config {
 
     /// Largest frame, in bytes, accepted on the Unix socket; a connection
     /// sending a larger one gets an error reply and is closed.
-    #[arg(long, env = "MSGPUSHD_MAX_FRAME_BYTES", default_value_t = DEFAULT_MAX_FRAME_BYTES)]
+    #[arg(long, env = "MSGPUSHD_MAX_FRAME_BYTES", default_value_t = defaults::MAX_FRAME_BYTES)]
     pub max_frame_bytes: usize,
 
     /// Origins allowed to connect from a browser (repeat or separate with
@@ -59,7 +57,7 @@ pub struct Config {
 
     /// The `update_online_count` message; `{uids}` and `{sockets}` are
     /// replaced by the figures.
-    #[arg(long, env = "MSGPUSHD_ONLINE_COUNT_TEMPLATE", default_value = DEFAULT_ONLINE_COUNT_TEMPLATE)]
+    #[arg(long, env = "MSGPUSHD_ONLINE_COUNT_TEMPLATE", default_value = DEFAULT_TEMPLATE)]
     pub online_count_template: String,
 
     /// Packets buffered per browser socket before further messages to a
@@ -105,6 +103,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "0.0.0.0:2120");
         assert_eq!(c.http_listen.to_string(), "127.0.0.1:2121");
         assert_eq!(c.socket_mode, 0o660);
+        assert_eq!(c.socket.to_str(), Some(defaults::SOCKET_PATH));
         assert!(!c.demo);
     }
 }

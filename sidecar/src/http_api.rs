@@ -9,7 +9,8 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use msgpush_protocol::{Content, Publish, Target, DEFAULT_EVENT};
+use msgpush_protocol::defaults::events;
+use msgpush_protocol::{Content, Publish, Target};
 
 use crate::http_params::{Param, Params, ParamsError};
 use crate::hub::Hub;
@@ -53,7 +54,7 @@ async fn push(State(api): State<Arc<HttpApi>>, request: Request<Body>) -> Respon
         Ok(params) => params,
         Err(ParamsError::TooLarge) => return reply(StatusCode::PAYLOAD_TOO_LARGE, Outcome::Fail),
         Err(ParamsError::Malformed(why)) => {
-            tracing::debug!("http push refused: {why}");
+            tracing::debug!(cause = %why, "http push refused");
             return reply(StatusCode::OK, Outcome::Fail);
         }
     };
@@ -71,7 +72,7 @@ async fn push(State(api): State<Arc<HttpApi>>, request: Request<Body>) -> Respon
         Ok(0) if targeted => reply(StatusCode::OK, Outcome::Offline),
         Ok(_) => reply(StatusCode::OK, Outcome::Ok),
         Err(e) => {
-            tracing::debug!("http push refused: {}", e.message());
+            tracing::debug!(cause = %e, "http push refused");
             reply(StatusCode::OK, Outcome::Fail)
         }
     }
@@ -94,7 +95,7 @@ fn publish_of(params: &Params) -> Option<Publish> {
         Some(Param::Text(content)) => escape_html(content),
         Some(Param::Structured) => return None,
     };
-    Some(Publish { to, event: DEFAULT_EVENT.to_owned(), content: Content::Text(content) })
+    Some(Publish { to, event: events::NEW_MSG.to_owned(), content: Content::Text(content) })
 }
 
 fn text<'a>(params: &'a Params, name: &str) -> Option<&'a str> {

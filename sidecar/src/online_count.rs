@@ -1,20 +1,14 @@
-//! `update_online_count`: the online figures rendered into a message and
-//! broadcast once a second, only when a figure changed (as web-msg-sender does).
+//! The `update_online_count` message: the online figures rendered into the
+//! template, and the last message sent, so that it is broadcast only when a
+//! figure changed (as web-msg-sender does).
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
-use crate::hub::Hub;
 use crate::presence::OnlineCounts;
-use crate::publisher::sockets_missed;
 
-/// The event name web-msg-sender pages listen for.
-pub const EVENT: &str = "update_online_count";
-
-/// How often the figures are compared with the last broadcast.
-pub const INTERVAL: Duration = Duration::from_secs(1);
+/// web-msg-sender's message, kept as the default so existing pages show the
+/// same text.
+pub const DEFAULT_TEMPLATE: &str = "当前<b>{uids}</b>人在线，共打开<b>{sockets}</b>个页面";
 
 /// The message template and the last message broadcast.
 #[derive(Debug)]
@@ -37,7 +31,7 @@ impl OnlineCount {
     }
 
     /// Records `counts`; returns the new message if a figure changed.
-    fn update(&self, counts: OnlineCounts) -> Option<Arc<str>> {
+    pub fn update(&self, counts: OnlineCounts) -> Option<Arc<str>> {
         let mut last = self.lock();
         if last.0 == counts {
             return None;
@@ -56,32 +50,13 @@ fn render(template: &str, counts: OnlineCounts) -> String {
     template.replace("{uids}", &counts.uids.to_string()).replace("{sockets}", &counts.sockets.to_string())
 }
 
-/// Broadcasts the figures to every socket whenever they changed, until shutdown.
-pub async fn broadcast_changes(hub: Arc<Hub>, shutdown: CancellationToken) {
-    let mut ticker = tokio::time::interval(INTERVAL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.cancelled() => return,
-        }
-        if let Some(message) = hub.online.update(hub.presence.counts()) {
-            let sent = hub.io.emit(EVENT, &*message).await;
-            if let Err(e) = sockets_missed(sent, EVENT) {
-                tracing::warn!("online count broadcast failed: {e}");
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DEFAULT_ONLINE_COUNT_TEMPLATE;
 
     #[test]
     fn default_message_is_web_msg_senders() {
-        let online = OnlineCount::new(DEFAULT_ONLINE_COUNT_TEMPLATE.into());
+        let online = OnlineCount::new(DEFAULT_TEMPLATE.into());
         assert_eq!(&*online.last_message(), "当前<b>0</b>人在线，共打开<b>0</b>个页面");
         let msg = online.update(OnlineCounts { uids: 2, sockets: 3 }).unwrap();
         assert_eq!(&*msg, "当前<b>2</b>人在线，共打开<b>3</b>个页面");

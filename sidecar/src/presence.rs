@@ -59,11 +59,6 @@ impl Presence {
         }
     }
 
-    /// Sockets logged in as `uid`.
-    pub fn sockets_of(&self, uid: &str) -> usize {
-        self.lock().sockets_of_uid.get(uid).copied().unwrap_or(0)
-    }
-
     /// Sockets logged in as any of `uids`, which must be distinct.
     pub fn sockets_of_all(&self, uids: &[String]) -> usize {
         let maps = self.lock();
@@ -86,6 +81,12 @@ impl Presence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Presence {
+        fn sockets_of(&self, uid: &str) -> usize {
+            self.sockets_of_all(&[uid.to_owned()])
+        }
+    }
 
     #[test]
     fn tabs_of_one_user_are_counted_and_released() {

@@ -35,12 +35,12 @@ pub async fn serve(stream: UnixStream, hub: Arc<Hub>, max_frame: usize, shutdown
             Some(Ok(Ok(request))) => answer(request, &hub).await,
             Some(Ok(Err(refusal))) => refusal,
             Some(Err(e @ FrameError::TooLarge { .. })) => {
-                tracing::warn!("closing a unix socket connection: {e}");
+                tracing::warn!(cause = %e, "closing a unix socket connection");
                 let _ = frames.send(Response::error(0, ErrorCode::FrameTooLarge, e.to_string())).await;
                 return;
             }
             Some(Err(e)) => {
-                tracing::debug!("unix socket connection failed: {e}");
+                tracing::debug!(cause = %e, "unix socket connection failed");
                 return;
             }
         };
@@ -55,7 +55,7 @@ async fn answer(request: Request, hub: &Hub) -> Response {
     let reply = match request.cmd {
         Command::Publish(publish) => match hub.publish(publish).await {
             Ok(sockets) => Reply::Delivered { sockets },
-            Err(e) => Reply::Error { code: e.code(), message: e.message().to_owned() },
+            Err(e) => Reply::Error { code: e.code(), message: e.to_string() },
         },
         Command::Ping => Reply::Pong { version: env!("CARGO_PKG_VERSION").to_owned() },
     };

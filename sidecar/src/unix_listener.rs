@@ -66,7 +66,7 @@ impl UnixIngress {
                 }
                 Err(e) => {
                     // Out of descriptors and the like: back off instead of spinning.
-                    tracing::warn!("unix socket accept failed: {e}");
+                    tracing::warn!(cause = %e, "unix socket accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
             }
@@ -102,7 +102,7 @@ fn clear_stale_socket(path: &Path) -> io::Result<()> {
             format!("{} is in use by a running process (another msgpushd?)", path.display()),
         )),
         Err(_) => {
-            tracing::info!("replacing stale socket {}", path.display());
+            tracing::info!(path = %path.display(), "replacing a stale socket");
             std::fs::remove_file(path).map_err(|e| annotate(e, "cannot remove the stale socket", path))
         }
     }

@@ -10,7 +10,8 @@ use axum::http::{header, HeaderValue, Request, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use msgpush_protocol::{Content, Publish, Target, DEFAULT_EVENT};
+use msgpush_protocol::defaults::events;
+use msgpush_protocol::{Content, Publish, Target};
 use serde::Deserialize;
 use tower::Service;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -72,9 +73,9 @@ struct DemoPush {
 
 async fn demo_push(State(hub): State<Arc<Hub>>, Json(form): Json<DemoPush>) -> Response {
     let to = if form.to.is_empty() { Target::Everyone } else { Target::Users(vec![form.to]) };
-    let publish = Publish { to, event: DEFAULT_EVENT.to_owned(), content: Content::Text(form.content) };
+    let publish = Publish { to, event: events::NEW_MSG.to_owned(), content: Content::Text(form.content) };
     match hub.publish(publish).await {
         Ok(sockets) => Json(serde_json::json!({ "sockets": sockets })).into_response(),
-        Err(e) => (StatusCode::BAD_REQUEST, e.message().to_owned()).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
 }
