@@ -2,9 +2,8 @@
 
 /**
  * The API of the msgpush extension, for IDEs and static analysers.
- * This file is documentation: the extension implements it natively.
- *
- * @generate-class-entries
+ * This file is documentation: the extension implements it natively, and a
+ * test compares this file with what the loaded extension declares.
  */
 
 namespace MsgPush;
@@ -28,20 +27,23 @@ class PushEvent
      * connected browser. An empty array reaches no one.
      *
      * @param string|int|array<string|int>|null $uid
+     * @return PushEvent this object, for chaining.
      * @throws PushException INVALID_INPUT if a uid is empty, longer than 256
      *         bytes, not valid UTF-8, or of another type.
      */
-    public function setUser(string|int|array|null $uid = ''): static {}
+    public function setUser(mixed $uid = null): PushEvent {}
 
     /**
      * Sets the content, delivered as given (no HTML escaping): a string
      * (ints, floats and bools are converted as PHP converts them), or an
      * array, sent as JSON and received by the browser as an object or list.
      *
+     * @param string|int|float|bool|array|null $content
+     * @return PushEvent this object, for chaining.
      * @throws PushException INVALID_INPUT if a string is not valid UTF-8 or
      *         the value cannot be sent as JSON.
      */
-    public function setContent(string|int|float|bool|array|null $content = ''): static {}
+    public function setContent(mixed $content = null): PushEvent {}
 
     /**
      * Sets the Socket.IO event name the browser listens to.
@@ -49,7 +51,7 @@ class PushEvent
      * @throws PushException INVALID_INPUT if it is empty, longer than 128
      *         bytes, or reserved by Socket.IO (connect, disconnect, ...).
      */
-    public function setEvent(string $event = 'new_msg'): static {}
+    public function setEvent(string $event = 'new_msg'): PushEvent {}
 
     /**
      * Sends the message and waits for msgpushd's answer (at most
@@ -76,11 +78,11 @@ class PushEvent
     /**
      * Waits until msgpushd has answered every message queued so far.
      *
-     * @param int|null $timeoutMs at most this long (default
+     * @param int|null $timeout_ms at most this long (default
      *        msgpush.flush_timeout_ms).
      * @return bool true if all were answered in time.
      */
-    public static function flush(?int $timeoutMs = null): bool {}
+    public static function flush(?int $timeout_ms = null): bool {}
 }
 
 /** Thrown when a push fails; getCode() tells why. */
@@ -96,4 +98,6 @@ class PushException extends \RuntimeException
     public const INVALID_INPUT = 4;
     /** The connection broke before the answer, or the answer was unreadable. */
     public const CONNECTION_LOST = 5;
+    /** The extension could not do its own part (start the queue's writer thread); nothing was sent. */
+    public const INTERNAL = 6;
 }

@@ -2,6 +2,7 @@
 //! exception code (a class constant), so PHP code can tell a daemon that is
 //! down from a message that is too large.
 
+use std::fmt;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -28,11 +29,47 @@ pub enum PushError {
     Invalid(String),
     /// The connection broke, or the daemon answered out of protocol.
     ConnectionLost(String),
+    /// The extension could not do its own part (start the queue's writer
+    /// thread); nothing was sent.
+    Internal(String),
 }
 
-/// The exception codes, as `PushException` constants.
-const CODES: [(&str, i32); 5] =
-    [("UNREACHABLE", 1), ("TIMEOUT", 2), ("REFUSED", 3), ("INVALID_INPUT", 4), ("CONNECTION_LOST", 5)];
+/// The exception codes, as `PushException` constants. Values are API: never
+/// renumber one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Code {
+    /// See [`PushError::Unreachable`].
+    Unreachable = 1,
+    /// See [`PushError::Timeout`].
+    Timeout = 2,
+    /// See [`PushError::Refused`].
+    Refused = 3,
+    /// See [`PushError::Invalid`].
+    InvalidInput = 4,
+    /// See [`PushError::ConnectionLost`].
+    ConnectionLost = 5,
+    /// See [`PushError::Internal`].
+    Internal = 6,
+}
+
+impl Code {
+    /// Every code, for registering the constants.
+    const ALL: [Code; 6] =
+        [Code::Unreachable, Code::Timeout, Code::Refused, Code::InvalidInput, Code::ConnectionLost, Code::Internal];
+
+    /// The constant's name on `PushException`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Code::Unreachable => "UNREACHABLE",
+            Code::Timeout => "TIMEOUT",
+            Code::Refused => "REFUSED",
+            Code::InvalidInput => "INVALID_INPUT",
+            Code::ConnectionLost => "CONNECTION_LOST",
+            Code::Internal => "INTERNAL",
+        }
+    }
+}
 
 impl PushError {
     /// The connect failure for `path`, with a hint that fits the cause.
@@ -57,28 +94,33 @@ impl PushError {
         ))
     }
 
-    fn code(&self) -> i32 {
-        let index = match self {
-            PushError::Unreachable(_) => 0,
-            PushError::Timeout(_) => 1,
-            PushError::Refused(_) => 2,
-            PushError::Invalid(_) => 3,
-            PushError::ConnectionLost(_) => 4,
-        };
-        CODES[index].1
+    /// The exception code PHP code tells the causes apart by.
+    pub fn code(&self) -> Code {
+        match self {
+            PushError::Unreachable(_) => Code::Unreachable,
+            PushError::Timeout(_) => Code::Timeout,
+            PushError::Refused(_) => Code::Refused,
+            PushError::Invalid(_) => Code::InvalidInput,
+            PushError::ConnectionLost(_) => Code::ConnectionLost,
+            PushError::Internal(_) => Code::Internal,
+        }
     }
+}
 
-    /// The message of the exception.
-    pub fn message(&self) -> &str {
+impl fmt::Display for PushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PushError::Unreachable(m)
             | PushError::Timeout(m)
             | PushError::Refused(m)
             | PushError::Invalid(m)
-            | PushError::ConnectionLost(m) => m,
+            | PushError::ConnectionLost(m)
+            | PushError::Internal(m) => f.write_str(m),
         }
     }
 }
+
+impl std::error::Error for PushError {}
 
 /// The registered `PushException` class entry, set once at module startup.
 static EXCEPTION_CLASS: AtomicPtr<ClassEntry> = AtomicPtr::new(std::ptr::null_mut());
@@ -88,7 +130,7 @@ impl From<PushError> for PhpException {
         // SAFETY: the pointer is null or the engine's class entry, which lives
         // for the whole process.
         let class = unsafe { EXCEPTION_CLASS.load(Ordering::Acquire).as_ref() };
-        PhpException::new(e.message().to_owned(), e.code(), class.unwrap_or_else(ce::exception))
+        PhpException::new(e.to_string(), e.code() as i32, class.unwrap_or_else(ce::exception))
     }
 }
 
@@ -119,8 +161,8 @@ pub fn register_exception_class() -> ext_php_rs::error::Result<()> {
             EXCEPTION_CLASS.store(class, Ordering::Release);
         },
     );
-    for (name, code) in CODES {
-        builder = builder.constant(name, code as i64, &[], ConstantFlags::Public)?;
+    for code in Code::ALL {
+        builder = builder.constant(code.name(), code as i64, &[], ConstantFlags::Public)?;
     }
     builder.register()
 }

@@ -18,14 +18,8 @@ fn print_table() {
     info_table_row!("msgpush support", "enabled");
     info_table_row!("version", env!("CARGO_PKG_VERSION"));
     info_table_row!("protocol version", msgpush_protocol::PROTOCOL_VERSION.to_string());
-    for name in [
-        settings::SOCKET,
-        settings::TIMEOUT_MS,
-        settings::MAX_MESSAGE_BYTES,
-        settings::QUEUE_SIZE,
-        settings::FLUSH_TIMEOUT_MS,
-    ] {
-        info_table_row!(name, text(settings::raw(name).unwrap_or_default()));
+    for setting in settings::ALL {
+        info_table_row!(setting.name, text(setting.value().unwrap_or_default()));
     }
     info_table_row!("connection", text(client::describe()));
     match queue::stats() {

@@ -29,7 +29,6 @@ pub mod values;
 use std::panic::catch_unwind;
 
 use ext_php_rs::prelude::*;
-use ext_php_rs::zend::IniEntryDef;
 
 use crate::push_event::PushEvent;
 
@@ -39,7 +38,7 @@ const FAILURE: i32 = -1;
 /// Module startup: registers the settings and the exception class.
 pub fn startup(_type: i32, module_number: i32) -> i32 {
     let registered = catch_unwind(|| {
-        IniEntryDef::register(settings::INI_ENTRIES.as_slice(), module_number);
+        settings::register(module_number);
         error::register_exception_class().is_ok()
     });
     if matches!(registered, Ok(true)) {
@@ -65,7 +64,8 @@ fn flush_queue() {
     let _ = catch_unwind(|| {
         if queue::has_pending() {
             let timeout = settings::Settings::current().map(|s| s.flush_timeout);
-            queue::flush(timeout.unwrap_or(std::time::Duration::from_secs(1)));
+            let fallback = std::time::Duration::from_millis(msgpush_protocol::defaults::FLUSH_TIMEOUT_MS);
+            queue::flush(timeout.unwrap_or(fallback));
         }
     });
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::{ZendClassObject, Zval};
-use msgpush_protocol::{Command, Content, Publish, Reply, Target, DEFAULT_EVENT};
+use msgpush_protocol::defaults::events;
+use msgpush_protocol::{Command, Content, Publish, Reply, Target};
 
 use crate::error::PushError;
 use crate::settings::Settings;
@@ -33,7 +34,7 @@ impl PushEvent {
 impl PushEvent {
     /// A message to everyone, with event `new_msg` and empty content.
     pub fn __construct() -> Self {
-        PushEvent { to: Target::Everyone, event: DEFAULT_EVENT.to_owned(), content: Content::Text(String::new()) }
+        PushEvent { to: Target::Everyone, event: events::NEW_MSG.to_owned(), content: Content::Text(String::new()) }
     }
 
     /// Sets the recipient: a uid (string or int), an array of uids, or `''`

@@ -156,7 +156,7 @@ fn start(settings: &Settings) -> Result<Queue, PushError> {
     std::thread::Builder::new()
         .name("msgpush-writer".into())
         .spawn(move || writer.run())
-        .map_err(|e| PushError::Invalid(format!("cannot start the msgpush writer thread: {e}")))?;
+        .map_err(|e| PushError::Internal(format!("cannot start the msgpush writer thread: {e}")))?;
     Ok(Queue { sender, progress, capacity: settings.queue_size as u64, pid: std::process::id() })
 }
 
@@ -191,7 +191,7 @@ impl Writer {
                 Ok(()) => return,
                 Err((done, e)) => {
                     answered += done;
-                    self.progress.record_error(e.message().to_owned());
+                    self.progress.record_error(e.to_string());
                     self.conn = None;
                     if done == 0 {
                         std::thread::sleep(backoff);

@@ -1,39 +1,93 @@
-//! The `msgpush.*` php.ini settings: their declarations, and reading their
-//! current values (which `ini_set()` and php-fpm's `php_value` may change per
-//! request, so they are read at each use, by direct lookup).
+//! The `msgpush.*` php.ini settings: each declared once below (name, default,
+//! who may change it), registered at module startup, and read at each use by
+//! direct lookup (`ini_set()` and php-fpm's `php_value` may change them per
+//! request).
 
+use std::ffi::{CStr, CString};
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use ext_php_rs::ffi::zend_ini_entry;
 use ext_php_rs::flags::IniEntryPermission;
-use ext_php_rs::zend::{ExecutorGlobals, IniEntryDef, IniEntryDefs};
+use ext_php_rs::zend::{ExecutorGlobals, IniEntryDef};
+use msgpush_protocol::defaults;
 
 use crate::error::PushError;
 
+/// One php.ini setting.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    /// Its name in php.ini.
+    pub name: &'static str,
+    default: DefaultValue,
+    /// Whether scripts and php-fpm pools may change it (`ini_set()`,
+    /// `php_value`), or only php.ini.
+    per_request: bool,
+}
+
+/// A default value, from the protocol crate's defaults.
+#[derive(Debug, Clone, Copy)]
+enum DefaultValue {
+    Text(&'static str),
+    Number(u64),
+}
+
+impl fmt::Display for DefaultValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DefaultValue::Text(text) => f.write_str(text),
+            DefaultValue::Number(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 /// Path of msgpushd's Unix socket.
-pub const SOCKET: &str = "msgpush.socket";
+pub const SOCKET: Setting =
+    Setting { name: "msgpush.socket", default: DefaultValue::Text(defaults::SOCKET_PATH), per_request: true };
 /// Connect plus reply timeout of `push()`, in milliseconds.
-pub const TIMEOUT_MS: &str = "msgpush.timeout_ms";
+pub const TIMEOUT_MS: Setting =
+    Setting { name: "msgpush.timeout_ms", default: DefaultValue::Number(defaults::TIMEOUT_MS), per_request: true };
 /// Largest frame `push()`/`queue()` send, in bytes; keep it at most msgpushd's
 /// `--max-frame-bytes`.
-pub const MAX_MESSAGE_BYTES: &str = "msgpush.max_message_bytes";
+pub const MAX_MESSAGE_BYTES: Setting = Setting {
+    name: "msgpush.max_message_bytes",
+    default: DefaultValue::Number(defaults::MAX_FRAME_BYTES as u64),
+    per_request: true,
+};
 /// Messages the fire-and-forget queue holds before `queue()` refuses more.
-pub const QUEUE_SIZE: &str = "msgpush.queue_size";
+/// The queue is created once per process, so its size is php.ini's alone.
+pub const QUEUE_SIZE: Setting = Setting {
+    name: "msgpush.queue_size",
+    default: DefaultValue::Number(defaults::QUEUE_SIZE as u64),
+    per_request: false,
+};
 /// How long the end of a request (and of the process) waits for queued
 /// messages to be answered, in milliseconds.
-pub const FLUSH_TIMEOUT_MS: &str = "msgpush.flush_timeout_ms";
+pub const FLUSH_TIMEOUT_MS: Setting = Setting {
+    name: "msgpush.flush_timeout_ms",
+    default: DefaultValue::Number(defaults::FLUSH_TIMEOUT_MS),
+    per_request: true,
+};
 
-/// The declarations registered at module startup.
-pub static INI_ENTRIES: IniEntryDefs<6> = IniEntryDefs::new([
-    IniEntryDef::new(c"msgpush.socket", c"/run/msgpush/msgpushd.sock", IniEntryPermission::All),
-    IniEntryDef::new(c"msgpush.timeout_ms", c"1000", IniEntryPermission::All),
-    IniEntryDef::new(c"msgpush.max_message_bytes", c"1048576", IniEntryPermission::All),
-    // The queue is created once per process, so its size cannot change per request.
-    IniEntryDef::new(c"msgpush.queue_size", c"10000", IniEntryPermission::System),
-    IniEntryDef::new(c"msgpush.flush_timeout_ms", c"1000", IniEntryPermission::All),
-    IniEntryDef::end(),
-]);
+/// Every setting, in the order `php --ri msgpush` shows them.
+pub const ALL: [Setting; 5] = [SOCKET, TIMEOUT_MS, MAX_MESSAGE_BYTES, QUEUE_SIZE, FLUSH_TIMEOUT_MS];
+
+/// Registers [`ALL`] with the engine. Called once, from module startup; the
+/// engine keeps pointing at the table, so it lives for the process.
+pub fn register(module_number: i32) {
+    let leak =
+        |s: String| -> &'static CStr { Box::leak(CString::new(s).expect("no NUL in settings").into_boxed_c_str()) };
+    let entries: Vec<IniEntryDef> = ALL
+        .iter()
+        .map(|s| {
+            let permission = if s.per_request { IniEntryPermission::All } else { IniEntryPermission::System };
+            IniEntryDef::new(leak(s.name.to_owned()), leak(s.default.to_string()), permission)
+        })
+        .chain([IniEntryDef::end()])
+        .collect();
+    IniEntryDef::register(Box::leak(entries.into_boxed_slice()), module_number);
+}
 
 /// The settings in force for the current request.
 #[derive(Debug, Clone)]
@@ -55,32 +109,34 @@ impl Settings {
     /// naming the setting.
     pub fn current() -> Result<Settings, PushError> {
         Ok(Settings {
-            socket: PathBuf::from(raw(SOCKET).unwrap_or_default()),
-            timeout: Duration::from_millis(positive(TIMEOUT_MS)? as u64),
-            max_message_bytes: positive(MAX_MESSAGE_BYTES)?,
-            queue_size: positive(QUEUE_SIZE)?,
-            flush_timeout: Duration::from_millis(positive(FLUSH_TIMEOUT_MS)? as u64),
+            socket: PathBuf::from(SOCKET.value().unwrap_or_default()),
+            timeout: Duration::from_millis(TIMEOUT_MS.positive()? as u64),
+            max_message_bytes: MAX_MESSAGE_BYTES.positive()?,
+            queue_size: QUEUE_SIZE.positive()?,
+            flush_timeout: Duration::from_millis(FLUSH_TIMEOUT_MS.positive()? as u64),
         })
     }
 }
 
-/// The current value of a setting, as a string.
-pub fn raw(name: &str) -> Option<String> {
-    let globals = ExecutorGlobals::get();
-    // SAFETY: `EG(ini_directives)` is set up at engine startup and lives for
-    // the process; its entries are `zend_ini_entry` pointers owned by it.
-    unsafe {
-        let table = globals.ini_directives.as_ref()?;
-        let entry = table.get(name)?.ptr::<zend_ini_entry>()?.as_ref()?;
-        let value = entry.value.as_ref()?;
-        Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
+impl Setting {
+    /// The current value, as a string.
+    pub fn value(&self) -> Option<String> {
+        let globals = ExecutorGlobals::get();
+        // SAFETY: `EG(ini_directives)` is set up at engine startup and lives for
+        // the process; its entries are `zend_ini_entry` pointers owned by it.
+        unsafe {
+            let table = globals.ini_directives.as_ref()?;
+            let entry = table.get(self.name)?.ptr::<zend_ini_entry>()?.as_ref()?;
+            let value = entry.value.as_ref()?;
+            Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
+        }
     }
-}
 
-fn positive(name: &str) -> Result<usize, PushError> {
-    let value = raw(name).unwrap_or_default();
-    match value.trim().parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(PushError::Invalid(format!("{name} must be a positive integer, not '{value}'"))),
+    fn positive(&self) -> Result<usize, PushError> {
+        let value = self.value().unwrap_or_default();
+        match value.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(PushError::Invalid(format!("{} must be a positive integer, not '{value}'", self.name))),
+        }
     }
 }
