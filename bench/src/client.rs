@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use msgpush_protocol::defaults::events;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -55,7 +56,7 @@ impl Client {
         }
         // Engine.IO 3 servers join the default namespace on their own.
         while !client.next_text().await?.starts_with("40") {}
-        client.send(&format!(r#"42["login","{uid}"]"#)).await?;
+        client.send(&format!(r#"42["{}","{uid}"]"#, events::LOGIN)).await?;
         Ok(client)
     }
 

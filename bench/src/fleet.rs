@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use msgpush_protocol::defaults::events;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
@@ -106,13 +107,13 @@ impl Fleet {
                     };
                     let mut acked = false;
                     while let Ok((event, argument)) = client.next_event().await {
-                        if !acked && event == "update_online_count" {
+                        if !acked && event == events::ONLINE_COUNT {
                             // The server answers a login with the online count.
                             acked = true;
                             recorder.login_acks_ns.lock().unwrap().push(recorder.now_ns());
                             recorder.acked.fetch_add(1, Ordering::Relaxed);
                             permit.take();
-                        } else if event == "new_msg" {
+                        } else if event == events::NEW_MSG {
                             recorder.record(&argument);
                         }
                     }

@@ -66,18 +66,6 @@ pub struct Options {
     pub report: PathBuf,
 }
 
-/// Lets this process (and the daemons it starts) open enough sockets.
-fn raise_descriptor_limit() -> u64 {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let wanted = 1 << 20;
-    if setrlimit(Resource::RLIMIT_NOFILE, wanted, wanted).is_err() {
-        if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-        }
-    }
-    getrlimit(Resource::RLIMIT_NOFILE).map(|(soft, _)| soft).unwrap_or(0)
-}
-
 fn first_line(program: &str, args: &[&str]) -> String {
     Command::new(program)
         .args(args)
@@ -114,7 +102,8 @@ fn main() {
     // The daemons started here log warnings only: a line per login would
     // measure the logger.
     std::env::set_var("MSGPUSHD_LOG", "warn");
-    let limit = raise_descriptor_limit();
+    // This process and the daemons it starts hold a descriptor per client.
+    let limit = msgpush_testkit::fd_limit::raise();
     if options.max_clients == 0 {
         options.max_clients = (limit as usize).saturating_sub(200).min(50_000);
     }

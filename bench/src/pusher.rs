@@ -7,10 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use msgpush_protocol::{frame, Command, Content, Publish, Reply, Request, Response, Target};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpStream, UnixStream};
+use futures_util::{SinkExt, StreamExt};
+use msgpush_protocol::codec::ClientCodec;
+use msgpush_protocol::defaults::events;
+use msgpush_protocol::{Command, Content, Publish, Reply, Request, Response, Target};
+use msgpush_testkit::HttpConnection;
+use tokio::net::UnixStream;
 use tokio::sync::Semaphore;
+use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::fleet::Recorder;
 
@@ -47,10 +51,17 @@ pub struct Outcome {
 /// Picks push `seq`'s target uid.
 pub type Chooser = Arc<dyn Fn(u64) -> Option<String> + Send + Sync>;
 
+impl Pace {
+    /// When push `seq` is due, if a rate is offered.
+    fn slot(&self, start: Instant, seq: u64) -> Option<Instant> {
+        self.rate.map(|rate| start + Duration::from_secs_f64(seq as f64 / rate))
+    }
+}
+
 /// Sleeps until push `seq`'s slot when a rate is offered.
 async fn wait_slot(pace: Pace, start: Instant, seq: u64) {
-    if let Some(rate) = pace.rate {
-        tokio::time::sleep_until((start + Duration::from_secs_f64(seq as f64 / rate)).into()).await;
+    if let Some(slot) = pace.slot(start, seq) {
+        tokio::time::sleep_until(slot.into()).await;
     }
 }
 
@@ -63,22 +74,17 @@ fn content(seq: u64, recorder: &Recorder) -> String {
 /// Pushes through the Unix socket, pipelining up to `pace.in_flight` frames.
 pub async fn unix(socket: &Path, choose: Chooser, pace: Pace, recorder: Arc<Recorder>) -> Outcome {
     let stream = UnixStream::connect(socket).await.expect("connect to the daemon's socket");
-    let (reader, mut writer) = stream.into_split();
+    let (reader, writer) = stream.into_split();
+    let mut writer = FramedWrite::new(writer, ClientCodec::default());
     let window = Arc::new(Semaphore::new(pace.in_flight));
     let start = Instant::now();
     let replies = {
         let window = window.clone();
         tokio::spawn(async move {
-            let mut reader = BufReader::new(reader);
+            let mut reader = FramedRead::new(reader, ClientCodec::default());
             let (mut answered, mut reached) = (0u64, 0u64);
-            let mut prefix = [0u8; 4];
-            let mut payload = Vec::new();
-            while reader.read_exact(&mut prefix).await.is_ok() {
-                payload.resize(u32::from_be_bytes(prefix) as usize, 0);
-                if reader.read_exact(&mut payload).await.is_err() {
-                    break;
-                }
-                if let Ok(Response { reply: Reply::Delivered { sockets }, .. }) = frame::decode_payload(&payload) {
+            while let Some(Ok(response)) = reader.next().await {
+                if let Response { reply: Reply::Delivered { sockets }, .. } = response {
                     reached += sockets;
                 }
                 answered += 1;
@@ -87,7 +93,6 @@ pub async fn unix(socket: &Path, choose: Chooser, pace: Pace, recorder: Arc<Reco
             (answered, reached)
         })
     };
-    let mut out = Vec::with_capacity(256);
     let mut seq = 0u64;
     while !pace.done(start, seq) {
         wait_slot(pace, start, seq).await;
@@ -96,10 +101,9 @@ pub async fn unix(socket: &Path, choose: Chooser, pace: Pace, recorder: Arc<Reco
             Some(uid) => Target::Users(vec![uid]),
             None => Target::Everyone,
         };
-        let publish = Publish { to, event: "new_msg".into(), content: Content::Text(content(seq, &recorder)) };
-        out.clear();
-        frame::encode(&Request { id: seq + 1, cmd: Command::Publish(publish) }, &mut out);
-        if writer.write_all(&out).await.is_err() {
+        let publish = Publish { to, event: events::NEW_MSG.into(), content: Content::Text(content(seq, &recorder)) };
+        // Sent at once, so that the receipt's clock starts with the push.
+        if writer.send(Request { id: seq + 1, cmd: Command::Publish(publish) }).await.is_err() {
             break;
         }
         seq += 1;
@@ -112,30 +116,28 @@ pub async fn unix(socket: &Path, choose: Chooser, pace: Pace, recorder: Arc<Reco
     Outcome { sent: answered, reached, elapsed }
 }
 
-/// Pushes through the HTTP API on `pace.in_flight` keep-alive connections.
+/// Pushes through the HTTP API on `pace.in_flight` keep-alive connections,
+/// each driven by a blocking thread.
 pub async fn http(addr: SocketAddr, choose: Chooser, pace: Pace, recorder: Arc<Recorder>) -> Outcome {
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let workers: Vec<_> = (0..pace.in_flight)
         .map(|_| {
             let (next, choose, recorder) = (next.clone(), choose.clone(), recorder.clone());
-            tokio::spawn(async move {
-                let mut conn = BufReader::new(TcpStream::connect(addr).await.expect("connect to the HTTP API"));
+            tokio::task::spawn_blocking(move || {
+                let mut conn = HttpConnection::open(addr);
                 let (mut sent, mut reached) = (0u64, 0u64);
                 loop {
                     let seq = next.fetch_add(1, Ordering::Relaxed);
-                    wait_slot(pace, start, seq).await;
+                    if let Some(slot) = pace.slot(start, seq) {
+                        std::thread::sleep(slot.saturating_duration_since(Instant::now()));
+                    }
                     if pace.done(start, seq) {
                         break;
                     }
                     let to = choose(seq).unwrap_or_default();
                     let body = format!("type=publish&to={to}&content={}", content(seq, &recorder).replace(' ', "+"));
-                    let request = format!(
-                        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    conn.get_mut().write_all(request.as_bytes()).await.expect("send");
-                    let reply = read_response(&mut conn).await;
+                    let (_, reply) = conn.post("/", "application/x-www-form-urlencoded", body.as_bytes());
                     sent += 1;
                     reached += u64::from(reply == "ok");
                 }
@@ -151,23 +153,4 @@ pub async fn http(addr: SocketAddr, choose: Chooser, pace: Pace, recorder: Arc<R
     }
     outcome.elapsed = start.elapsed();
     outcome
-}
-
-/// Reads one HTTP/1.1 response with a Content-Length; returns its body.
-async fn read_response(conn: &mut BufReader<TcpStream>) -> String {
-    let mut length = 0;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        conn.read_line(&mut line).await.expect("response");
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = value.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0u8; length];
-    conn.read_exact(&mut body).await.expect("body");
-    String::from_utf8_lossy(&body).into_owned()
 }

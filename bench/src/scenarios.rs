@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use msgpush_tests::{artifact, repo_root, Daemon};
+use msgpush_testkit::{artifact, fd_limit, php_command, repo_root, Daemon};
 
 use crate::client::Target;
 use crate::fleet::{Fleet, Recorder};
@@ -130,13 +130,14 @@ pub async fn php_cost(options: &Options) -> Section {
         }
         let runs: Vec<f64> = (0..options.runs)
             .map(|_| {
-                let mut php = Command::new("php");
-                php.args(["-n", "-d", "extension=curl"]);
-                if let Some(socket) = &server.socket {
-                    php.arg("-d").arg(format!("extension={}", artifact("libmsgpush.so").display()));
-                    php.arg("-d").arg(format!("msgpush.socket={}", socket.display()));
-                    php.args(["-d", "msgpush.queue_size=100000"]);
-                }
+                let mut php = match &server.socket {
+                    Some(socket) => php_command(socket, &["extension=curl", "msgpush.queue_size=100000"]),
+                    None => {
+                        let mut php = Command::new("php");
+                        php.args(["-n", "-d", "extension=curl"]);
+                        php
+                    }
+                };
                 let out = php.arg(&script).args([mode, &n.to_string(), &url, "php0"]).output().expect("run php");
                 assert!(out.status.success(), "php {mode}: {}", String::from_utf8_lossy(&out.stderr));
                 String::from_utf8_lossy(&out.stdout).trim().parse().expect("µs per push")
@@ -327,7 +328,7 @@ pub async fn memory(options: &Options) -> Section {
         notes: vec![format!(
             "The largest count is what this machine allows: each client holds a descriptor in the generator and \
              one in the daemon, and the open-file limit per process is {} here.",
-            crate::stats::descriptor_limit()
+            fd_limit::raise()
         )],
     }
 }

@@ -77,11 +77,6 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// This process's open-file limit (soft), which its children inherit.
-pub fn descriptor_limit() -> u64 {
-    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).map_or(0, |(soft, _)| soft)
-}
-
 /// CPU use of processes over a stretch of time, in % of one core.
 pub struct CpuMeter {
     pids: Vec<u32>,

@@ -4,14 +4,14 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use crate::{free_port, repo_root, wait_until, TempDir};
+use crate::{free_port, repo_root, wait_until, ChildGuard, TempDir};
 
 /// A running nginx.
 #[derive(Debug)]
 pub struct Nginx {
-    child: Child,
+    _child: ChildGuard,
     /// Where it listens.
     pub addr: SocketAddr,
     dir: TempDir,
@@ -57,7 +57,8 @@ impl Nginx {
             .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
             .spawn()
             .expect("start nginx (installed by make test)");
-        let nginx = Nginx { child, addr, dir };
+        // SIGTERM on drop: the master then stops its workers too.
+        let nginx = Nginx { _child: ChildGuard::terminate_on_drop(child), addr, dir };
         let up = wait_until(|| std::net::TcpStream::connect(nginx.addr).is_ok());
         let log = |name: &str| std::fs::read_to_string(nginx.dir.path().join(name)).unwrap_or_default();
         assert!(up, "nginx did not start: {}{}", log("stderr.log"), log("error.log"));
@@ -67,13 +68,5 @@ impl Nginx {
     /// The site's base URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // SIGTERM, not SIGKILL: the master then stops its workers too.
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
     }
 }

@@ -3,14 +3,14 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use crate::{artifact, fastcgi, free_port, wait_until, TempDir};
+use crate::{artifact, fastcgi, free_port, wait_until, ChildGuard, TempDir};
 
 /// A running php-fpm.
 #[derive(Debug)]
 pub struct PhpFpm {
-    child: Child,
+    _child: ChildGuard,
     /// Its FastCGI address.
     pub addr: SocketAddr,
     /// The served copy of the scripts (readable by www-data).
@@ -82,7 +82,8 @@ impl PhpFpm {
             .stderr(Stdio::null())
             .spawn()
             .expect("start php-fpm");
-        let fpm = PhpFpm { child, addr, root, dir };
+        // SIGTERM on drop: the master then stops its workers too.
+        let fpm = PhpFpm { _child: ChildGuard::terminate_on_drop(child), addr, root, dir };
         let up = wait_until(|| std::net::TcpStream::connect(fpm.addr).is_ok());
         assert!(
             up,
@@ -95,13 +96,5 @@ impl PhpFpm {
     /// Runs `script` (relative to the root) with `query` over FastCGI.
     pub fn get(&self, script: &str, query: &str) -> String {
         fastcgi::get(self.addr, self.root.join(script).to_str().unwrap(), query)
-    }
-}
-
-impl Drop for PhpFpm {
-    fn drop(&mut self) {
-        // SIGTERM, not SIGKILL: the master then stops its workers too.
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
     }
 }

@@ -4,9 +4,9 @@
 
 use std::process::Command;
 
-use msgpush_tests::nginx::Nginx;
-use msgpush_tests::php_fpm::PhpFpm;
-use msgpush_tests::*;
+use msgpush_testkit::nginx::Nginx;
+use msgpush_testkit::php_fpm::PhpFpm;
+use msgpush_testkit::*;
 use serde_json::{json, Value};
 
 #[test]

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use msgpush_protocol::frame::{self, PROTOCOL_VERSION};
 use msgpush_protocol::{Command as Cmd, Content, ErrorCode, Publish, Reply, Request, Target};
-use msgpush_tests::*;
+use msgpush_testkit::*;
 use serde_json::json;
 
 #[test]
@@ -357,20 +357,10 @@ fn pipelined_requests_are_answered_in_order_and_delivered_in_order() {
     assert_eq!(received, expected);
 }
 
-/// A child process killed when the test ends, passed or not.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_client_that_never_reads_does_not_wedge_the_daemon() {
     let daemon = Daemon::start_with(&["--max-buffered-packets", "64"]);
-    let mut slow = KillOnDrop(
+    let mut slow = ChildGuard::kill_on_drop(
         Command::new("node")
             .arg(repo_root().join("tests/js/slow_reader.js"))
             .arg(format!("ws://{}", daemon.web))
@@ -379,7 +369,8 @@ fn a_client_that_never_reads_does_not_wedge_the_daemon() {
             .unwrap(),
     );
     let mut paused = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(slow.0.stdout.as_mut().unwrap()), &mut paused).unwrap();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(slow.child().stdout.as_mut().unwrap()), &mut paused)
+        .unwrap();
     assert_eq!(paused.trim(), "paused");
     daemon.wait_online("slow", 1);
 

@@ -1,9 +1,11 @@
 //! The sysadmin's files: the systemd unit passes `systemd-analyze verify`,
-//! and the installed ini enables the extension.
+//! and the unit, the installed ini and the extension agree on the defaults.
 
+use std::collections::BTreeMap;
 use std::process::Command;
 
-use msgpush_tests::*;
+use msgpush_protocol::defaults;
+use msgpush_testkit::*;
 
 #[test]
 fn systemd_unit_passes_systemd_analyze_verify() {
@@ -25,23 +27,27 @@ fn systemd_unit_passes_systemd_analyze_verify() {
 }
 
 #[test]
-fn the_unit_and_the_extension_agree_on_the_socket() {
+fn the_ini_file_the_unit_and_the_extension_agree_on_every_default() {
     let unit = std::fs::read_to_string(repo_root().join("deploy/msgpushd.service")).unwrap();
-    let ini = std::fs::read_to_string(repo_root().join("php-ext/msgpush.ini")).unwrap();
-    let path = msgpush_protocol::DEFAULT_SOCKET_PATH;
+    let path = defaults::SOCKET_PATH;
     assert!(unit.contains(&format!("MSGPUSHD_SOCKET={path}")));
     assert!(unit.contains("RuntimeDirectory=msgpush\n"), "the unit creates the socket's directory");
-    assert!(ini.contains(&format!("msgpush.socket = {path}")));
-    // The extension's built-in default (no php.ini at all) is the same path.
+
+    // Every setting of the installed ini file, with the value it states.
+    let ini = std::fs::read_to_string(repo_root().join("php-ext/msgpush.ini")).unwrap();
+    let stated: BTreeMap<String, String> = ini
+        .lines()
+        .filter_map(|line| line.split_once(" = "))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+        .collect();
+    // The extension's own defaults (no php.ini at all), which come from the protocol crate.
     let builtin = Command::new("php")
-        .args([
-            "-n",
-            "-d",
-            &format!("extension={}", artifact("libmsgpush.so").display()),
-            "-r",
-            "echo ini_get('msgpush.socket');",
-        ])
+        .args(["-n", "-d", &format!("extension={}", artifact("libmsgpush.so").display())])
+        .args(["-r", "echo json_encode(ini_get_all('msgpush', false));"])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&builtin.stdout), path);
+    let builtin: BTreeMap<String, String> = serde_json::from_slice(&builtin.stdout).expect("ini_get_all as JSON");
+    assert_eq!(stated, builtin, "php-ext/msgpush.ini states every setting with its built-in default");
+    assert_eq!(builtin["msgpush.socket"], path);
+    assert_eq!(builtin["msgpush.max_message_bytes"], defaults::MAX_FRAME_BYTES.to_string());
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use msgpush_tests::*;
+use msgpush_testkit::*;
 
 #[test]
 fn seed_curl_push_event_class_works_unchanged_against_the_http_api() {

@@ -1,7 +1,7 @@
 //! The `msgpush` extension in the real `php` CLI, against the real msgpushd,
 //! with real socket.io clients receiving.
 
-use msgpush_tests::*;
+use msgpush_testkit::*;
 use serde_json::{json, Value};
 
 #[test]
@@ -175,7 +175,8 @@ fn queued_messages_are_flushed_when_the_script_ends() {
 
 #[test]
 fn php_ri_shows_version_settings_and_state() {
-    let output = php_command(std::path::Path::new("/run/msgpush/msgpushd.sock"), &["msgpush.timeout_ms=250"])
+    let socket = msgpush_protocol::defaults::SOCKET_PATH;
+    let output = php_command(std::path::Path::new(socket), &["msgpush.timeout_ms=250"])
         .args(["--ri", "msgpush"])
         .output()
         .unwrap();
@@ -184,11 +185,29 @@ fn php_ri_shows_version_settings_and_state() {
     for line in [
         "msgpush support => enabled",
         &format!("version => {}", env!("CARGO_PKG_VERSION")),
-        "msgpush.socket => /run/msgpush/msgpushd.sock",
+        &format!("msgpush.socket => {socket}"),
         "msgpush.timeout_ms => 250",
         "connection => not connected",
         "queue => not started",
     ] {
         assert!(info.contains(line), "missing '{line}' in:\n{info}");
     }
+}
+
+#[test]
+fn the_stub_states_exactly_what_the_extension_declares() {
+    let socket = std::path::Path::new(msgpush_protocol::defaults::SOCKET_PATH);
+    let declared = php_json(socket, "reflect.php", &[], &[]);
+    let stub = repo_root().join("php-ext/msgpush.stub.php");
+    let stated = std::process::Command::new("php")
+        .arg("-n")
+        .arg(repo_root().join("tests/php/reflect.php"))
+        .arg(&stub)
+        .output()
+        .expect("run php");
+    assert!(stated.status.success(), "{}", String::from_utf8_lossy(&stated.stderr));
+    let stated: Value = serde_json::from_slice(&stated.stdout).expect("JSON");
+    assert_eq!(declared, stated, "php-ext/msgpush.stub.php and the extension differ");
+    let methods = declared["MsgPush\\PushEvent"]["methods"].as_object().unwrap();
+    assert!(methods.contains_key("push") && methods.contains_key("queue"), "{declared}");
 }

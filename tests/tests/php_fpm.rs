@@ -1,8 +1,8 @@
 //! The extension under the real php-fpm (Debian's), workers running as
 //! `www-data`, requests sent over FastCGI as nginx would.
 
-use msgpush_tests::php_fpm::PhpFpm;
-use msgpush_tests::*;
+use msgpush_testkit::php_fpm::PhpFpm;
+use msgpush_testkit::*;
 use serde_json::{json, Value};
 
 /// Runs tests/php/fpm_push.php through php-fpm and parses its JSON answer.

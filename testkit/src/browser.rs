@@ -1,0 +1,146 @@
+//! Socket.IO clients in node processes (`tests/js/client.js`, npm
+//! `socket.io-client` 4.x and 2.x), driven by JSON lines on stdin and
+//! reporting what they receive as JSON lines on stdout.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::daemon::Daemon;
+use crate::paths::repo_root;
+use crate::process::ChildGuard;
+use crate::wait::PATIENCE;
+
+/// A JSON string, for comparing with what clients received.
+pub fn text(s: &str) -> Value {
+    Value::String(s.to_owned())
+}
+
+/// Which socket.io client generation a [`Browser`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientVersion {
+    /// socket.io-client 4.x (Engine.IO 4).
+    V4,
+    /// socket.io-client 2.x (Engine.IO 3), as web-msg-sender pages use.
+    V2,
+}
+
+/// A node process running socket.io clients (`tests/js/client.js`).
+#[derive(Debug)]
+pub struct Browser {
+    _child: ChildGuard,
+    stdin: ChildStdin,
+    lines: Receiver<Value>,
+    /// Every line seen so far, for negative checks.
+    pub seen: Vec<Value>,
+}
+
+/// Options of [`Browser::open`].
+#[derive(Debug, Clone)]
+pub struct BrowserOptions {
+    /// Client generation.
+    pub version: ClientVersion,
+    /// Uid to log in with on each connect, if any.
+    pub uid: Option<String>,
+    /// Sockets to open.
+    pub tabs: usize,
+    /// socket.io transports, in order.
+    pub transports: &'static str,
+}
+
+impl BrowserOptions {
+    /// One tab of client `version` logging in as `uid`.
+    pub fn new(version: ClientVersion, uid: &str) -> Self {
+        BrowserOptions { version, uid: Some(uid.into()), tabs: 1, transports: "websocket,polling" }
+    }
+}
+
+impl Browser {
+    /// One tab, socket.io-client 4.x, logged in as `uid`.
+    pub fn open(daemon: &Daemon, uid: &str) -> Browser {
+        Browser::open_with(daemon, BrowserOptions::new(ClientVersion::V4, uid))
+    }
+
+    /// Clients as described by `options`; returns once every tab connected.
+    pub fn open_with(daemon: &Daemon, options: BrowserOptions) -> Browser {
+        let generation = match options.version {
+            ClientVersion::V4 => "4",
+            ClientVersion::V2 => "2",
+        };
+        let mut command = Command::new("node");
+        command
+            .arg(repo_root().join("tests/js/client.js"))
+            .args(["--url", &daemon.url(), "--client", generation])
+            .args(["--tabs", &options.tabs.to_string(), "--transports", options.transports]);
+        if let Some(uid) = &options.uid {
+            command.args(["--uid", uid]);
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("run node (installed by make test)");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let value: Value = serde_json::from_str(&line).unwrap_or(json!({ "raw": line }));
+                if tx.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut browser = Browser { _child: ChildGuard::kill_on_drop(child), stdin, lines, seen: Vec::new() };
+        for tab in 0..options.tabs {
+            browser.expect(|l| l["type"] == "connected" && l["tab"] == tab);
+        }
+        browser
+    }
+
+    /// Waits until `n` lines (earlier ones included) match `matches`.
+    pub fn expect_count(&mut self, n: usize, matches: impl Fn(&Value) -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.seen.iter().filter(|l| matches(l)).count() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(RecvTimeoutError::Timeout) => panic!("expected lines never came; saw: {:#?}", self.seen),
+                Err(RecvTimeoutError::Disconnected) => panic!("client exited; saw: {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// Waits for a line matching `matches` (earlier lines included) and returns it.
+    pub fn expect(&mut self, matches: impl Fn(&Value) -> bool) -> Value {
+        self.expect_count(1, &matches);
+        self.seen.iter().find(|l| matches(l)).expect("counted above").clone()
+    }
+
+    /// Waits for `event` carrying `data` and returns the tab that got it.
+    pub fn expect_event(&mut self, event: &str, data: &Value) -> u64 {
+        let line = self.expect(|l| l["type"] == "event" && l["event"] == event && &l["data"] == data);
+        line["tab"].as_u64().unwrap()
+    }
+
+    /// The string arguments of every `event` received so far, in order.
+    pub fn received(&self, event: &str) -> Vec<String> {
+        let lines = self.seen.iter().filter(|l| l["type"] == "event" && l["event"] == event);
+        lines.map(|l| l["data"].as_str().unwrap_or_default().to_owned()).collect()
+    }
+
+    /// Count of `event` lines carrying `data` seen so far.
+    pub fn count_event(&self, event: &str, data: &Value) -> usize {
+        self.seen.iter().filter(|l| l["type"] == "event" && l["event"] == event && &l["data"] == data).count()
+    }
+
+    /// Sends a command to the client script.
+    pub fn command(&mut self, command: Value) {
+        writeln!(self.stdin, "{command}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+}

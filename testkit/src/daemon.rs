@@ -1,0 +1,165 @@
+//! A running `msgpushd`: the release binary, on free loopback ports and a
+//! Unix socket in a scratch directory, logging to a file the test can read.
+
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+
+use msgpush_protocol::{Command as Cmd, Content, Reply, Target};
+
+use crate::http::http_post;
+use crate::paths::artifact;
+use crate::ports::free_port;
+use crate::process::ChildGuard;
+use crate::scratch::TempDir;
+use crate::unix_client::UnixClient;
+use crate::wait::wait_until;
+
+/// A running `msgpushd`.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Option<ChildGuard>,
+    /// Where its socket and log live.
+    pub dir: TempDir,
+    /// The Unix socket path.
+    pub socket: PathBuf,
+    /// The Socket.IO address.
+    pub web: SocketAddr,
+    /// The HTTP push API address.
+    pub http: SocketAddr,
+    args: Vec<String>,
+}
+
+impl Daemon {
+    /// Starts msgpushd with default options on free ports.
+    pub fn start() -> Daemon {
+        Daemon::start_with(&[])
+    }
+
+    /// Starts msgpushd with extra flags. Ports are picked free just before;
+    /// should another process take one meanwhile, it retries on new ones.
+    pub fn start_with(args: &[&str]) -> Daemon {
+        let dir = TempDir::new("daemon");
+        let socket = dir.path().join("msgpushd.sock");
+        Daemon::start_in(dir, socket, args)
+    }
+
+    /// Starts msgpushd with its Unix socket at `socket` (a path the test
+    /// chose, for example where a stale socket file lies).
+    pub fn start_at(socket: &Path) -> Daemon {
+        Daemon::start_in(TempDir::new("daemon"), socket.to_owned(), &[])
+    }
+
+    fn start_in(dir: TempDir, socket: PathBuf, args: &[&str]) -> Daemon {
+        let mut daemon = Daemon {
+            child: None,
+            dir,
+            socket,
+            web: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        for _ in 0..5 {
+            daemon.web = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            daemon.http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            if daemon.spawn() {
+                return daemon;
+            }
+        }
+        panic!("msgpushd did not start; log:\n{}", daemon.log());
+    }
+
+    /// Starts the process; false if it exited instead of serving.
+    fn spawn(&mut self) -> bool {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
+        let child = Command::new(artifact("msgpushd"))
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(["--listen", &self.web.to_string(), "--http-listen", &self.http.to_string()])
+            .args(&self.args)
+            // Tests read connection lines from the log; benchmarks ask for less.
+            .env("MSGPUSHD_LOG", std::env::var("MSGPUSHD_LOG").unwrap_or_else(|_| "debug".into()))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start msgpushd");
+        let child = self.child.insert(ChildGuard::kill_on_drop(child));
+        let mut exited = false;
+        let ready = wait_until(|| {
+            exited = child.has_exited();
+            exited || (UnixStream::connect(&self.socket).is_ok() && TcpStream::connect(self.web).is_ok())
+        });
+        if exited {
+            self.child = None;
+        }
+        ready && !exited
+    }
+
+    /// Path of the daemon's log (stderr).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("msgpushd.log")
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The Socket.IO URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.web)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        child.terminate().unwrap_or_else(|| panic!("msgpushd ignored SIGTERM; log:\n{}", self.log()))
+    }
+
+    /// Stops it and starts a new one on the same ports and socket.
+    pub fn restart(&mut self) {
+        let status = self.stop();
+        assert!(status.success(), "msgpushd exited with {status}");
+        assert!(self.spawn(), "msgpushd did not restart; log:\n{}", self.log());
+    }
+
+    /// A fresh connection to its Unix socket.
+    pub fn unix(&self) -> UnixClient {
+        UnixClient::connect(&self.socket)
+    }
+
+    /// Sockets logged in as `uid`, found with a publish of an event no client
+    /// listens to.
+    pub fn sockets_of(&self, uid: &str) -> u64 {
+        match self.unix().publish(Target::Users(vec![uid.into()]), "probe", Content::Text(String::new())) {
+            Reply::Delivered { sockets } => sockets,
+            other => panic!("probe failed: {other:?}"),
+        }
+    }
+
+    /// Waits until `uid` has exactly `n` logged-in sockets.
+    pub fn wait_online(&self, uid: &str, n: u64) {
+        let mut last = 0;
+        let reached = wait_until(|| {
+            last = self.sockets_of(uid);
+            last == n
+        });
+        assert!(reached, "uid {uid} never had {n} sockets online (last seen: {last})");
+    }
+
+    /// Asserts the daemon still answers and still delivers.
+    pub fn assert_serving(&self) {
+        assert!(self.child.is_some(), "not running");
+        let mut unix = self.unix();
+        assert!(matches!(unix.request(Cmd::Ping), Reply::Pong { .. }));
+        let (status, body) =
+            http_post(self.http, "/", "application/x-www-form-urlencoded", b"type=publish&to=nobody&content=x");
+        assert_eq!((status, body.as_str()), (200, "offline"));
+    }
+}

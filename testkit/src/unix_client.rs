@@ -1,0 +1,70 @@
+//! A blocking client of the daemon's Unix socket, speaking the protocol
+//! crate's frames.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use msgpush_protocol::defaults::events;
+use msgpush_protocol::limits::MAX_REPLY_BYTES;
+use msgpush_protocol::{frame, Command, Content, Publish, Reply, Request, Response, Target};
+
+use crate::wait::PATIENCE;
+
+/// A blocking client of the daemon's Unix socket.
+#[derive(Debug)]
+pub struct UnixClient {
+    stream: UnixStream,
+    next_id: u64,
+    buf: Vec<u8>,
+}
+
+impl UnixClient {
+    /// Connects to `path`.
+    pub fn connect(path: &Path) -> UnixClient {
+        let stream = UnixStream::connect(path).unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        UnixClient { stream, next_id: 1, buf: Vec::new() }
+    }
+
+    /// Writes raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Reads one response frame.
+    pub fn read_response(&mut self) -> Response {
+        frame::read(&mut self.stream, &mut self.buf, MAX_REPLY_BYTES).expect("a response frame")
+    }
+
+    /// Whether the daemon closed the connection (reads EOF).
+    pub fn is_closed_by_peer(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.stream.read(&mut byte), Ok(0) | Err(_))
+    }
+
+    /// Sends one request and returns its reply.
+    pub fn request(&mut self, cmd: Command) -> Reply {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut out = Vec::new();
+        frame::encode(&Request { id, cmd }, &mut out);
+        self.send_raw(&out);
+        let response = self.read_response();
+        assert_eq!(response.id, id);
+        response.reply
+    }
+
+    /// Publishes and returns the reply.
+    pub fn publish(&mut self, to: Target, event: &str, content: Content) -> Reply {
+        self.request(Command::Publish(Publish { to, event: event.into(), content }))
+    }
+
+    /// Publishes `text` as `new_msg` to `uid`; returns the sockets reached.
+    pub fn push_text(&mut self, uid: &str, text: &str) -> u64 {
+        match self.publish(Target::Users(vec![uid.into()]), events::NEW_MSG, Content::Text(text.into())) {
+            Reply::Delivered { sockets } => sockets,
+            other => panic!("push failed: {other:?}"),
+        }
+    }
+}
