@@ -28,7 +28,7 @@ RUN_SOCKET ?= $(CURDIR)/target/msgpushd.sock
 endif
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all run test bench build deps system-packages node-modules install uninstall clean
+.PHONY: all run check test bench build deps system-packages node-modules install uninstall clean
 
 all: build
 
@@ -36,9 +36,19 @@ run: build
 	@echo "msgpushd: demo page on http://127.0.0.1:2120/ (HTTP push API on 127.0.0.1:2121, socket $(RUN_SOCKET))"
 	$(DAEMON) --demo --socket $(RUN_SOCKET)
 
-test: build
-	set -o pipefail; $(CARGO) test --release --workspace 2>&1 | tee target/test.log
-	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }' target/test.log
+# Formatting, lints (warnings are errors) and the unit tests: quick, no
+# daemon started. The release profile, so that nothing is built twice.
+check: build
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+	set -o pipefail; $(CARGO) test --release --workspace --lib --bins 2>&1 | tee target/check.log
+
+# `check`, then every end-to-end test; --no-fail-fast so that one failing
+# test binary does not hide the others. The last line sums up both.
+test: check
+	set -o pipefail; $(CARGO) test --release --workspace --no-fail-fast --test '*' 2>&1 | tee target/test.log
+	@cat target/check.log target/test.log | \
+	  awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }'
 
 # Release benchmarks against a fresh msgpushd; writes docs/BENCHMARKS.md.
 bench: build
