@@ -129,7 +129,7 @@ fn main() {
                 broadcasts.push(broadcast);
             }
             if let Some(mut merged) = broadcasts.first().cloned() {
-                merged.title = "3. Broadcast fan-out".into();
+                merged.title = "Broadcast fan-out".into();
                 merged.rows = broadcasts.iter().flat_map(|b| b.rows.clone()).collect();
                 sections.push(merged);
             }

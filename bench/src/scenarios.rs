@@ -157,7 +157,7 @@ pub async fn php_cost(options: &Options) -> Section {
         ]);
     }
     Section {
-        title: "1. Cost of one push from PHP".into(),
+        title: "Cost of one push from PHP".into(),
         intro: "A PHP CLI loop of N pushes to one online user (a logged-in Socket.IO client), timed inside PHP with \
                 `hrtime()`. Ratio: time per push relative to `push()`."
             .into(),
@@ -240,7 +240,7 @@ pub async fn targeted_and_broadcast(options: &Options, clients: usize) -> (Secti
         ]);
     }
     let targeted = Section {
-        title: format!("2. Targeted pushes, {clients} clients"),
+        title: format!("Targeted pushes, {clients} clients"),
         intro: format!(
             "{clients} websocket clients, each logged in as its own uid; pushes go to random uids for {} s per run. \
              Latency is from the push being sent to the client receiving it, both measured in the generator. \
@@ -274,7 +274,7 @@ pub async fn targeted_and_broadcast(options: &Options, clients: usize) -> (Secti
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let broadcast = Section {
-        title: format!("3. Broadcast to {clients} clients"),
+        title: format!("Broadcast to {clients} clients"),
         intro: "One push to everyone; time from sending it until the first and until the last client received it."
             .into(),
         header: ["clients", "first receipt ms", "last receipt ms"].map(String::from).to_vec(),
@@ -289,7 +289,7 @@ pub async fn targeted_and_broadcast(options: &Options, clients: usize) -> (Secti
 pub async fn memory(options: &Options) -> Section {
     let server = Server::start(options);
     let Some(pid) = server.pid else {
-        return Section::skipped("4. Connections and memory", "needs the server's process id (--pid)");
+        return Section::skipped("Connections and memory", "needs the server's process id (--pid)");
     };
     let sample = |pid| async move {
         let mut samples = Vec::new();
@@ -319,7 +319,7 @@ pub async fn memory(options: &Options) -> Section {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     Section {
-        title: "4. Connections and memory".into(),
+        title: "Connections and memory".into(),
         intro: "Daemon resident memory (median of 3 samples) with idle clients logged in as distinct uids, the memory \
                 each connection adds, and the daemon's CPU over 5 idle seconds."
             .into(),
@@ -357,7 +357,7 @@ pub async fn storm(options: &Options) -> Section {
         ]);
     }
     Section {
-        title: "5. Connection storm".into(),
+        title: "Connection storm".into(),
         intro: "All clients open a websocket and log in at the same moment (a fresh daemon per run); time until the \
                 last login was answered, and clients that failed (all runs)."
             .into(),

@@ -2,14 +2,14 @@
 //! msgpushd over a persistent Unix-socket connection per PHP process.
 //!
 //! # Layout
-//! - [`push_event`]: the PHP class (API in `msgpush.stub.php`).
-//! - [`values`]: PHP values to protocol values (uids, content, JSON).
-//! - [`client`]: `push()`'s request/reply over the process's connection.
-//! - [`connection`]: one socket with deadlines, `MSG_NOSIGNAL`, fork checks.
-//! - [`queue`]: the fire-and-forget mode and its writer thread.
-//! - [`settings`]: the `msgpush.*` php.ini settings.
-//! - [`error`]: `MsgPush\PushException` and its causes.
-//! - [`info`]: the `php --ri msgpush` section.
+//! - `push_event`: the PHP class (API in `msgpush.stub.php`).
+//! - `values`: PHP values to protocol values (uids, content, JSON).
+//! - `client`: `push()`'s request/reply over the process's connection.
+//! - `connection`: one socket with deadlines, `MSG_NOSIGNAL`, fork checks.
+//! - `queue`: the fire-and-forget mode and its writer thread.
+//! - `settings`: the `msgpush.*` php.ini settings.
+//! - `error`: `MsgPush\PushException` and its causes.
+//! - `info`: the `php --ri msgpush` section.
 //!
 //! Nothing here connects or starts a thread at module startup: php-fpm forks
 //! its workers after that, and each worker connects on its first push.
@@ -17,14 +17,14 @@
 #![warn(missing_docs)]
 #![cfg_attr(windows, feature(abi_vectorcall))]
 
-pub mod client;
-pub mod connection;
-pub mod error;
-pub mod info;
-pub mod push_event;
-pub mod queue;
-pub mod settings;
-pub mod values;
+mod client;
+mod connection;
+mod error;
+mod info;
+mod push_event;
+mod queue;
+mod settings;
+mod values;
 
 use std::panic::catch_unwind;
 

@@ -6,6 +6,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::{Command, Stdio};
 
 use msgpush_protocol::frame::{self, PROTOCOL_VERSION};
+use msgpush_protocol::limits::MAX_UID_BYTES;
 use msgpush_protocol::{Command as Cmd, Content, ErrorCode, Publish, Reply, Request, Target};
 use msgpush_testkit::*;
 use serde_json::json;
@@ -157,7 +158,7 @@ fn bad_logins_are_ignored_and_harm_no_one() {
     daemon.wait_online("good", 1);
     let mut bad =
         Browser::open_with(&daemon, BrowserOptions { uid: None, ..BrowserOptions::new(ClientVersion::V4, "") });
-    let long_uid = "u".repeat(300);
+    let long_uid = "u".repeat(MAX_UID_BYTES + 1);
     for args in [json!([]), json!([{ "uid": 1 }]), json!([[1, 2]]), json!([null]), json!([true]), json!([long_uid])] {
         bad.command(json!({ "emit": "login", "args": args }));
     }
@@ -308,9 +309,11 @@ fn bad_unix_frames_are_answered_and_the_connection_goes_on() {
     unix.send_raw(&raw_frame(PROTOCOL_VERSION, br#"{"id":7,"cmd":"self_destruct"}"#));
     assert_eq!(error_code(&unix.read_response().reply), ErrorCode::Malformed);
 
-    for (event, to) in
-        [("", Target::Everyone), ("disconnect", Target::Everyone), ("new_msg", Target::Users(vec!["x".repeat(257)]))]
-    {
+    for (event, to) in [
+        ("", Target::Everyone),
+        ("disconnect", Target::Everyone),
+        ("new_msg", Target::Users(vec!["x".repeat(MAX_UID_BYTES + 1)])),
+    ] {
         let reply = unix.publish(to, event, Content::Text("x".into()));
         assert_eq!(error_code(&reply), ErrorCode::InvalidInput, "{event}");
     }

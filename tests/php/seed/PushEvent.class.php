@@ -1,5 +1,5 @@
 <?php
-    // The article's ThinkPHP PushEvent class (shared/seed), verbatim: the curl
+    // The article's ThinkPHP PushEvent class, verbatim: the curl
     // client of web-msg-sender's HTTP push API that msgpushd keeps working.
     namespace Lib\Event;
     class PushEvent
