@@ -23,6 +23,11 @@ pub const QUEUE_SIZE: usize = 10_000;
 /// How long the end of a PHP request waits for queued messages, in milliseconds.
 pub const FLUSH_TIMEOUT_MS: u64 = 1000;
 
+/// Lifetime of a login token when PHP names none, in seconds (a day): a
+/// page rendered with it may stay open that long and still log in again
+/// after a daemon restart.
+pub const TOKEN_TTL_SECS: u64 = 24 * 3600;
+
 /// The Socket.IO events of web-msg-sender's pages, which msgpushd keeps.
 pub mod events {
     /// Sent by a page to say which user it belongs to.
@@ -31,4 +36,6 @@ pub mod events {
     pub const NEW_MSG: &str = "new_msg";
     /// Broadcast with the online figures when they change.
     pub const ONLINE_COUNT: &str = "update_online_count";
+    /// Sent to a socket whose `login` was refused, with the reason.
+    pub const LOGIN_ERROR: &str = "login_error";
 }

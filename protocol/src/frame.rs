@@ -161,6 +161,18 @@ mod tests {
     }
 
     #[test]
+    fn token_and_disconnect_messages_are_the_documented_json() {
+        let token = Request { id: 1, cmd: Command::Token(TokenRequest { uid: "123".into(), ttl: 60 }) };
+        assert_eq!(serde_json::to_string(&token).unwrap(), r#"{"id":1,"cmd":{"token":{"uid":"123","ttl":60}}}"#);
+        let minted = Response { id: 1, reply: Reply::Token { token: "t".into(), expires: 5 } };
+        assert_eq!(serde_json::to_string(&minted).unwrap(), r#"{"id":1,"reply":{"token":{"token":"t","expires":5}}}"#);
+        let kick = Request { id: 2, cmd: Command::Disconnect(Disconnect { uids: vec!["1".into()] }) };
+        assert_eq!(serde_json::to_string(&kick).unwrap(), r#"{"id":2,"cmd":{"disconnect":{"uids":["1"]}}}"#);
+        let kicked = Response { id: 2, reply: Reply::Disconnected { sockets: 2 } };
+        assert_eq!(serde_json::to_string(&kicked).unwrap(), r#"{"id":2,"reply":{"disconnected":{"sockets":2}}}"#);
+    }
+
+    #[test]
     fn oversized_length_is_rejected_before_reading_the_body() {
         let frame = [0xff, 0xff, 0xff, 0xff, 1];
         let err = read::<Request, _>(&mut &frame[..], &mut Vec::new(), 1024).unwrap_err();

@@ -22,4 +22,4 @@ pub mod message;
 pub mod codec;
 
 pub use frame::{FrameError, PROTOCOL_VERSION};
-pub use message::{Command, Content, ErrorCode, Publish, Reply, Request, Response, Target};
+pub use message::{Command, Content, Disconnect, ErrorCode, Publish, Reply, Request, Response, Target, TokenRequest};

@@ -17,6 +17,10 @@ pub const MAX_TARGET_UIDS: usize = 10_000;
 /// Largest reply frame a client needs to accept: replies are small objects.
 pub const MAX_REPLY_BYTES: usize = 64 * 1024;
 
+/// Longest login token lifetime a client may ask for, in seconds (30 days):
+/// a page that stays open longer fetches a new one.
+pub const MAX_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
+
 /// Socket.IO event names that a server must not emit: the client library
 /// reserves them for its own life-cycle.
 pub const RESERVED_EVENTS: [&str; 6] =
@@ -47,17 +51,30 @@ pub fn check_event(event: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a token lifetime; the error says what is wrong.
+pub fn check_ttl(ttl: u64) -> Result<(), String> {
+    if ttl == 0 || ttl > MAX_TOKEN_TTL_SECS {
+        return Err(format!("a token lifetime must be 1 to {MAX_TOKEN_TTL_SECS} seconds, not {ttl}"));
+    }
+    Ok(())
+}
+
+/// Checks the uids of a push or a disconnect: each one, and how many.
+pub fn check_uids(uids: &[String]) -> Result<(), String> {
+    if uids.len() > MAX_TARGET_UIDS {
+        return Err(format!("{} uids in one request exceed the limit of {MAX_TARGET_UIDS}", uids.len()));
+    }
+    uids.iter().try_for_each(|uid| check_uid(uid))
+}
+
 impl Publish {
     /// Checks the event name and every uid against the limits above.
     pub fn validate(&self) -> Result<(), String> {
         check_event(&self.event)?;
-        if let Target::Users(uids) = &self.to {
-            if uids.len() > MAX_TARGET_UIDS {
-                return Err(format!("{} uids in one push exceed the limit of {MAX_TARGET_UIDS}", uids.len()));
-            }
-            uids.iter().try_for_each(|uid| check_uid(uid))?;
+        match &self.to {
+            Target::Users(uids) => check_uids(uids),
+            Target::Everyone => Ok(()),
         }
-        Ok(())
     }
 }
 

@@ -25,6 +25,29 @@ pub enum Command {
     Publish(Publish),
     /// Check that the daemon is alive; answered with [`Reply::Pong`].
     Ping,
+    /// Mint a login token for a uid, signed with the daemon's secret;
+    /// answered with [`Reply::Token`]. Whoever may write to the socket may
+    /// mint tokens: the socket's permissions are the trust boundary.
+    Token(TokenRequest),
+    /// Disconnect every socket logged in as any of these uids; answered with
+    /// [`Reply::Disconnected`].
+    Disconnect(Disconnect),
+}
+
+/// What a [`Command::Token`] asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRequest {
+    /// The user the token logs a browser in as.
+    pub uid: String,
+    /// Seconds until it expires.
+    pub ttl: u64,
+}
+
+/// The users a [`Command::Disconnect`] logs out everywhere.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Disconnect {
+    /// Their uids.
+    pub uids: Vec<String>,
 }
 
 /// A message to emit.
@@ -81,6 +104,18 @@ pub enum Reply {
     Pong {
         /// The daemon's version.
         version: String,
+    },
+    /// Answer to [`Command::Token`].
+    Token {
+        /// The token (a JWT, HS256), to hand to the browser.
+        token: String,
+        /// When it expires, in seconds since the Unix epoch.
+        expires: u64,
+    },
+    /// Answer to [`Command::Disconnect`].
+    Disconnected {
+        /// How many sockets were disconnected.
+        sockets: u64,
     },
     /// The request failed; nothing was emitted.
     Error {
