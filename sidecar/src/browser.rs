@@ -1,7 +1,12 @@
 //! The browser side: the Socket.IO server (its limits) and its handlers for
 //! connect, `login` and disconnect, with web-msg-sender's event semantics.
-//! The handlers reach who is online and the online-count message through
-//! socketioxide's `State` extractor.
+//!
+//! A socket logs in once, in one of three ways: a login token in the
+//! handshake (socket.io 4.x `auth: {token}`, or a `token` query parameter as
+//! socket.io 2.x sends it), or web-msg-sender's `login` event. A bad
+//! handshake token refuses the connection (`connect_error`); a bad `login`
+//! gets a `login_error` event and leaves the socket connected, logged out.
+//! The handlers reach their state through socketioxide's `State` extractor.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -10,6 +15,7 @@ use axum::body::Body;
 use axum::http::Request;
 use axum::response::IntoResponse;
 use msgpush_protocol::defaults::events;
+use msgpush_protocol::limits::check_uid;
 use serde_json::Value;
 use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
@@ -17,14 +23,20 @@ use socketioxide::socket::DisconnectReason;
 use socketioxide::SocketIo;
 use tower::Service;
 
-use crate::config::Config;
+use crate::config::{AuthMode, Config};
 use crate::online_count::OnlineCount;
 use crate::presence::Presence;
+use crate::tokens::{TokenError, Tokens};
 
 /// Initial read buffer of each browser websocket. Browsers send little (a
 /// `login`), and the buffer grows for larger messages: a small start saves
 /// about 3 KiB per connection over socketioxide's default of 4 KiB.
 const WS_READ_BUFFER_BYTES: usize = 1024;
+
+/// The uid a handshake token vouched for, kept on the socket until the
+/// connect handler logs it in.
+#[derive(Debug, Clone)]
+struct HandshakeUid(String);
 
 /// Builds the Socket.IO server with its handlers; returns its handle and the
 /// service that answers requests under `/socket.io/`.
@@ -32,6 +44,7 @@ pub fn socket_io(
     config: &Config,
     presence: Arc<Presence>,
     online: Arc<OnlineCount>,
+    tokens: Arc<Tokens>,
 ) -> (
     SocketIo,
     impl Service<Request<Body>, Response: IntoResponse, Error = Infallible, Future: Send + 'static>
@@ -48,49 +61,97 @@ pub fn socket_io(
         .ws_read_buffer_size(WS_READ_BUFFER_BYTES)
         .with_state(presence)
         .with_state(online)
+        .with_state(tokens)
+        .with_state(config.auth)
         .build_svc();
-    io.ns("/", on_connect.with(attach_handlers));
+    io.ns("/", on_connect.with(authenticate));
     (io, service)
 }
 
-async fn on_connect(socket: SocketRef) {
-    tracing::debug!(sid = %socket.id, "socket connected");
-}
-
-/// Attaches the event handlers of a new socket. This runs as a connect
-/// middleware, before the client is told it is connected: the connect handler
-/// itself runs in a spawned task, and a client that emits `login` as soon as
-/// it is connected (web-msg-sender pages do) could otherwise beat it.
-async fn attach_handlers(socket: SocketRef) -> Result<(), Infallible> {
+/// Runs before the client is told it is connected: checks a handshake token
+/// and attaches the event handlers. (The connect handler itself runs in a
+/// spawned task, and a client that emits `login` as soon as it is connected,
+/// as web-msg-sender pages do, could otherwise beat it.)
+async fn authenticate(
+    socket: SocketRef,
+    TryData(auth): TryData<Value>,
+    State(tokens): State<Arc<Tokens>>,
+) -> Result<(), TokenError> {
+    if let Some(token) = handshake_token(&socket, auth.ok()) {
+        let uid = tokens
+            .verify(&token)
+            .inspect_err(|e| tracing::debug!(sid = %socket.id, cause = %e, "connection refused"))?;
+        socket.extensions.insert(HandshakeUid(uid));
+    }
     socket.on(events::LOGIN, on_login);
     socket.on_disconnect(on_disconnect);
     Ok(())
 }
 
-/// `login(uid)`: the uid may be a string or a number; anything else is ignored
-/// with a log line, so a bad page cannot disturb anyone else.
+/// The token of `auth: {token}` (socket.io 3/4), else of the handshake's
+/// query string (`query: {token}`, socket.io 2.x).
+fn handshake_token(socket: &SocketRef, auth: Option<Value>) -> Option<String> {
+    if let Some(Value::Object(mut auth)) = auth {
+        if let Some(Value::String(token)) = auth.remove("token") {
+            return Some(token);
+        }
+    }
+    let query = socket.req_parts().uri.query()?;
+    form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == "token").map(|(_, token)| token.into_owned())
+}
+
+async fn on_connect(socket: SocketRef, State(presence): State<Arc<Presence>>, State(online): State<Arc<OnlineCount>>) {
+    tracing::debug!(sid = %socket.id, "socket connected");
+    if let Some(HandshakeUid(uid)) = socket.extensions.get::<HandshakeUid>() {
+        log_in(&socket, uid, &presence, &online);
+    }
+}
+
+/// `login(value)`: with `--auth token` the value is a login token; with
+/// `--auth none` a uid (a string or a number), or a token, so that pages can
+/// move to tokens before the daemon does. A refusal is answered with
+/// `login_error`, so a bad page learns why and disturbs no one else.
 async fn on_login(
     socket: SocketRef,
-    TryData(uid): TryData<Value>,
+    TryData(value): TryData<Value>,
+    State(mode): State<AuthMode>,
+    State(tokens): State<Arc<Tokens>>,
     State(presence): State<Arc<Presence>>,
     State(online): State<Arc<OnlineCount>>,
 ) {
-    let uid = match uid {
-        Ok(Value::String(uid)) => uid,
-        Ok(Value::Number(uid)) => uid.to_string(),
-        Ok(other) => {
-            tracing::debug!(sid = %socket.id, "login ignored: uid must be a string or a number, got {other}");
-            return;
-        }
-        Err(e) => {
-            tracing::debug!(sid = %socket.id, "login ignored: {e}");
-            return;
-        }
+    let uid = match value {
+        Ok(value) => uid_of_login(value, mode, &tokens),
+        Err(e) => Err(format!("login needs one argument: {e}")),
     };
-    if let Err(e) = msgpush_protocol::limits::check_uid(&uid) {
-        tracing::debug!(sid = %socket.id, "login ignored: {e}");
-        return;
+    match uid {
+        Ok(uid) => log_in(&socket, uid, &presence, &online),
+        Err(why) => {
+            tracing::debug!(sid = %socket.id, cause = %why, "login refused");
+            socket.emit(events::LOGIN_ERROR, &why).ok();
+        }
     }
+}
+
+/// The uid a `login` argument logs in as under `mode`, or why it cannot.
+fn uid_of_login(value: Value, mode: AuthMode, tokens: &Tokens) -> Result<String, String> {
+    let uid = match (mode, value) {
+        (AuthMode::Token, Value::String(token)) => return tokens.verify(&token).map_err(|e| e.to_string()),
+        (AuthMode::Token, _) => return Err(TokenError::NotAToken.to_string()),
+        // Not a token at all: a uid. A token that fails is refused as in token mode.
+        (AuthMode::None, Value::String(value)) => match tokens.verify(&value) {
+            Err(TokenError::Malformed | TokenError::NotAToken) => value,
+            verified => return verified.map_err(|e| e.to_string()),
+        },
+        (AuthMode::None, Value::Number(uid)) => uid.to_string(),
+        (AuthMode::None, other) => return Err(format!("a uid must be a string or a number, not {other}")),
+    };
+    check_uid(&uid)?;
+    Ok(uid)
+}
+
+/// Logs `socket` in as `uid` and answers with the online count. The first
+/// login on a socket wins; later ones change nothing.
+fn log_in(socket: &SocketRef, uid: String, presence: &Presence, online: &OnlineCount) {
     if !presence.login(socket.id, &uid) {
         return;
     }

@@ -3,10 +3,25 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use msgpush_protocol::defaults;
 
 use crate::online_count::DEFAULT_TEMPLATE;
+
+/// Where the token secret lives unless configured: a state directory, so
+/// that it survives restarts (systemd's `StateDirectory=msgpush`).
+pub const DEFAULT_TOKEN_SECRET_FILE: &str = "/var/lib/msgpush/token-secret";
+
+/// How browsers log in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// A login token minted by `MsgPush\Auth::token()`: a page can log in
+    /// only as the user its back end vouched for.
+    Token,
+    /// web-msg-sender's `login(uid)`, taken on the browser's word: any page
+    /// can claim any uid. For migrating only.
+    None,
+}
 
 /// msgpushd: real-time push for PHP applications over Socket.IO.
 #[derive(Debug, Clone, Parser)]
@@ -51,7 +66,9 @@ pub struct Config {
     pub max_frame_bytes: usize,
 
     /// Origins allowed to connect from a browser (repeat or separate with
-    /// commas). When unset, any origin is allowed, as with web-msg-sender.
+    /// commas): a polling handshake or websocket upgrade from another origin
+    /// is refused (403). When unset, any origin is allowed, as with
+    /// web-msg-sender.
     #[arg(long, env = "MSGPUSHD_CORS_ORIGIN", value_delimiter = ',')]
     pub cors_origin: Vec<String>,
 
@@ -69,6 +86,29 @@ pub struct Config {
     /// websocket message); a larger one closes its connection.
     #[arg(long, env = "MSGPUSHD_MAX_CLIENT_PAYLOAD_BYTES", default_value_t = 100_000)]
     pub max_client_payload_bytes: u64,
+
+    /// How browsers log in: `token` (a login token from PHP's
+    /// `MsgPush\Auth::token()`) or `none` (web-msg-sender's plain uid, which
+    /// lets any page read any user's messages; for migrating).
+    #[arg(long, env = "MSGPUSHD_AUTH", value_enum, default_value_t = AuthMode::Token)]
+    pub auth: AuthMode,
+
+    /// File holding the secret that signs login tokens; created (random,
+    /// mode 600) if missing. Daemons sharing the file accept each other's tokens.
+    #[arg(long, env = "MSGPUSHD_TOKEN_SECRET_FILE", default_value = DEFAULT_TOKEN_SECRET_FILE)]
+    pub token_secret_file: PathBuf,
+
+    /// Seconds a login token is still accepted past its expiry, for clocks
+    /// that disagree between hosts (0 to 10).
+    #[arg(long, env = "MSGPUSHD_TOKEN_LEEWAY_SECS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=10))]
+    pub token_leeway_secs: u64,
+
+    /// With --cors-origin: also refuse Socket.IO requests that carry no
+    /// Origin header. Browsers send one with cross-origin requests and every
+    /// websocket; same-origin polling requests and non-browser clients may not.
+    #[arg(long, env = "MSGPUSHD_REFUSE_MISSING_ORIGIN")]
+    pub refuse_missing_origin: bool,
 
     /// Serve the demo page at `/`, with a form that pushes to any user.
     /// For trying msgpush out: anyone who reaches --listen can push with it.
@@ -98,6 +138,12 @@ mod tests {
     }
 
     #[test]
+    fn leeway_is_at_most_ten_seconds() {
+        assert!(Config::try_parse_from(["msgpushd", "--token-leeway-secs", "10"]).is_ok());
+        assert!(Config::try_parse_from(["msgpushd", "--token-leeway-secs", "60"]).is_err());
+    }
+
+    #[test]
     fn defaults_are_the_documented_ones() {
         let c = Config::parse_from(["msgpushd"]);
         assert_eq!(c.listen.to_string(), "0.0.0.0:2120");
@@ -105,5 +151,7 @@ mod tests {
         assert_eq!(c.socket_mode, 0o660);
         assert_eq!(c.socket.to_str(), Some(defaults::SOCKET_PATH));
         assert!(!c.demo);
+        assert_eq!(c.auth, AuthMode::Token, "signed logins by default");
+        assert_eq!(c.token_leeway_secs, 0);
     }
 }

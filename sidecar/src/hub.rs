@@ -1,19 +1,22 @@
 //! The state every ingress shares, and the one place that ties its parts
-//! together: the Socket.IO handle, who is online, and the online-count
-//! message. A push from either ingress goes through [`Hub::publish`].
+//! together: the Socket.IO handle, who is online, the online-count message
+//! and the login tokens. Every request from PHP (or the HTTP API) is one of
+//! the methods here.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use msgpush_protocol::defaults::events;
-use msgpush_protocol::{ErrorCode, Publish, Target};
-use socketioxide::SocketIo;
+use msgpush_protocol::limits::{check_ttl, check_uid, check_uids};
+use msgpush_protocol::{Disconnect, ErrorCode, Publish, Target, TokenRequest};
+use socketioxide::{BroadcastError, SocketIo};
 use tokio_util::sync::CancellationToken;
 
 use crate::emit::{emit, sockets_missed};
 use crate::online_count::OnlineCount;
 use crate::presence::Presence;
+use crate::tokens::Tokens;
 
 /// How often the online figures are compared with the last broadcast.
 const ONLINE_COUNT_INTERVAL: Duration = Duration::from_secs(1);
@@ -24,52 +27,52 @@ pub struct Hub {
     io: SocketIo,
     presence: Arc<Presence>,
     online: Arc<OnlineCount>,
+    tokens: Arc<Tokens>,
 }
 
-/// Why a publish was refused or failed.
+/// Why a request was refused or failed.
 #[derive(Debug)]
-pub enum PublishError {
+pub enum RequestError {
     /// The request breaks a rule (empty event, uid too long...).
     Invalid(String),
-    /// Socket.IO could not emit it.
-    Emit(String),
+    /// The daemon could not carry it out (emit, sign).
+    Internal(String),
 }
 
-impl PublishError {
+impl RequestError {
     /// The protocol error code for this failure.
     pub fn code(&self) -> ErrorCode {
         match self {
-            PublishError::Invalid(_) => ErrorCode::InvalidInput,
-            PublishError::Emit(_) => ErrorCode::Internal,
+            RequestError::Invalid(_) => ErrorCode::InvalidInput,
+            RequestError::Internal(_) => ErrorCode::Internal,
         }
     }
 }
 
-impl fmt::Display for PublishError {
+impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PublishError::Invalid(why) => f.write_str(why),
-            PublishError::Emit(why) => write!(f, "cannot emit: {why}"),
+            RequestError::Invalid(why) | RequestError::Internal(why) => f.write_str(why),
         }
     }
 }
 
-impl std::error::Error for PublishError {}
+impl std::error::Error for RequestError {}
 
 impl Hub {
     /// Ties the Socket.IO handle to the state its handlers were given.
-    pub fn new(io: SocketIo, presence: Arc<Presence>, online: Arc<OnlineCount>) -> Hub {
-        Hub { io, presence, online }
+    pub fn new(io: SocketIo, presence: Arc<Presence>, online: Arc<OnlineCount>, tokens: Arc<Tokens>) -> Hub {
+        Hub { io, presence, online, tokens }
     }
 
     /// Emits `publish` and returns how many sockets it reached (0: every
     /// target user is offline, nothing was emitted). Sockets whose send
     /// buffer is full (a client that stopped reading) miss the message and
     /// are not counted.
-    pub async fn publish(&self, publish: Publish) -> Result<u64, PublishError> {
-        publish.validate().map_err(PublishError::Invalid)?;
+    pub async fn publish(&self, publish: Publish) -> Result<u64, RequestError> {
+        publish.validate().map_err(RequestError::Invalid)?;
         let Publish { to, event, content } = publish;
-        let emit_error = |e: socketioxide::BroadcastError| PublishError::Emit(e.to_string());
+        let emit_error = |e: BroadcastError| RequestError::Internal(format!("cannot emit: {e}"));
         let sockets = match to {
             Target::Everyone => {
                 let missed = emit(self.io.broadcast(), &event, &content).await.map_err(emit_error)?;
@@ -87,6 +90,36 @@ impl Hub {
             }
         };
         Ok(sockets as u64)
+    }
+
+    /// A login token for `request.uid`; returns it and its expiry.
+    pub fn mint_token(&self, request: &TokenRequest) -> Result<(String, u64), RequestError> {
+        check_uid(&request.uid).map_err(RequestError::Invalid)?;
+        check_ttl(request.ttl).map_err(RequestError::Invalid)?;
+        self.tokens.mint(&request.uid, request.ttl).map_err(|e| RequestError::Internal(format!("cannot sign: {e}")))
+    }
+
+    /// Disconnects every socket logged in as any of the uids; returns how
+    /// many. A socket whose send buffer is full cannot be told and stays
+    /// connected: it is not counted.
+    pub async fn disconnect(&self, disconnect: Disconnect) -> Result<u64, RequestError> {
+        let mut uids = disconnect.uids;
+        check_uids(&uids).map_err(RequestError::Invalid)?;
+        uids.sort_unstable();
+        uids.dedup();
+        let sockets = self.presence.sockets_of_all(&uids);
+        if sockets == 0 {
+            return Ok(0);
+        }
+        let missed = match self.io.to(uids).disconnect().await {
+            Ok(()) => 0,
+            Err(BroadcastError::Socket(failures)) => {
+                tracing::warn!(sockets = failures.len(), "sockets could not be disconnected (send buffer full)");
+                failures.len()
+            }
+            Err(e) => return Err(RequestError::Internal(format!("cannot disconnect: {e}"))),
+        };
+        Ok(sockets.saturating_sub(missed) as u64)
     }
 
     /// Broadcasts the online figures to every socket whenever they changed,

@@ -8,13 +8,16 @@
 //! - `presence`: the online map (socket -> uid, uid -> open sockets).
 //! - `online_count`: the `update_online_count` message.
 //! - `emit`: emitting to browser sockets and counting those that missed it.
+//! - `secret` / `tokens`: the token secret's file; minting and verifying
+//!   login tokens (JWTs).
 //! - `browser`: the Socket.IO server and its handlers: connect, `login`,
-//!   disconnect (they use `presence` and `online_count`).
+//!   disconnect (they use `presence`, `online_count` and `tokens`).
 //! - `hub`: the shared state tying those together: routing a push to its
-//!   sockets, broadcasting the online count.
+//!   sockets, minting tokens, disconnecting users, broadcasting the online count.
 //! - `unix_listener` / `unix_connection`: the PHP extension's ingress
 //!   (frames of `msgpush-protocol`).
 //! - `http_api` / `http_params`: the web-msg-sender-compatible HTTP ingress.
+//! - `origin`: which pages may use Socket.IO: CORS, foreign origins refused.
 //! - `web`: the browser port: Socket.IO, the client script, the demo page.
 //! - [`shutdown`]: signal handling; [`fd_limit`]: raising the descriptor limit.
 //!
@@ -33,7 +36,10 @@ mod http_api;
 mod http_params;
 mod hub;
 mod online_count;
+mod origin;
 mod presence;
+mod secret;
+mod tokens;
 mod unix_connection;
 mod unix_listener;
 mod web;
@@ -48,10 +54,11 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{AuthMode, Config};
 use crate::hub::Hub;
 use crate::online_count::OnlineCount;
 use crate::presence::Presence;
+use crate::tokens::Tokens;
 use crate::unix_listener::{SocketAccess, UnixIngress};
 
 /// How long a shutdown waits for connections to finish before giving up.
@@ -67,14 +74,17 @@ const LISTEN_BACKLOG: u32 = 4096;
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Box<dyn Error>> {
     let presence = Arc::new(Presence::default());
     let online = Arc::new(OnlineCount::new(config.online_count_template.clone()));
-    let (io, socket_io) = browser::socket_io(&config, presence.clone(), online.clone());
-    let hub = Arc::new(Hub::new(io, presence, online));
+    let secret = secret::load_or_create(&config.token_secret_file)?;
+    let tokens = Arc::new(Tokens::new(&secret, config.token_leeway_secs));
+    let (io, socket_io) = browser::socket_io(&config, presence.clone(), online.clone(), tokens.clone());
+    let hub = Arc::new(Hub::new(io, presence, online, tokens));
 
     let access = SocketAccess { mode: config.socket_mode, group: config.socket_group.clone() };
     let unix = UnixIngress::bind(&config.socket, &access)?;
     let web_listener = bind_tcp(config.listen, "--listen")?;
     let http_listener = bind_tcp(config.http_listen, "--http-listen")?;
-    let web = web::router(hub.clone(), socket_io, &config.cors_origin, config.demo);
+    let origins = origin::OriginPolicy::new(&config.cors_origin, config.refuse_missing_origin);
+    let web = web::router(hub.clone(), socket_io, origins, config.demo);
     let http = http_api::router(http_api::HttpApi {
         hub: hub.clone(),
         api_key: config.http_api_key.clone(),
@@ -84,6 +94,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Box<
     tracing::info!(address = %config.listen, "socket.io listening");
     tracing::info!(address = %config.http_listen, "http push api listening");
     tracing::info!(path = %config.socket.display(), "unix socket listening");
+    match config.auth {
+        AuthMode::Token => tracing::info!(secret = %config.token_secret_file.display(), "browsers log in with tokens"),
+        AuthMode::None => tracing::warn!(
+            "--auth none: browsers log in with a plain uid, so any page can read any user's messages; \
+             move pages to login tokens and drop this flag"
+        ),
+    }
     if config.demo {
         tracing::warn!(url = %format!("http://{}/", config.listen), "demo page enabled: anyone who reaches it can push");
     }

@@ -58,6 +58,14 @@ async fn answer(request: Request, hub: &Hub) -> Response {
             Err(e) => Reply::Error { code: e.code(), message: e.to_string() },
         },
         Command::Ping => Reply::Pong { version: env!("CARGO_PKG_VERSION").to_owned() },
+        Command::Token(request) => match hub.mint_token(&request) {
+            Ok((token, expires)) => Reply::Token { token, expires },
+            Err(e) => Reply::Error { code: e.code(), message: e.to_string() },
+        },
+        Command::Disconnect(disconnect) => match hub.disconnect(disconnect).await {
+            Ok(sockets) => Reply::Disconnected { sockets },
+            Err(e) => Reply::Error { code: e.code(), message: e.to_string() },
+        },
     };
     Response { id: request.id, reply }
 }

@@ -5,18 +5,19 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{header, HeaderValue, Request, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::{header, Request, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use msgpush_protocol::defaults::events;
-use msgpush_protocol::{Content, Publish, Target};
+use msgpush_protocol::defaults::{self, events};
+use msgpush_protocol::{Content, Publish, Target, TokenRequest};
 use serde::Deserialize;
-use tower::Service;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower::{Service, ServiceBuilder};
 
 use crate::hub::Hub;
+use crate::origin::{self, OriginPolicy};
 
 /// The socket.io client, from the npm package pinned in `package-lock.json`.
 const CLIENT_SCRIPT: &[u8] = include_bytes!(env!("MSGPUSH_CLIENT_SCRIPT"));
@@ -26,7 +27,7 @@ const DEMO_PAGE: &str = include_str!("../web/demo.html");
 
 /// The router of the Socket.IO port: the routes below, and every other
 /// request (those under `/socket.io/`) to Socket.IO.
-pub fn router<S>(hub: Arc<Hub>, socket_io: S, cors_origins: &[String], demo: bool) -> Router
+pub fn router<S>(hub: Arc<Hub>, socket_io: S, origins: OriginPolicy, demo: bool) -> Router
 where
     S: Service<Request<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
     S::Response: IntoResponse,
@@ -34,22 +35,13 @@ where
 {
     let mut app = Router::new().route("/socket.io/socket.io.js", get(client_script));
     app = if demo {
-        app.route("/", get(Html(DEMO_PAGE))).route("/demo/push", post(demo_push))
+        app.route("/", get(Html(DEMO_PAGE))).route("/demo/token", get(demo_token)).route("/demo/push", post(demo_push))
     } else {
         app.route("/", get(concat!("msgpushd ", env!("CARGO_PKG_VERSION"), "\n")))
     };
-    app.with_state(hub).fallback_service(socket_io).layer(cors(cors_origins))
-}
-
-/// Socket.IO 2.x browser clients send credentials with polling requests, so
-/// the origin is reflected (never `*`) and credentials allowed.
-fn cors(origins: &[String]) -> CorsLayer {
-    let layer = CorsLayer::very_permissive();
-    if origins.is_empty() {
-        return layer;
-    }
-    let list = origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok());
-    layer.allow_origin(AllowOrigin::list(list))
+    let cors = origins.cors();
+    let socket_io = ServiceBuilder::new().layer(from_fn_with_state(origins, origin::enforce)).service(socket_io);
+    app.with_state(hub).fallback_service(socket_io).layer(cors)
 }
 
 async fn client_script() -> Response {
@@ -61,6 +53,21 @@ async fn client_script() -> Response {
         CLIENT_SCRIPT,
     )
         .into_response()
+}
+
+/// What the demo page asks a token for.
+#[derive(Debug, Deserialize)]
+struct DemoLogin {
+    uid: String,
+}
+
+/// A login token for the demo page: the page stands in for a site's back end.
+async fn demo_token(State(hub): State<Arc<Hub>>, Query(login): Query<DemoLogin>) -> Response {
+    let request = TokenRequest { uid: login.uid, ttl: defaults::TOKEN_TTL_SECS };
+    match hub.mint_token(&request) {
+        Ok((token, expires)) => Json(serde_json::json!({ "token": token, "expires": expires })).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
 }
 
 /// What the demo page's form posts.

@@ -1,0 +1,171 @@
+//! Login tokens: JWTs (HS256) whose `sub` is the uid, with `exp` and `iat`,
+//! minted for PHP and verified when a browser logs in. Any back end holding
+//! the secret can mint the same tokens with an ordinary JWT library.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use msgpush_protocol::limits::check_uid;
+use serde::{Deserialize, Serialize};
+
+/// Longest token looked at: a token for the longest uid is about 500 bytes,
+/// and anything much larger is not one of ours.
+pub const MAX_TOKEN_BYTES: usize = 2048;
+
+/// The claims of a minted login token.
+#[derive(Debug, Serialize)]
+struct Claims<'a> {
+    sub: &'a str,
+    exp: u64,
+    iat: u64,
+}
+
+/// What a login needs of a token's claims (jsonwebtoken checks `exp`);
+/// tokens minted elsewhere need no `iat`.
+#[derive(Debug, Deserialize)]
+struct Subject {
+    sub: String,
+}
+
+/// Mints and verifies tokens with one secret.
+pub struct Tokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tokens").field("leeway", &self.validation.leeway).finish_non_exhaustive()
+    }
+}
+
+/// Why a token was refused; the text is what the browser is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    /// Not a string, or longer than [`MAX_TOKEN_BYTES`].
+    NotAToken,
+    /// Not a JWT, or without the claims a login token has.
+    Malformed,
+    /// Signed with another secret, or with another algorithm (`none`...).
+    BadSignature,
+    /// Past its `exp`.
+    Expired,
+    /// Its `sub` is not an acceptable uid.
+    BadUid(String),
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenError::NotAToken => write!(f, "invalid token: expected a string of at most {MAX_TOKEN_BYTES} bytes"),
+            TokenError::Malformed => f.write_str("invalid token: not a login token"),
+            TokenError::BadSignature => f.write_str("invalid token: bad signature"),
+            TokenError::Expired => f.write_str("invalid token: expired"),
+            TokenError::BadUid(why) => write!(f, "invalid token: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+impl Tokens {
+    /// Tokens signed with `secret`, accepted up to `leeway_secs` past `exp`
+    /// (jsonwebtoken's default of 60 s is replaced, not added to).
+    pub fn new(secret: &[u8], leeway_secs: u64) -> Tokens {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = leeway_secs;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Tokens { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
+    }
+
+    /// A token logging a browser in as `uid` for `ttl_secs`; returns it and
+    /// its expiry (seconds since the epoch). `uid` and `ttl_secs` must have
+    /// been checked.
+    pub fn mint(&self, uid: &str, ttl_secs: u64) -> Result<(String, u64), jsonwebtoken::errors::Error> {
+        let iat = now();
+        let claims = Claims { sub: uid, exp: iat + ttl_secs, iat };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        Ok((token, claims.exp))
+    }
+
+    /// The uid a token logs in as, if it is one of ours and still valid.
+    pub fn verify(&self, token: &str) -> Result<String, TokenError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::NotAToken);
+        }
+        let data =
+            jsonwebtoken::decode::<Subject>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                    TokenError::BadSignature
+                }
+                _ => TokenError::Malformed,
+            })?;
+        let uid = data.claims.sub;
+        check_uid(&uid).map_err(TokenError::BadUid)?;
+        Ok(uid)
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn signed(claims: &serde_json::Value, secret: &[u8]) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret)).unwrap()
+    }
+
+    #[test]
+    fn leeway_is_what_was_configured() {
+        let strict = Tokens::new(SECRET, 0);
+        let lenient = Tokens::new(SECRET, 5);
+        let just_expired = signed(&serde_json::json!({ "sub": "1", "exp": now() - 2 }), SECRET);
+        assert_eq!(strict.verify(&just_expired), Err(TokenError::Expired), "no silent 60 s leeway");
+        assert_eq!(lenient.verify(&just_expired), Ok("1".to_owned()));
+    }
+
+    #[test]
+    fn a_minted_token_verifies_as_its_uid() {
+        let tokens = Tokens::new(SECRET, 0);
+        let (token, exp) = tokens.mint("123", 60).unwrap();
+        assert!(exp >= now() + 59);
+        assert_eq!(tokens.verify(&token), Ok("123".to_owned()));
+    }
+
+    #[test]
+    fn forged_expired_and_malformed_tokens_are_refused() {
+        let tokens = Tokens::new(SECRET, 0);
+        let t = now();
+        let other = signed(&serde_json::json!({ "sub": "1", "exp": t + 60 }), b"another secret, also 32 bytes long");
+        assert_eq!(tokens.verify(&other), Err(TokenError::BadSignature));
+        let expired = signed(&serde_json::json!({ "sub": "1", "exp": t - 1 }), SECRET);
+        assert_eq!(tokens.verify(&expired), Err(TokenError::Expired));
+        let no_sub = signed(&serde_json::json!({ "exp": t + 60 }), SECRET);
+        assert_eq!(tokens.verify(&no_sub), Err(TokenError::Malformed));
+        let no_exp = signed(&serde_json::json!({ "sub": "1" }), SECRET);
+        assert_eq!(tokens.verify(&no_exp), Err(TokenError::Malformed));
+        let empty_uid = signed(&serde_json::json!({ "sub": "", "exp": t + 60 }), SECRET);
+        assert!(matches!(tokens.verify(&empty_uid), Err(TokenError::BadUid(_))));
+        assert_eq!(tokens.verify("123"), Err(TokenError::Malformed));
+        assert_eq!(tokens.verify(&"a".repeat(MAX_TOKEN_BYTES + 1)), Err(TokenError::NotAToken));
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        let tokens = Tokens::new(SECRET, 0);
+        let (token, _) = tokens.mint("1", 60).unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        // {"alg":"none","typ":"JWT"}, the payload of a genuine token, no signature.
+        let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
+        assert!(tokens.verify(&unsigned).is_err());
+    }
+}
