@@ -85,7 +85,45 @@ class PushEvent
     public static function flush(?int $timeout_ms = null): bool {}
 }
 
-/** Thrown when a push fails; getCode() tells why. */
+/**
+ * Login tokens and logging users out. A page logs in with a token its back
+ * end rendered into it, so no page can read another user's messages:
+ *
+ *     $token = Auth::token($uid);   // in the controller that renders the page
+ *     // in the page: io(url, {auth: {token}}), or socket.emit('login', token)
+ *
+ * msgpushd signs the tokens with its secret; PHP never holds it.
+ */
+class Auth
+{
+    /** Not for use: every method is static (throws). */
+    public function __construct() {}
+
+    /**
+     * A login token for one user: a JWT (HS256) with `sub` = the uid, signed
+     * by msgpushd. Hand it to the page; a browser that presents it is logged
+     * in as that user until the token expires.
+     *
+     * @param string|int $uid the user (an int is taken as its decimal string).
+     * @param int $ttl seconds until it expires, 1 to 2592000 (30 days).
+     * @throws PushException INVALID_INPUT for a bad uid or ttl; UNREACHABLE,
+     *         TIMEOUT, REFUSED or CONNECTION_LOST as for PushEvent::push().
+     */
+    public static function token(mixed $uid, int $ttl = 86400): string {}
+
+    /**
+     * Disconnects every browser tab of these users (logout everywhere, a
+     * blocked account). A page still holding a valid token can log in again:
+     * stop handing it new ones, and keep token lifetimes short where it matters.
+     *
+     * @param string|int|array<string|int> $uid one uid or several.
+     * @return int the sockets (browser tabs) disconnected.
+     * @throws PushException as for token().
+     */
+    public static function disconnect(mixed $uid): int {}
+}
+
+/** Thrown when a push or a request of Auth fails; getCode() tells why. */
 class PushException extends \RuntimeException
 {
     /** msgpushd's socket cannot be connected to (down, wrong path, permissions). */

@@ -44,6 +44,22 @@ pub fn encode(cmd: Command, max_bytes: usize) -> Result<EncodedRequest, PushErro
     Ok(EncodedRequest { id, frame })
 }
 
+/// Sends `cmd` over this process's connection and returns the daemon's
+/// answer; an error answer is [`PushError::Refused`], saying `what` was refused.
+pub fn call(cmd: Command, what: &str) -> Result<Reply, PushError> {
+    let settings = Settings::current()?;
+    let request = encode(cmd, settings.max_message_bytes)?;
+    match exchange(&request, &settings)? {
+        Reply::Error { message, .. } => Err(PushError::Refused(format!("msgpushd refused {what}: {message}"))),
+        reply => Ok(reply),
+    }
+}
+
+/// The error for an answer of the wrong kind.
+pub fn unexpected(reply: Reply) -> PushError {
+    PushError::ConnectionLost(format!("unexpected reply from msgpushd: {reply:?}"))
+}
+
 /// Sends `request` and waits for its reply, all within `settings.timeout`.
 /// A reused connection that fails on send is replaced once and the send
 /// retried: nothing was delivered through it.

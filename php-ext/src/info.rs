@@ -4,7 +4,7 @@
 use ext_php_rs::zend::ModuleEntry;
 use ext_php_rs::{info_table_end, info_table_row, info_table_start};
 
-use crate::{client, queue, settings};
+use crate::{auth, client, queue, settings};
 
 /// The module's info function.
 pub extern "C" fn module_info(_module: *mut ModuleEntry) {
@@ -22,6 +22,7 @@ fn print_table() {
         info_table_row!(setting.name, text(setting.value().unwrap_or_default()));
     }
     info_table_row!("connection", text(client::describe()));
+    info_table_row!("login tokens minted", auth::minted().to_string());
     match queue::stats() {
         None => info_table_row!("queue", "not started"),
         Some(s) => {

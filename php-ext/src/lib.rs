@@ -1,8 +1,10 @@
 //! The `msgpush` PHP extension: `MsgPush\PushEvent` sends pushes to
-//! msgpushd over a persistent Unix-socket connection per PHP process.
+//! msgpushd, and `MsgPush\Auth` asks it for login tokens, over a persistent
+//! Unix-socket connection per PHP process.
 //!
 //! # Layout
-//! - `push_event`: the PHP class (API in `msgpush.stub.php`).
+//! - `push_event`: the class `MsgPush\PushEvent` (API in `msgpush.stub.php`).
+//! - `auth`: the class `MsgPush\Auth`: login tokens, logging users out.
 //! - `values`: PHP values to protocol values (uids, content, JSON).
 //! - `client`: `push()`'s request/reply over the process's connection.
 //! - `connection`: one socket with deadlines, `MSG_NOSIGNAL`, fork checks.
@@ -17,6 +19,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(windows, feature(abi_vectorcall))]
 
+mod auth;
 mod client;
 mod connection;
 mod error;
@@ -30,6 +33,7 @@ use std::panic::catch_unwind;
 
 use ext_php_rs::prelude::*;
 
+use crate::auth::Auth;
 use crate::push_event::PushEvent;
 
 const SUCCESS: i32 = 0;
@@ -76,6 +80,7 @@ fn flush_queue() {
 pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
     module
         .class::<PushEvent>()
+        .class::<Auth>()
         .request_shutdown_function(request_shutdown)
         .shutdown_function(module_shutdown)
         .info_function(info::module_info)

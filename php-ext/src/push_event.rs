@@ -65,7 +65,7 @@ impl PushEvent {
     }
 
     /// Sets the Socket.IO event name (default `new_msg`).
-    #[php(defaults(event = "\"new_msg\""))]
+    #[php(defaults(event = events::NEW_MSG))]
     pub fn set_event(
         self_: &mut ZendClassObject<PushEvent>,
         event: String,
@@ -77,14 +77,9 @@ impl PushEvent {
     /// Sends the message and returns how many sockets (browser tabs) it
     /// reached; 0 means the user is offline.
     pub fn push(&self) -> PhpResult<i64> {
-        let settings = Settings::current()?;
-        let request = client::encode(Command::Publish(self.publish()?), settings.max_message_bytes)?;
-        match client::exchange(&request, &settings)? {
+        match client::call(Command::Publish(self.publish()?), "the push")? {
             Reply::Delivered { sockets } => Ok(i64::try_from(sockets).unwrap_or(i64::MAX)),
-            Reply::Error { message, .. } => {
-                Err(PushError::Refused(format!("msgpushd refused the push: {message}")).into())
-            }
-            other => Err(PushError::ConnectionLost(format!("unexpected reply from msgpushd: {other:?}")).into()),
+            other => Err(client::unexpected(other).into()),
         }
     }
 

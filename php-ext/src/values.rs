@@ -3,7 +3,7 @@
 //! errors for the rest (invalid UTF-8, objects, over-long uids).
 
 use ext_php_rs::types::{ArrayKey, ZendHashTable, Zval};
-use msgpush_protocol::limits::{check_event, check_uid};
+use msgpush_protocol::limits::{check_event, check_ttl, check_uid};
 use msgpush_protocol::{Content, Target};
 use serde_json::{Map, Number, Value};
 
@@ -28,7 +28,7 @@ fn utf8(zval: &Zval, what: &str) -> Result<Option<String>, PushError> {
 }
 
 /// One uid: a string or an int.
-fn uid_of(zval: &Zval) -> Result<String, PushError> {
+pub fn uid_of(zval: &Zval) -> Result<String, PushError> {
     let zval = zval.dereference();
     let uid = match zval.long() {
         Some(n) => n.to_string(),
@@ -45,10 +45,23 @@ pub fn target_of(zval: &Zval) -> Result<Target, PushError> {
     if zval.is_null() || zval.str() == Some("") {
         return Ok(Target::Everyone);
     }
+    Ok(Target::Users(uids_of(zval)?))
+}
+
+/// One uid or an array of uids; unlike [`target_of`], never everyone.
+pub fn uids_of(zval: &Zval) -> Result<Vec<String>, PushError> {
+    let zval = zval.dereference();
     match zval.array() {
-        Some(uids) => Ok(Target::Users(uids.values().map(uid_of).collect::<Result<_, _>>()?)),
-        None => Ok(Target::Users(vec![uid_of(zval)?])),
+        Some(uids) => uids.values().map(uid_of).collect(),
+        None => Ok(vec![uid_of(zval)?]),
     }
+}
+
+/// A token lifetime in seconds.
+pub fn ttl_of(ttl: i64) -> Result<u64, PushError> {
+    let ttl = u64::try_from(ttl).unwrap_or(0);
+    check_ttl(ttl).map_err(invalid)?;
+    Ok(ttl)
 }
 
 /// `setContent()`'s argument: an array becomes JSON; a scalar becomes its
