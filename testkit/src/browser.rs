@@ -38,13 +38,27 @@ pub struct Browser {
     pub seen: Vec<Value>,
 }
 
+/// How a [`Browser`]'s tabs present their login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// web-msg-sender's `socket.emit('login', value)` after each connect.
+    Event,
+    /// In the handshake: `auth: {token}` for 4.x, `query: {token}` for 2.x.
+    Handshake,
+}
+
 /// Options of [`Browser::open`].
 #[derive(Debug, Clone)]
 pub struct BrowserOptions {
     /// Client generation.
     pub version: ClientVersion,
-    /// Uid to log in with on each connect, if any.
+    /// Uid to log in as on each connect, if any: with a token the daemon
+    /// mints, or the uid itself when the daemon runs with `--auth none`.
     pub uid: Option<String>,
+    /// Sent as the login instead of what `uid` gives: a forged token, a raw uid.
+    pub login: Option<String>,
+    /// How the login is presented.
+    pub via: Via,
     /// Sockets to open.
     pub tabs: usize,
     /// socket.io transports, in order.
@@ -54,7 +68,19 @@ pub struct BrowserOptions {
 impl BrowserOptions {
     /// One tab of client `version` logging in as `uid`.
     pub fn new(version: ClientVersion, uid: &str) -> Self {
-        BrowserOptions { version, uid: Some(uid.into()), tabs: 1, transports: "websocket,polling" }
+        BrowserOptions {
+            version,
+            uid: Some(uid.into()),
+            login: None,
+            via: Via::Event,
+            tabs: 1,
+            transports: "websocket,polling",
+        }
+    }
+
+    /// One tab of client `version` that connects without logging in.
+    pub fn anonymous(version: ClientVersion) -> Self {
+        BrowserOptions { uid: None, ..BrowserOptions::new(version, "") }
     }
 }
 
@@ -66,17 +92,32 @@ impl Browser {
 
     /// Clients as described by `options`; returns once every tab connected.
     pub fn open_with(daemon: &Daemon, options: BrowserOptions) -> Browser {
+        let tabs = options.tabs;
+        let mut browser = Browser::start(daemon, options);
+        for tab in 0..tabs {
+            browser.expect(|l| l["type"] == "connected" && l["tab"] == tab);
+        }
+        browser
+    }
+
+    /// Clients as described by `options`, without waiting for them to
+    /// connect (for connections the daemon refuses).
+    pub fn start(daemon: &Daemon, options: BrowserOptions) -> Browser {
         let generation = match options.version {
             ClientVersion::V4 => "4",
             ClientVersion::V2 => "2",
         };
+        let via = match options.via {
+            Via::Event => "event",
+            Via::Handshake => "handshake",
+        };
         let mut command = Command::new("node");
         command
             .arg(repo_root().join("tests/js/client.js"))
-            .args(["--url", &daemon.url(), "--client", generation])
+            .args(["--url", &daemon.url(), "--client", generation, "--via", via])
             .args(["--tabs", &options.tabs.to_string(), "--transports", options.transports]);
-        if let Some(uid) = &options.uid {
-            command.args(["--uid", uid]);
+        if let Some(login) = options.login.or_else(|| options.uid.map(|uid| daemon.login_value(&uid))) {
+            command.args(["--login", &login]);
         }
         let mut child = command
             .stdin(Stdio::piped())
@@ -95,11 +136,7 @@ impl Browser {
                 }
             }
         });
-        let mut browser = Browser { _child: ChildGuard::kill_on_drop(child), stdin, lines, seen: Vec::new() };
-        for tab in 0..options.tabs {
-            browser.expect(|l| l["type"] == "connected" && l["tab"] == tab);
-        }
-        browser
+        Browser { _child: ChildGuard::kill_on_drop(child), stdin, lines, seen: Vec::new() }
     }
 
     /// Waits until `n` lines (earlier ones included) match `matches`.

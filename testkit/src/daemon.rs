@@ -6,6 +6,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
+use msgpush_protocol::defaults;
 use msgpush_protocol::{Command as Cmd, Content, Reply, Target};
 
 use crate::http::http_post;
@@ -29,6 +30,8 @@ pub struct Daemon {
     /// The HTTP push API address.
     pub http: SocketAddr,
     args: Vec<String>,
+    /// Whether it runs with `--auth none` (browsers log in with a plain uid).
+    pub auth_none: bool,
 }
 
 impl Daemon {
@@ -59,6 +62,7 @@ impl Daemon {
             web: SocketAddr::from(([127, 0, 0, 1], 0)),
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             args: args.iter().map(|s| s.to_string()).collect(),
+            auth_none: args.windows(2).any(|w| w == ["--auth", "none"]),
         };
         for _ in 0..5 {
             daemon.web = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -77,6 +81,8 @@ impl Daemon {
             .arg("--socket")
             .arg(&self.socket)
             .args(["--listen", &self.web.to_string(), "--http-listen", &self.http.to_string()])
+            .arg("--token-secret-file")
+            .arg(self.secret_path())
             .args(&self.args)
             // Tests read connection lines from the log; benchmarks ask for less.
             .env("MSGPUSHD_LOG", std::env::var("MSGPUSHD_LOG").unwrap_or_else(|_| "debug".into()))
@@ -94,6 +100,26 @@ impl Daemon {
             self.child = None;
         }
         ready && !exited
+    }
+
+    /// Path of its token secret (created by the daemon, kept across restarts).
+    pub fn secret_path(&self) -> PathBuf {
+        self.dir.path().join("token-secret")
+    }
+
+    /// A login token for `uid`, minted by the daemon.
+    pub fn token(&self, uid: &str) -> String {
+        self.unix().token(uid, defaults::TOKEN_TTL_SECS)
+    }
+
+    /// What a browser logging in as `uid` sends: a token, or with
+    /// `--auth none` the uid itself.
+    pub fn login_value(&self, uid: &str) -> String {
+        if self.auth_none {
+            uid.to_owned()
+        } else {
+            self.token(uid)
+        }
     }
 
     /// Path of the daemon's log (stderr).

@@ -39,7 +39,7 @@ pub mod scratch;
 pub mod unix_client;
 pub mod wait;
 
-pub use browser::{text, Browser, BrowserOptions, ClientVersion};
+pub use browser::{text, Browser, BrowserOptions, ClientVersion, Via};
 pub use daemon::Daemon;
 pub use fake_daemon::FakeDaemon;
 pub use http::{http_post, http_raw, HttpConnection};

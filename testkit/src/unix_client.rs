@@ -7,7 +7,7 @@ use std::path::Path;
 
 use msgpush_protocol::defaults::events;
 use msgpush_protocol::limits::MAX_REPLY_BYTES;
-use msgpush_protocol::{frame, Command, Content, Publish, Reply, Request, Response, Target};
+use msgpush_protocol::{frame, Command, Content, Publish, Reply, Request, Response, Target, TokenRequest};
 
 use crate::wait::PATIENCE;
 
@@ -58,6 +58,14 @@ impl UnixClient {
     /// Publishes and returns the reply.
     pub fn publish(&mut self, to: Target, event: &str, content: Content) -> Reply {
         self.request(Command::Publish(Publish { to, event: event.into(), content }))
+    }
+
+    /// A login token for `uid` valid for `ttl` seconds.
+    pub fn token(&mut self, uid: &str, ttl: u64) -> String {
+        match self.request(Command::Token(TokenRequest { uid: uid.into(), ttl })) {
+            Reply::Token { token, .. } => token,
+            other => panic!("token request failed: {other:?}"),
+        }
     }
 
     /// Publishes `text` as `new_msg` to `uid`; returns the sockets reached.

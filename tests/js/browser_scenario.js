@@ -44,6 +44,11 @@ const waitCount = (page, text) =>
     await bob.waitForSelector('#status[data-state=online]', WAIT);
     await waitCount(alice, '当前2人在线，共打开2个页面');
 
+    // Bob's page claims to be 123, as any page could with web-msg-sender: refused.
+    await bob.evaluate(() => socket.emit('login', '123'));
+    await bob.waitForSelector('#login-error:not(:empty)', WAIT);
+    summary.bobClaims123 = await bob.textContent('#login-error');
+
     // The article's push action, for 123 only.
     summary.push123 = await push('uid=123');
     await waitMessage(alice, ARTICLE);

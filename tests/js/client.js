@@ -1,11 +1,14 @@
 // A scriptable socket.io client for the integration tests.
 //
-//   node client.js --url http://127.0.0.1:PORT --client 4|2 [--uid UID] [--tabs N]
-//                  [--transports websocket,polling]
+//   node client.js --url http://127.0.0.1:PORT --client 4|2 [--login TOKEN_OR_UID]
+//                  [--via event|handshake] [--tabs N] [--transports websocket,polling]
 //
-// Opens N sockets ("tabs"); each logs in with --uid on every (re)connect, as
-// web-msg-sender pages do. Writes one JSON line per happening to stdout:
-//   {"tab":0,"type":"connected"} / {"tab":0,"type":"disconnected"}
+// Opens N sockets ("tabs"). With --login, each logs in with that value: via
+// event, by emitting `login` on every (re)connect as web-msg-sender pages do;
+// via handshake, as a token in `auth: {token}` (4.x) or `query: {token}` (2.x).
+// Writes one JSON line per happening to stdout:
+//   {"tab":0,"type":"connected"} / {"tab":0,"type":"disconnected","reason":...}
+//   {"tab":0,"type":"connect_error","message":...}
 //   {"tab":0,"type":"event","event":"new_msg","data":...}
 // Reads JSON commands from stdin, one per line:
 //   {"emit":"login","args":[...]}   emit on every tab (args may be empty)
@@ -22,7 +25,8 @@ function option(name, fallback) {
 
 const url = option('url');
 const generation = option('client', '4');
-const uid = option('uid');
+const login = option('login');
+const via = option('via', 'event');
 const tabs = Number(option('tabs', '1'));
 const transports = option('transports', 'websocket,polling').split(',');
 const io = require(generation === '2' ? 'socket.io-client-v2' : 'socket.io-client');
@@ -31,18 +35,23 @@ const out = (line) => process.stdout.write(JSON.stringify(line) + '\n');
 
 const sockets = [];
 for (let tab = 0; tab < tabs; tab++) {
-  const socket = io(url, {
-    transports,
-    forceNew: true,
-    reconnectionDelay: 100,
-    reconnectionDelayMax: 500,
-  });
+  const options = { transports, forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 500 };
+  if (login !== undefined && via === 'handshake') {
+    if (generation === '2') options.query = { token: login };
+    else options.auth = { token: login };
+  }
+  const socket = io(url, options);
   socket.on('connect', () => {
     out({ tab, type: 'connected' });
-    if (uid !== undefined) socket.emit('login', uid);
+    if (login !== undefined && via === 'event') socket.emit('login', login);
   });
   socket.on('disconnect', (reason) => out({ tab, type: 'disconnected', reason }));
-  for (const event of ['new_msg', 'update_online_count', 'order_shipped']) {
+  // A refused handshake: connect_error (4.x), or an error packet (2.x).
+  socket.on('connect_error', (err) => out({ tab, type: 'connect_error', message: err.message }));
+  if (generation === '2') {
+    socket.on('error', (err) => out({ tab, type: 'connect_error', message: err && err.message !== undefined ? err.message : String(err) }));
+  }
+  for (const event of ['new_msg', 'update_online_count', 'order_shipped', 'login_error']) {
     socket.on(event, (data) => out({ tab, type: 'event', event, data }));
   }
   sockets.push(socket);

@@ -5,6 +5,9 @@
 //   flush MS        -> prints "flushed true|false"
 //   info            -> prints the msgpush section of phpinfo on one line
 //   fork UID TEXT   -> forks; the child pushes and exits; prints "child N"
+//   token UID       -> prints "token TOKEN" (MsgPush\Auth::token)
+//   disconnect UIDS -> comma-separated uids; prints "disconnected N"
+use MsgPush\Auth;
 use MsgPush\PushEvent;
 use MsgPush\PushException;
 
@@ -27,6 +30,12 @@ while (($line = fgets(STDIN)) !== false) {
                 ob_start();
                 (new ReflectionExtension('msgpush'))->info();
                 echo 'info ', str_replace("\n", ' | ', trim(ob_get_clean())), "\n";
+                break;
+            case 'token':
+                echo 'token ', Auth::token($parts[1]), "\n";
+                break;
+            case 'disconnect':
+                echo 'disconnected ', Auth::disconnect(explode(',', $parts[1])), "\n";
                 break;
             case 'fork':
                 $pid = pcntl_fork();

@@ -1,6 +1,7 @@
 //! The article's story end to end in a real browser: chromium opens pages
-//! served by nginx + php-fpm (as www-data), logs in on msgpushd, and sees the
-//! messages a PHP action pushes. Screenshots go to `tests/output/browser/`.
+//! served by nginx + php-fpm (as www-data), rendered with a login token from
+//! `MsgPush\Auth::token()`, logs in on msgpushd, and sees the messages a PHP
+//! action pushes. Screenshots go to `tests/output/browser/`.
 
 use std::process::Command;
 
@@ -55,6 +56,7 @@ fn seed_scenario_in_chromium_through_nginx_and_php_fpm() {
         ]
     );
     assert_eq!(bob, ["only for bob", "to everyone"], "user 456 never saw user 123's messages");
+    assert_eq!(summary["bobClaims123"], "login refused: invalid token: not a login token");
     assert_eq!(summary["aliceTitle"], "msgpush example", "pushed markup was shown, not run");
     assert_eq!(summary["aliceCountAfterClose"], "当前1人在线，共打开1个页面");
     assert_eq!(summary["pushLegacy"], json!({ "uid": "789", "sockets": 1 }));

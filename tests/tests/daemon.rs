@@ -30,10 +30,9 @@ fn targeted_push_reaches_only_that_user() {
 }
 
 #[test]
-fn numeric_and_string_uids_are_the_same_user() {
-    let daemon = Daemon::start();
-    let mut browser =
-        Browser::open_with(&daemon, BrowserOptions { uid: None, ..BrowserOptions::new(ClientVersion::V4, "") });
+fn with_auth_none_numeric_and_string_uids_are_the_same_user() {
+    let daemon = Daemon::start_with(&["--auth", "none"]);
+    let mut browser = Browser::open_with(&daemon, BrowserOptions::anonymous(ClientVersion::V4));
     browser.command(json!({ "emit": "login", "args": [123] }));
     daemon.wait_online("123", 1);
     assert_eq!(daemon.unix().push_text("123", "numeric"), 1);
@@ -72,8 +71,7 @@ fn broadcast_and_several_uids_and_json_content() {
     let daemon = Daemon::start();
     let mut a = Browser::open(&daemon, "a");
     let mut b = Browser::open(&daemon, "b");
-    let mut anonymous =
-        Browser::open_with(&daemon, BrowserOptions { uid: None, ..BrowserOptions::new(ClientVersion::V4, "") });
+    let mut anonymous = Browser::open_with(&daemon, BrowserOptions::anonymous(ClientVersion::V4));
     daemon.wait_online("a", 1);
     daemon.wait_online("b", 1);
     let mut unix = daemon.unix();
@@ -152,20 +150,21 @@ fn dropped_transport_reconnects_and_is_counted_once() {
 }
 
 #[test]
-fn bad_logins_are_ignored_and_harm_no_one() {
-    let daemon = Daemon::start();
+fn with_auth_none_bad_logins_are_refused_and_harm_no_one() {
+    let daemon = Daemon::start_with(&["--auth", "none"]);
     let mut good = Browser::open(&daemon, "good");
     daemon.wait_online("good", 1);
-    let mut bad =
-        Browser::open_with(&daemon, BrowserOptions { uid: None, ..BrowserOptions::new(ClientVersion::V4, "") });
+    let mut bad = Browser::open_with(&daemon, BrowserOptions::anonymous(ClientVersion::V4));
     let long_uid = "u".repeat(MAX_UID_BYTES + 1);
     for args in [json!([]), json!([{ "uid": 1 }]), json!([[1, 2]]), json!([null]), json!([true]), json!([long_uid])] {
         bad.command(json!({ "emit": "login", "args": args }));
     }
+    // Each is answered with the reason, and logs nothing in.
+    bad.expect_count(6, |l| l["event"] == "login_error");
+    let reasons = bad.received("login_error");
+    assert!(reasons.iter().any(|r| r.contains("a uid must be a string or a number")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("257 bytes")), "{reasons:?}");
     bad.command(json!({ "emit": "login", "args": ["first"] }));
-    // "first" being logged in shows every bad login was ignored. (The daemon
-    // handles each message in its own task, so only logins sent one after the
-    // other's answer have a defined order.)
     daemon.wait_online("first", 1);
     bad.command(json!({ "emit": "login", "args": ["second"] }));
     let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
@@ -367,6 +366,7 @@ fn a_client_that_never_reads_does_not_wedge_the_daemon() {
         Command::new("node")
             .arg(repo_root().join("tests/js/slow_reader.js"))
             .arg(format!("ws://{}", daemon.web))
+            .arg(daemon.token("slow"))
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
@@ -499,20 +499,44 @@ fn client_script_is_served_and_the_demo_page_only_when_asked() {
 }
 
 #[test]
-fn cors_reflects_the_origin_with_credentials_or_follows_the_allow_list() {
-    let request = |daemon: &Daemon, origin: &str| {
-        let (_, head, _) = http_raw(
-            daemon.web,
-            format!("GET /socket.io/?EIO=3&transport=polling HTTP/1.1\r\nHost: x\r\nOrigin: {origin}\r\nConnection: close\r\n\r\n").as_bytes(),
+fn cors_reflects_the_origin_and_an_allow_list_refuses_foreign_origins() {
+    let handshake = |daemon: &Daemon, origin: Option<&str>| {
+        let origin = origin.map(|o| format!("Origin: {o}\r\n")).unwrap_or_default();
+        let request =
+            format!("GET /socket.io/?EIO=3&transport=polling HTTP/1.1\r\nHost: x\r\n{origin}Connection: close\r\n\r\n");
+        let (status, head, _) = http_raw(daemon.web, request.as_bytes());
+        (status, head.to_ascii_lowercase())
+    };
+    let upgrade = |daemon: &Daemon, origin: &str| {
+        let request = format!(
+            "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nOrigin: {origin}\r\n\
+             Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
         );
-        head.to_ascii_lowercase()
+        let mut stream = std::net::TcpStream::connect(daemon.web).unwrap();
+        std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut line).unwrap();
+        line
     };
     let open = Daemon::start();
-    let head = request(&open, "http://shop.example");
+    let (status, head) = handshake(&open, Some("http://shop.example"));
+    assert_eq!(status, 200);
     assert!(head.contains("access-control-allow-origin: http://shop.example"), "{head}");
     assert!(head.contains("access-control-allow-credentials: true"), "{head}");
+    assert!(upgrade(&open, "http://any.example").contains(" 101 "), "no list: any origin");
 
     let listed = Daemon::start_with(&["--cors-origin", "http://shop.example,http://admin.example"]);
-    assert!(request(&listed, "http://admin.example").contains("access-control-allow-origin: http://admin.example"));
-    assert!(!request(&listed, "http://evil.example").contains("access-control-allow-origin"));
+    let (status, head) = handshake(&listed, Some("http://admin.example"));
+    assert_eq!(status, 200);
+    assert!(head.contains("access-control-allow-origin: http://admin.example"), "{head}");
+    assert!(upgrade(&listed, "http://shop.example").contains(" 101 "));
+    assert_eq!(handshake(&listed, Some("http://evil.example")).0, 403, "foreign polling handshake refused");
+    assert!(upgrade(&listed, "http://evil.example").contains(" 403 "), "foreign websocket refused");
+    assert_eq!(handshake(&listed, None).0, 200, "no Origin (same-origin polling, non-browser clients)");
+    listed.assert_serving();
+
+    let strict = Daemon::start_with(&["--cors-origin", "http://shop.example", "--refuse-missing-origin"]);
+    assert_eq!(handshake(&strict, None).0, 403);
+    assert_eq!(handshake(&strict, Some("http://shop.example")).0, 200);
 }

@@ -32,6 +32,8 @@ fn the_ini_file_the_unit_and_the_extension_agree_on_every_default() {
     let path = defaults::SOCKET_PATH;
     assert!(unit.contains(&format!("MSGPUSHD_SOCKET={path}")));
     assert!(unit.contains("RuntimeDirectory=msgpush\n"), "the unit creates the socket's directory");
+    assert!(unit.contains("StateDirectory=msgpush\n"), "the unit keeps a directory for the token secret");
+    assert!(unit.contains("MSGPUSHD_TOKEN_SECRET_FILE=/var/lib/msgpush/"), "the secret lives in the state directory");
 
     // Every setting of the installed ini file, with the value it states.
     let ini = std::fs::read_to_string(repo_root().join("php-ext/msgpush.ini")).unwrap();

@@ -66,3 +66,26 @@ fn plain_and_bulk_examples_deliver() {
     assert!(!down.status.success());
     assert!(String::from_utf8_lossy(&down.stderr).contains("push failed: cannot connect to msgpushd"));
 }
+
+#[test]
+fn plain_page_example_renders_a_token_that_logs_its_user_in() {
+    let daemon = Daemon::start();
+    let signed_in = "session_id('example'); session_start(); $_SESSION['uid'] = '42'; session_write_close();";
+    let out = php_command(&daemon.socket, &[])
+        .arg("-r")
+        .arg(format!("{signed_in} include '{}';", example("plain/page.php").display()))
+        .output()
+        .unwrap();
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{page}{}", String::from_utf8_lossy(&out.stderr));
+    let token = page.split("token: \"").nth(1).and_then(|rest| rest.split('"').next()).expect("a token in the page");
+    let options = BrowserOptions {
+        login: Some(token.to_owned()),
+        via: Via::Handshake,
+        ..BrowserOptions::new(ClientVersion::V4, "42")
+    };
+    let mut browser = Browser::open_with(&daemon, options);
+    daemon.wait_online("42", 1);
+    assert_eq!(daemon.unix().push_text("42", "for the page"), 1);
+    browser.expect_event("new_msg", &text("for the page"));
+}

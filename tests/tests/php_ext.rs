@@ -59,7 +59,7 @@ fn every_failure_is_a_push_exception_with_its_code_and_the_callers_line() {
         assert_eq!(c["file"], "errors.php", "{name}: thrown at the caller");
         assert!(c["line"].as_i64().unwrap() > 10, "{name}: a real line number");
     };
-    assert_eq!(out["codes"], json!([1, 2, 3, 4, 5]));
+    assert_eq!(out["codes"], json!([1, 2, 3, 4, 5, 6]));
     expect("daemon_down", 1, &format!("cannot connect to msgpushd at {}", missing.display()));
     expect("daemon_down", 1, "is msgpushd running?");
     expect("timeout", 2, "did not answer within 300 ms");
@@ -75,6 +75,17 @@ fn every_failure_is_a_push_exception_with_its_code_and_the_callers_line() {
     expect("empty_event", 4, "must not be empty");
     expect("reserved_event", 4, "reserved");
     expect("bad_setting", 4, "msgpush.timeout_ms must be a positive integer");
+    expect("token_daemon_down", 1, "is msgpushd running?");
+    expect("token_timeout", 2, "did not answer within 300 ms");
+    expect("token_refused", 3, "msgpushd refused the token request: the fake daemon refuses");
+    expect("token_empty_uid", 4, "must not be empty");
+    expect("token_uid_too_long", 4, "257 bytes");
+    expect("token_uid_array", 4, "a uid must be a string or an int");
+    for ttl in ["token_ttl_zero", "token_ttl_negative", "token_ttl_too_long"] {
+        expect(ttl, 4, "a token lifetime must be 1 to 2592000 seconds");
+    }
+    expect("disconnect_empty_uid", 4, "must not be empty");
+    expect("disconnect_refused", 3, "msgpushd refused the disconnect");
 }
 
 #[test]
@@ -210,4 +221,30 @@ fn the_stub_states_exactly_what_the_extension_declares() {
     assert_eq!(declared, stated, "php-ext/msgpush.stub.php and the extension differ");
     let methods = declared["MsgPush\\PushEvent"]["methods"].as_object().unwrap();
     assert!(methods.contains_key("push") && methods.contains_key("queue"), "{declared}");
+}
+
+#[test]
+fn a_token_from_php_logs_in_and_disconnect_closes_exactly_that_users_sockets() {
+    let daemon = Daemon::start();
+    let mut php = PhpSession::start(&daemon.socket, &[]);
+    let answer = php.ask("token 123");
+    let token = answer.strip_prefix("token ").unwrap_or_else(|| panic!("{answer}")).to_owned();
+    let as_123 =
+        |version, via| BrowserOptions { login: Some(token.clone()), via, ..BrowserOptions::new(version, "123") };
+    let mut tabs = Browser::open_with(&daemon, BrowserOptions { tabs: 2, ..as_123(ClientVersion::V4, Via::Event) });
+    let mut legacy = Browser::open_with(&daemon, as_123(ClientVersion::V2, Via::Handshake));
+    let mut other = Browser::open(&daemon, "456");
+    daemon.wait_online("123", 3);
+    daemon.wait_online("456", 1);
+
+    assert_eq!(php.ask("disconnect 123,ghost"), "disconnected 3");
+    tabs.expect_count(2, |l| l["type"] == "disconnected" && l["reason"] == "io server disconnect");
+    legacy.expect(|l| l["type"] == "disconnected" && l["reason"] == "io server disconnect");
+    daemon.wait_online("123", 0);
+    assert_eq!(php.ask("disconnect ghost"), "disconnected 0");
+    assert_eq!(daemon.unix().push_text("456", "still here"), 1, "the other user is untouched");
+    other.expect_event("new_msg", &text("still here"));
+    let info = php.ask("info");
+    assert!(info.contains("login tokens minted => 1"), "{info}");
+    assert!(php.finish().success());
 }
