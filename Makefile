@@ -19,12 +19,14 @@ PACKAGES = $(BUILD_PACKAGES)
 test: PACKAGES = $(BUILD_PACKAGES) $(TEST_PACKAGES)
 bench: PACKAGES = $(BUILD_PACKAGES) $(BENCH_PACKAGES)
 
-# Where `make run` puts the socket: the daemon's default path when run as
-# root, a path in the build directory otherwise.
+# Where `make run` puts the socket and the token secret: the daemon's default
+# paths when run as root, paths in the build directory otherwise.
 ifeq ($(shell id -u),0)
 RUN_SOCKET ?= /run/msgpush/msgpushd.sock
+RUN_SECRET ?= /var/lib/msgpush/token-secret
 else
 RUN_SOCKET ?= $(CURDIR)/target/msgpushd.sock
+RUN_SECRET ?= $(CURDIR)/target/token-secret
 endif
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
@@ -34,7 +36,7 @@ all: build
 
 run: build
 	@echo "msgpushd: demo page on http://127.0.0.1:2120/ (HTTP push API on 127.0.0.1:2121, socket $(RUN_SOCKET))"
-	$(DAEMON) --demo --socket $(RUN_SOCKET)
+	$(DAEMON) --demo --socket $(RUN_SOCKET) --token-secret-file $(RUN_SECRET)
 
 # Formatting, lints (warnings are errors) and the unit tests: quick, no
 # daemon started. The release profile, so that nothing is built twice.

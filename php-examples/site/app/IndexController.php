@@ -1,8 +1,11 @@
 <?php
-// The article's controller, on the msgpush extension. In a real application
-// the uid comes from the session, never from the query string.
+// The article's controller, on the msgpush extension. The page is rendered
+// with a login token for its user, so that it can receive only that user's
+// messages. In a real application the uid comes from the session, never from
+// the query string.
 namespace Home\Controller;
 
+use MsgPush\Auth;
 use MsgPush\PushEvent;
 use MsgPush\PushException;
 
@@ -12,6 +15,7 @@ class IndexController
     public function index()
     {
         $uid = $this->uid();
+        $token = $this->token($uid);
         $server = (string) ($_GET['server'] ?? ''); // '' = this site's origin (nginx proxies /socket.io/)
         require __DIR__ . '/page.php';
     }
@@ -20,6 +24,7 @@ class IndexController
     public function legacy()
     {
         $uid = $this->uid();
+        $token = $this->token($uid);
         $server = (string) ($_GET['server'] ?? '');
         require __DIR__ . '/legacy.php';
     }
@@ -43,5 +48,16 @@ class IndexController
     private function uid(): string
     {
         return (string) ($_GET['uid'] ?? '123');
+    }
+
+    /** A login token for the page; null (the page works, without live messages) if msgpushd is down. */
+    private function token(string $uid): ?string
+    {
+        try {
+            return Auth::token($uid);
+        } catch (PushException $e) {
+            error_log('msgpush: no login token: ' . $e->getMessage());
+            return null;
+        }
     }
 }

@@ -1,4 +1,4 @@
-<?php /** @var string $uid @var string $server */ ?>
+<?php /** @var string $uid @var ?string $token @var string $server */ ?>
 <!doctype html>
 <html lang="en">
 <head>
@@ -14,20 +14,21 @@
 <h1>Hello, user <?= htmlspecialchars($uid) ?></h1>
 <p id="status" class="muted" data-state="connecting">connecting…</p>
 <p id="count"></p>
+<p id="login-error" class="muted"></p>
 <ul id="messages"></ul>
 <!-- msgpushd serves the socket.io client; through the site's nginx it is same-origin. -->
 <script src="<?= htmlspecialchars($server) ?>/socket.io/socket.io.js"></script>
 <script>
   const uid = <?= json_encode($uid) ?>;
   const server = <?= json_encode($server) ?>;
-  const socket = server ? io(server) : io();
+  // The login token the controller minted for this page's user (MsgPush\Auth::token).
+  const socket = io(server || undefined, { auth: { token: <?= json_encode($token) ?> } });
   const status = document.getElementById('status');
   const setStatus = (state, text) => { status.dataset.state = state; status.textContent = text; };
 
-  socket.on('connect', () => {
-    socket.emit('login', uid);
-    setStatus('connected', 'connected, logging in as ' + uid);
-  });
+  socket.on('connect', () => setStatus('connected', 'connected, logging in as ' + uid));
+  socket.on('connect_error', (err) => setStatus('refused', 'not connected: ' + err.message));
+  socket.on('login_error', (why) => { document.getElementById('login-error').textContent = 'login refused: ' + why; });
   socket.on('disconnect', () => setStatus('disconnected', 'disconnected, reconnecting…'));
   socket.on('new_msg', (msg) => {
     const li = document.createElement('li');

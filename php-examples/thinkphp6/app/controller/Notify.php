@@ -1,17 +1,38 @@
 <?php
-// A ThinkPHP 6/8 controller: notify a user, several users, or everyone.
+// A ThinkPHP 6/8 controller: render a page that receives the signed-in
+// user's messages, notify a user, several users, or everyone, and log a user
+// out everywhere.
 declare(strict_types=1);
 
 namespace app\controller;
 
+use MsgPush\Auth;
 use MsgPush\PushEvent;
 use MsgPush\PushException;
 use think\facade\Log;
+use think\facade\Session;
+use think\facade\View;
 use think\Request;
 use think\response\Json;
 
 class Notify
 {
+    /**
+     * GET /notify/page: the page, rendered with a login token for the
+     * signed-in user. In its template:
+     *     const socket = io('https://push.example.com', { auth: { token: '{$token}' } });
+     */
+    public function page(): string
+    {
+        return View::fetch('page', ['token' => Auth::token(Session::get('uid'))]);
+    }
+
+    /** POST /notify/logout-everywhere: closes every tab of the signed-in user. */
+    public function logoutEverywhere(): Json
+    {
+        return json(['tabs_closed' => Auth::disconnect(Session::get('uid'))]);
+    }
+
     /** POST /notify/user?uid=123&text=... */
     public function user(Request $request): Json
     {
