@@ -1,9 +1,10 @@
 <?php
-// Cost of one push from PHP, one way at a time; prints microseconds per push.
+// Cost of one push from PHP, one way at a time; prints microseconds per call.
 //   php push_cost.php MODE N HTTP_URL UID
 // MODE: push (PushEvent->push()), queue (PushEvent->queue(), then flush()),
 //       curl_new (the article's code: a curl handle per push),
-//       curl_reuse (one curl handle, kept alive, for all pushes).
+//       curl_reuse (one curl handle, kept alive, for all pushes),
+//       token (Auth::token(), a login token for a page).
 [$script, $mode, $n, $url, $uid] = $argv;
 $n = (int) $n;
 
@@ -30,6 +31,11 @@ switch ($mode) {
             if (!(new MsgPush\PushEvent)->setUser($uid)->setContent("php $i")->queue()) { exit(1); }
         }
         if (!MsgPush\PushEvent::flush(60000)) { exit(1); }
+        break;
+    case 'token':
+        for ($i = 0; $i < $n; $i++) {
+            if (strlen(MsgPush\Auth::token($uid)) < 100) { exit(1); }
+        }
         break;
     case 'curl_new':
         for ($i = 0; $i < $n; $i++) {

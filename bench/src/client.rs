@@ -34,8 +34,9 @@ pub type Error = String;
 
 impl Client {
     /// Connects from `source` (any loopback address, to spread ephemeral
-    /// ports), joins the default namespace and emits `login(uid)`.
-    pub async fn connect(target: &Target, source: Option<IpAddr>, uid: &str) -> Result<Client, Error> {
+    /// ports), joins the default namespace and emits `login(login)`: a
+    /// login token for msgpushd, a uid for servers of web-msg-sender's protocol.
+    pub async fn connect(target: &Target, source: Option<IpAddr>, login: &str) -> Result<Client, Error> {
         let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
         if let Some(ip) = source {
             socket.bind(SocketAddr::new(ip, 0)).map_err(|e| format!("bind {ip}: {e}"))?;
@@ -56,7 +57,7 @@ impl Client {
         }
         // Engine.IO 3 servers join the default namespace on their own.
         while !client.next_text().await?.starts_with("40") {}
-        client.send(&format!(r#"42["{}","{uid}"]"#, events::LOGIN)).await?;
+        client.send(&format!("42{}", serde_json::json!([events::LOGIN, login]))).await?;
         Ok(client)
     }
 

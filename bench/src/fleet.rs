@@ -79,26 +79,27 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Starts one client per uid, at most `concurrency` connecting at once,
+    /// Starts one client per login (a token, or a uid), at most
+    /// `concurrency` connecting at once,
     /// spreading source addresses over `sources`.
     pub fn start(
         target: &Target,
-        uids: &[String],
+        logins: &[String],
         concurrency: usize,
         sources: &[IpAddr],
         recorder: Arc<Recorder>,
     ) -> Fleet {
         let gate = Arc::new(Semaphore::new(concurrency.max(1)));
-        let tasks = uids
+        let tasks = logins
             .iter()
             .enumerate()
-            .map(|(i, uid)| {
-                let (target, uid, gate, recorder) = (target.clone(), uid.clone(), gate.clone(), recorder.clone());
+            .map(|(i, login)| {
+                let (target, login, gate, recorder) = (target.clone(), login.clone(), gate.clone(), recorder.clone());
                 let source = sources.get(i % sources.len().max(1)).copied();
                 tokio::spawn(async move {
                     // Held until the login is answered: `concurrency` bounds logins in progress.
                     let mut permit = Some(gate.acquire_owned().await.expect("never closed"));
-                    let mut client = match Client::connect(&target, source, &uid).await {
+                    let mut client = match Client::connect(&target, source, &login).await {
                         Ok(client) => client,
                         Err(_) => {
                             recorder.failed.fetch_add(1, Ordering::Relaxed);

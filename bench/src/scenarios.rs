@@ -7,7 +7,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use msgpush_testkit::{artifact, fd_limit, php_command, repo_root, Daemon};
+use msgpush_protocol::defaults;
+use msgpush_testkit::{artifact, fd_limit, php_command, repo_root, Daemon, UnixClient};
 
 use crate::client::Target;
 use crate::fleet::{Fleet, Recorder};
@@ -48,6 +49,19 @@ impl Server {
             socket: Some(daemon.socket.clone()),
             pid: Some(daemon.pid()),
             daemon: Some(daemon),
+        }
+    }
+
+    /// What clients logging in as `uids` send: login tokens minted by
+    /// msgpushd (as a site's pages would have them), or the uids themselves
+    /// for a server of web-msg-sender's protocol.
+    fn logins(&self, uids: Vec<String>) -> Vec<String> {
+        match &self.socket {
+            Some(socket) => {
+                let mut unix = UnixClient::connect(socket);
+                uids.iter().map(|uid| unix.token(uid, defaults::TOKEN_TTL_SECS)).collect()
+            }
+            None => uids,
         }
     }
 
@@ -103,8 +117,13 @@ async fn fleet(
     concurrency: usize,
 ) -> (Fleet, Arc<Recorder>) {
     let recorder = Recorder::new();
-    let fleet =
-        Fleet::start(&server.target(options), &uids(prefix, clients), concurrency, &sources(), recorder.clone());
+    let fleet = Fleet::start(
+        &server.target(options),
+        &server.logins(uids(prefix, clients)),
+        concurrency,
+        &sources(),
+        recorder.clone(),
+    );
     let logged_in = fleet.wait_logged_in(Duration::from_secs(120)).await;
     assert_eq!(logged_in, clients, "only {logged_in} of {clients} clients logged in ({} failed)", recorder.failed());
     (fleet, recorder)
@@ -121,6 +140,7 @@ pub async fn php_cost(options: &Options) -> Section {
         ("queue", "`PushEvent->queue()` then one `flush()` (fire and forget)", 50_000),
         ("curl_new", "PHP curl to the HTTP API, a new handle per push (the article's code)", 5_000),
         ("curl_reuse", "PHP curl to the HTTP API, one reused keep-alive handle", 10_000),
+        ("token", "`Auth::token()` (a login token for a page, minted by msgpushd)", 20_000),
     ];
     let mut rows = Vec::new();
     let mut push_median = 0.0;
@@ -157,11 +177,11 @@ pub async fn php_cost(options: &Options) -> Section {
         ]);
     }
     Section {
-        title: "Cost of one push from PHP".into(),
-        intro: "A PHP CLI loop of N pushes to one online user (a logged-in Socket.IO client), timed inside PHP with \
-                `hrtime()`. Ratio: time per push relative to `push()`."
+        title: "Cost of one push (and of one login token) from PHP".into(),
+        intro: "A PHP CLI loop of N pushes to one online user (a logged-in Socket.IO client), or of N login \
+                tokens, timed inside PHP with `hrtime()`. Ratio: time per call relative to `push()`."
             .into(),
-        header: vec!["way".into(), "N".into(), "µs per push".into(), "pushes/s".into(), "vs push()".into()],
+        header: vec!["way".into(), "N".into(), "µs per call".into(), "calls/s".into(), "vs push()".into()],
         rows,
         notes: vec![],
     }
@@ -340,10 +360,10 @@ pub async fn storm(options: &Options) -> Section {
         let (mut times, mut failures) = (vec![], vec![]);
         for _ in 0..options.runs {
             let server = Server::start(options);
+            let logins = server.logins(uids("s", clients));
             let recorder = Recorder::new();
             let start = recorder.now_ns();
-            let fleet =
-                Fleet::start(&server.target(options), &uids("s", clients), clients, &sources(), recorder.clone());
+            let fleet = Fleet::start(&server.target(options), &logins, clients, &sources(), recorder.clone());
             fleet.wait_logged_in(Duration::from_secs(120)).await;
             let acks = recorder.login_acks_ns();
             times.push(ms(acks.iter().max().copied().unwrap_or(start) - start));
@@ -358,8 +378,9 @@ pub async fn storm(options: &Options) -> Section {
     }
     Section {
         title: "Connection storm".into(),
-        intro: "All clients open a websocket and log in at the same moment (a fresh daemon per run); time until the \
-                last login was answered, and clients that failed (all runs)."
+        intro: "All clients open a websocket and log in at the same moment (a fresh daemon per run; msgpushd \
+                checks each client's login token); time until the last login was answered, and clients that failed \
+                (all runs)."
             .into(),
         header: ["clients", "all logged in after ms", "failures"].map(String::from).to_vec(),
         rows,
