@@ -496,6 +496,21 @@ fn client_script_is_served_and_the_demo_page_only_when_asked() {
         http_post(demo.web, "/demo/push", "application/json", br#"{"to":"d","content":"from the form"}"#);
     assert_eq!((status, body.as_str()), (200, r#"{"sockets":1}"#));
     browser.expect_event("new_msg", &text("from the form"));
+    let get = |daemon: &Daemon, path: &str| {
+        http_raw(daemon.web, format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+    };
+    assert_ne!(get(&daemon, "/demo/token?uid=d").0, 200, "no demo, no tokens for anyone who asks");
+
+    // The demo page logs in with a token it fetches, in both modes.
+    for demo in [demo, Daemon::start_with(&["--demo", "--auth", "none"])] {
+        let (status, _, body) = get(&demo, "/demo/token?uid=t");
+        assert_eq!(status, 200, "{body}");
+        let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let token = token["token"].as_str().unwrap().to_owned();
+        let options = BrowserOptions { login: Some(token), ..BrowserOptions::new(ClientVersion::V4, "t") };
+        let _page = Browser::open_with(&demo, options);
+        demo.wait_online("t", 1);
+    }
 }
 
 #[test]
