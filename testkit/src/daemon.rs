@@ -17,6 +17,22 @@ use crate::scratch::TempDir;
 use crate::unix_client::UnixClient;
 use crate::wait::wait_until;
 
+/// `msgpushd` listening on `web` and `http`, with its token secret at `secret`.
+fn command(web: SocketAddr, http: SocketAddr, secret: &Path) -> Command {
+    let mut command = Command::new(artifact("msgpushd"));
+    command.args(["--listen", &web.to_string(), "--http-listen", &http.to_string()]);
+    command.arg("--token-secret-file").arg(secret);
+    command
+}
+
+/// A `msgpushd` command on free loopback ports with its token secret in
+/// `dir`, for a test to add flags to and run: start-ups that must fail. (So
+/// that no test touches the default paths of an installed daemon.)
+pub fn msgpushd_command(dir: &Path) -> Command {
+    let free = || SocketAddr::from(([127, 0, 0, 1], free_port()));
+    command(free(), free(), &dir.join("token-secret"))
+}
+
 /// A running `msgpushd`.
 #[derive(Debug)]
 pub struct Daemon {
@@ -77,12 +93,9 @@ impl Daemon {
     /// Starts the process; false if it exited instead of serving.
     fn spawn(&mut self) -> bool {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
-        let child = Command::new(artifact("msgpushd"))
+        let child = command(self.web, self.http, &self.secret_path())
             .arg("--socket")
             .arg(&self.socket)
-            .args(["--listen", &self.web.to_string(), "--http-listen", &self.http.to_string()])
-            .arg("--token-secret-file")
-            .arg(self.secret_path())
             .args(&self.args)
             // Tests read connection lines from the log; benchmarks ask for less.
             .env("MSGPUSHD_LOG", std::env::var("MSGPUSHD_LOG").unwrap_or_else(|_| "debug".into()))

@@ -40,7 +40,7 @@ pub mod unix_client;
 pub mod wait;
 
 pub use browser::{text, Browser, BrowserOptions, ClientVersion, Via};
-pub use daemon::Daemon;
+pub use daemon::{msgpushd_command, Daemon};
 pub use fake_daemon::FakeDaemon;
 pub use http::{http_post, http_raw, HttpConnection};
 pub use paths::{artifact, repo_root};

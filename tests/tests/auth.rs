@@ -180,21 +180,9 @@ fn tokens_and_the_secret_survive_a_daemon_restart() {
 #[test]
 fn a_short_secret_file_stops_the_daemon_with_a_clear_error() {
     let dir = TempDir::new("short-secret");
-    let secret = dir.path().join("secret");
-    std::fs::write(&secret, "short\n").unwrap();
-    let out = std::process::Command::new(artifact("msgpushd"))
-        .arg("--token-secret-file")
-        .arg(&secret)
-        .arg("--socket")
-        .arg(dir.path().join("s.sock"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--http-listen",
-            &format!("127.0.0.1:{}", free_port()),
-        ])
-        .output()
-        .unwrap();
+    // msgpushd_command puts the secret there.
+    std::fs::write(dir.path().join("token-secret"), "short\n").unwrap();
+    let out = msgpushd_command(dir.path()).arg("--socket").arg(dir.path().join("s.sock")).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("at least 32 are needed"), "{stderr}");

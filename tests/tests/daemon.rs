@@ -425,17 +425,7 @@ fn sigterm_shuts_down_cleanly_and_removes_the_socket() {
 #[test]
 fn a_live_socket_is_not_stolen_and_a_stale_one_is_replaced() {
     let daemon = Daemon::start();
-    let second = Command::new(artifact("msgpushd"))
-        .arg("--socket")
-        .arg(&daemon.socket)
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--http-listen",
-            &format!("127.0.0.1:{}", free_port()),
-        ])
-        .output()
-        .unwrap();
+    let second = msgpushd_command(daemon.dir.path()).arg("--socket").arg(&daemon.socket).output().unwrap();
     assert!(!second.status.success());
     assert!(String::from_utf8_lossy(&second.stderr).contains("in use"), "{}", String::from_utf8_lossy(&second.stderr));
     daemon.assert_serving();
@@ -447,7 +437,7 @@ fn a_live_socket_is_not_stolen_and_a_stale_one_is_replaced() {
     assert!(stale.exists());
     let not_a_socket = dir.path().join("plain-file");
     std::fs::write(&not_a_socket, "keep me").unwrap();
-    let refused = Command::new(artifact("msgpushd")).arg("--socket").arg(&not_a_socket).output().unwrap();
+    let refused = msgpushd_command(dir.path()).arg("--socket").arg(&not_a_socket).output().unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not a socket"));
     assert_eq!(std::fs::read_to_string(&not_a_socket).unwrap(), "keep me");
