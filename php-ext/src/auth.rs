@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::Zval;
 use msgpush_protocol::defaults;
+use msgpush_protocol::limits::check_uids;
 use msgpush_protocol::{Command, Disconnect, Reply, TokenRequest};
 
+use crate::error::PushError;
 use crate::{client, values};
 
 /// Tokens this process minted, for `php --ri msgpush`.
@@ -42,7 +44,9 @@ impl Auth {
 
     /// Disconnects every socket of these users; returns how many.
     pub fn disconnect(uid: &Zval) -> PhpResult<i64> {
-        let disconnect = Disconnect { uids: values::uids_of(uid)? };
+        let uids = values::uids_of(uid)?;
+        check_uids(&uids).map_err(PushError::Invalid)?;
+        let disconnect = Disconnect { uids };
         match client::call(Command::Disconnect(disconnect), "the disconnect")? {
             Reply::Disconnected { sockets } => Ok(i64::try_from(sockets).unwrap_or(i64::MAX)),
             other => Err(client::unexpected(other).into()),

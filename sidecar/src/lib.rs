@@ -1,15 +1,15 @@
 //! msgpushd: real-time push for PHP applications. Browsers connect with
-//! Socket.IO and log in with a uid; PHP pushes to a uid (or everyone) through
-//! the Unix socket (the `msgpush` extension) or the web-msg-sender-compatible
-//! HTTP API; the daemon emits to that uid's sockets.
+//! Socket.IO and log in with a login token naming their uid; PHP pushes to a
+//! uid (or everyone) through the Unix socket (the `msgpush` extension) or the
+//! web-msg-sender-compatible HTTP API; the daemon emits to that uid's sockets.
 //!
 //! # Layout
-//! - [`config`]: command-line flags and their environment variables.
 //! - `presence`: the online map (socket -> uid, uid -> open sockets).
 //! - `online_count`: the `update_online_count` message.
 //! - `emit`: emitting to browser sockets and counting those that missed it.
 //! - `secret` / `tokens`: the token secret's file; minting and verifying
 //!   login tokens (JWTs).
+//! - [`config`]: command-line flags and their environment variables.
 //! - `browser`: the Socket.IO server and its handlers: connect, `login`,
 //!   disconnect (they use `presence`, `online_count` and `tokens`).
 //! - `hub`: the shared state tying those together: routing a push to its
@@ -21,7 +21,7 @@
 //! - `web`: the browser port: Socket.IO, the client script, the demo page.
 //! - [`shutdown`]: signal handling; [`fd_limit`]: raising the descriptor limit.
 //!
-//! Each module imports only those above it in this list (and `config`).
+//! Each module imports only those above it in this list.
 //! [`run`] wires them together and returns once a shutdown has drained.
 
 #![warn(missing_docs)]
