@@ -162,11 +162,17 @@ fn log_in(socket: &SocketRef, uid: String, presence: &Presence, online: &OnlineC
         presence.logout(socket.id);
         return;
     }
-    tracing::info!(sid = %socket.id, uid, "socket logged in");
+    // Socket ids stay out of info lines: with a polling session's id, anyone
+    // could act as that client.
+    tracing::debug!(sid = %socket.id, uid, "socket logged in");
+    tracing::info!(uid, "socket logged in");
     socket.emit(events::ONLINE_COUNT, &*online.last_message()).ok();
 }
 
 async fn on_disconnect(socket: SocketRef, reason: DisconnectReason, State(presence): State<Arc<Presence>>) {
-    presence.logout(socket.id);
-    tracing::info!(sid = %socket.id, ?reason, "socket disconnected");
+    let uid = presence.logout(socket.id);
+    tracing::debug!(sid = %socket.id, ?reason, "socket disconnected");
+    if let Some(uid) = uid {
+        tracing::info!(uid = &*uid, ?reason, "socket logged out");
+    }
 }

@@ -113,8 +113,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Box<
     tasks.close();
 
     shutdown.cancelled().await;
-    hub.close().await;
-    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait()).await.is_err() {
+    // Closing a browser's socket waits for its writer, which a client that
+    // stopped reading holds: the grace bounds that too.
+    let drained = async {
+        hub.close().await;
+        tasks.wait().await;
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
         tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; exiting anyway");
     }
     tracing::info!("stopped");

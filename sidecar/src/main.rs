@@ -29,6 +29,8 @@ fn main() -> ExitCode {
         let shutdown = msgpushd::shutdown::on_signal()?;
         msgpushd::run(config, shutdown).await
     });
+    // Tasks still stuck on a client after the grace period are dropped, not awaited.
+    runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -45,18 +45,17 @@ impl Presence {
         true
     }
 
-    /// Logs socket `sid` out, if it was logged in.
-    pub fn logout(&self, sid: Sid) {
+    /// Logs socket `sid` out, if it was logged in; returns the uid it had.
+    pub fn logout(&self, sid: Sid) -> Option<Arc<str>> {
         let mut maps = self.lock();
-        let Some(uid) = maps.uid_of_socket.remove(&sid) else {
-            return;
-        };
+        let uid = maps.uid_of_socket.remove(&sid)?;
         if let Some(count) = maps.sockets_of_uid.get_mut(&uid) {
             *count -= 1;
             if *count == 0 {
                 maps.sockets_of_uid.remove(&uid);
             }
         }
+        Some(uid)
     }
 
     /// Sockets logged in as any of `uids`, which must be distinct.

@@ -397,6 +397,33 @@ fn a_client_that_never_reads_does_not_wedge_the_daemon() {
 }
 
 #[test]
+fn sigterm_stops_the_daemon_even_with_a_client_that_never_reads() {
+    let mut daemon = Daemon::start_with(&["--max-buffered-packets", "64"]);
+    let mut slow = ChildGuard::kill_on_drop(
+        Command::new("node")
+            .arg(repo_root().join("tests/js/slow_reader.js"))
+            .arg(format!("ws://{}", daemon.web))
+            .arg(daemon.token("slow"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut paused = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(slow.child().stdout.as_mut().unwrap()), &mut paused)
+        .unwrap();
+    daemon.wait_online("slow", 1);
+    // Fill the kernel's buffers and the socket's queue: its writer is now stuck.
+    let big = "x".repeat(64 * 1024);
+    let mut unix = daemon.unix();
+    while unix.push_text("slow", &big) == 1 {}
+    // Daemon::stop gives up after PATIENCE (15 s); the grace period is 5 s.
+    let status = daemon.stop();
+    assert!(status.success(), "exit status {status}");
+    assert!(daemon.log().contains("exiting anyway") && daemon.log().contains("stopped"), "{}", daemon.log());
+    assert!(!daemon.socket.exists(), "socket file removed");
+}
+
+#[test]
 fn thousands_of_connections_are_served() {
     let daemon = Daemon::start();
     let options =
