@@ -14,6 +14,11 @@ namespace MsgPush;
  *
  *     (new PushEvent)->setUser($uid)->setContent($text)->push();
  *
+ * A message is sent with a random id, kept from its first push() or queue()
+ * until a setter changes it: msgpushd delivers a message once per id (within
+ * its --dedup-window-secs), so sending the same PushEvent again after a
+ * TIMEOUT is safe. Call a setter, or make a new PushEvent, for a new message.
+ *
  * Subclasses that define a constructor must call parent::__construct().
  */
 class PushEvent
@@ -59,15 +64,18 @@ class PushEvent
      *
      * @return int the browser tabs (sockets) reached; 0 means offline.
      * @throws PushException UNREACHABLE, TIMEOUT, REFUSED, INVALID_INPUT
-     *         (over msgpush.max_message_bytes) or CONNECTION_LOST.
+     *         (over msgpush.max_message_bytes) or CONNECTION_LOST. After
+     *         TIMEOUT or CONNECTION_LOST the outcome is unknown: push() again
+     *         (the same object) delivers the message once in all.
      */
     public function push(): int {}
 
     /**
      * Queues the message for this process's background writer and returns at
      * once, without waiting for msgpushd. Queued messages are sent in order;
-     * while msgpushd is down they wait in the queue. The end of each request
-     * waits up to msgpush.flush_timeout_ms for them.
+     * while msgpushd is down they wait in the queue; one whose answer was lost
+     * is sent again and still delivered once. The end of each request waits
+     * up to msgpush.flush_timeout_ms for them.
      *
      * @return bool true if queued; false if the queue (msgpush.queue_size) is
      *         full, in which case the message is dropped.

@@ -101,7 +101,12 @@ pub async fn unix(socket: &Path, choose: Chooser, pace: Pace, recorder: Arc<Reco
             Some(uid) => Target::Users(vec![uid]),
             None => Target::Everyone,
         };
-        let publish = Publish { to, event: events::NEW_MSG.into(), content: Content::Text(content(seq, &recorder)) };
+        let publish = Publish {
+            to,
+            event: events::NEW_MSG.into(),
+            content: Content::Text(content(seq, &recorder)),
+            msg_id: None,
+        };
         // Sent at once, so that the receipt's clock starts with the push.
         if writer.send(Request { id: seq + 1, cmd: Command::Publish(publish) }).await.is_err() {
             break;

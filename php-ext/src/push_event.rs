@@ -1,12 +1,18 @@
 //! `MsgPush\PushEvent`: the PHP class. Its API is stated in
 //! `php-ext/msgpush.stub.php`; this file implements it.
+//!
+//! A message keeps one random id from its first `push()` or `queue()` until a
+//! setter changes it, so that sending it again (a retry after TIMEOUT, the
+//! queue's resend after a lost answer) is recognised by msgpushd and
+//! delivered once.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::{ZendClassObject, Zval};
 use msgpush_protocol::defaults::events;
-use msgpush_protocol::{Command, Content, Publish, Reply, Target};
+use msgpush_protocol::{Command, Content, MsgId, Publish, Reply, Target};
 
 use crate::error::PushError;
 use crate::settings::Settings;
@@ -20,13 +26,28 @@ pub struct PushEvent {
     to: Target,
     event: String,
     content: Content,
+    /// Set when the message is first sent; cleared by every setter.
+    msg_id: Cell<Option<MsgId>>,
 }
 
 impl PushEvent {
     fn publish(&self) -> Result<Publish, PushError> {
-        let publish = Publish { to: self.to.clone(), event: self.event.clone(), content: self.content.clone() };
+        let msg_id = Some(self.msg_id()?);
+        let publish = Publish { to: self.to.clone(), event: self.event.clone(), content: self.content.clone(), msg_id };
         publish.validate().map_err(PushError::Invalid)?;
         Ok(publish)
+    }
+
+    /// This message's id, drawn on first use.
+    fn msg_id(&self) -> Result<MsgId, PushError> {
+        if let Some(id) = self.msg_id.get() {
+            return Ok(id);
+        }
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|e| PushError::Internal(format!("no randomness for a message id: {e}")))?;
+        let id = MsgId(u128::from_ne_bytes(bytes));
+        self.msg_id.set(Some(id));
+        Ok(id)
     }
 }
 
@@ -34,7 +55,12 @@ impl PushEvent {
 impl PushEvent {
     /// A message to everyone, with event `new_msg` and empty content.
     pub fn __construct() -> Self {
-        PushEvent { to: Target::Everyone, event: events::NEW_MSG.to_owned(), content: Content::Text(String::new()) }
+        PushEvent {
+            to: Target::Everyone,
+            event: events::NEW_MSG.to_owned(),
+            content: Content::Text(String::new()),
+            msg_id: Cell::new(None),
+        }
     }
 
     /// Sets the recipient: a uid (string or int), an array of uids, or `''`
@@ -44,6 +70,7 @@ impl PushEvent {
         self_: &'a mut ZendClassObject<PushEvent>,
         uid: Option<&Zval>,
     ) -> PhpResult<&'a mut ZendClassObject<PushEvent>> {
+        self_.msg_id.set(None);
         self_.to = match uid {
             Some(uid) => values::target_of(uid)?,
             None => Target::Everyone,
@@ -57,6 +84,7 @@ impl PushEvent {
         self_: &'a mut ZendClassObject<PushEvent>,
         content: Option<&Zval>,
     ) -> PhpResult<&'a mut ZendClassObject<PushEvent>> {
+        self_.msg_id.set(None);
         self_.content = match content {
             Some(content) => values::content_of(content)?,
             None => Content::Text(String::new()),
@@ -70,6 +98,7 @@ impl PushEvent {
         self_: &mut ZendClassObject<PushEvent>,
         event: String,
     ) -> PhpResult<&mut ZendClassObject<PushEvent>> {
+        self_.msg_id.set(None);
         self_.event = values::event_of(&event)?;
         Ok(self_)
     }

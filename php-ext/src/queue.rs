@@ -5,8 +5,8 @@
 //! - Queue full: `queue()` returns false and the message is counted as dropped.
 //! - Daemon down: the writer keeps the messages and retries (backing off up to
 //!   a second) until it is back; meanwhile the queue fills up.
-//! - Connection lost mid-batch: the unanswered frames are sent again, so a
-//!   message may arrive twice but is not lost (at-least-once).
+//! - Connection lost mid-batch: the unanswered frames are sent again; each
+//!   carries its message id, so msgpushd delivers it once (within its window).
 //! - End of request and of process: wait up to `msgpush.flush_timeout_ms` for
 //!   every queued message to be answered; what is left stays queued (the
 //!   process goes on to the next request) or, at process exit, is lost.

@@ -120,6 +120,7 @@ mod tests {
                 to: Target::Users(vec!["123".into()]),
                 event: "new_msg".into(),
                 content: Content::Text("héllo <b>".into()),
+                msg_id: None,
             }),
         }
     }
@@ -158,6 +159,21 @@ mod tests {
             body,
             r#"{"id":7,"cmd":{"publish":{"to":{"users":["123"]},"event":"new_msg","content":{"text":"héllo <b>"}}}}"#
         );
+    }
+
+    #[test]
+    fn a_msg_id_is_32_hex_digits_on_the_wire() {
+        let mut request = publish();
+        if let Command::Publish(p) = &mut request.cmd {
+            p.msg_id = Some(MsgId(0xabc));
+        }
+        let json = serde_json::to_string(&request).unwrap();
+        assert!(json.ends_with(r#""msg_id":"00000000000000000000000000000abc"}}}"#), "{json}");
+        assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), request);
+        for bad in ["\"abc\"", "\"zz000000000000000000000000000abc\"", "12"] {
+            let json = format!(r#"{{"to":"everyone","event":"e","content":{{"text":""}},"msg_id":{bad}}}"#);
+            assert!(serde_json::from_str::<Publish>(&json).is_err(), "{bad}");
+        }
     }
 
     #[test]

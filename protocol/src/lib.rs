@@ -22,4 +22,6 @@ pub mod message;
 pub mod codec;
 
 pub use frame::{FrameError, PROTOCOL_VERSION};
-pub use message::{Command, Content, Disconnect, ErrorCode, Publish, Reply, Request, Response, Target, TokenRequest};
+pub use message::{
+    Command, Content, Disconnect, ErrorCode, MsgId, Publish, Reply, Request, Response, Target, TokenRequest,
+};

@@ -84,7 +84,7 @@ mod tests {
     use crate::message::Content;
 
     fn publish(to: Target, event: &str) -> Publish {
-        Publish { to, event: event.into(), content: Content::Text("x".into()) }
+        Publish { to, event: event.into(), content: Content::Text("x".into()), msg_id: None }
     }
 
     #[test]

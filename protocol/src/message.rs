@@ -59,6 +59,31 @@ pub struct Publish {
     pub event: String,
     /// The payload, delivered as given (no HTML escaping on this path).
     pub content: Content,
+    /// The message's own id (32 hex digits, random), the same each time the
+    /// same message is sent again: the daemon delivers a message once per id
+    /// within its window and answers the copies as it answered the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msg_id: Option<MsgId>,
+}
+
+/// A message id: 128 random bits, written as 32 lowercase hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MsgId(pub u128);
+
+impl Serialize for MsgId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format!("{:032x}", self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for MsgId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let hex = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        if hex.len() != 32 {
+            return Err(serde::de::Error::custom("a msg_id is 32 hex digits"));
+        }
+        u128::from_str_radix(&hex, 16).map(MsgId).map_err(|_| serde::de::Error::custom("a msg_id is 32 hex digits"))
+    }
 }
 
 /// The recipients of a [`Publish`].

@@ -72,6 +72,17 @@ pub struct Config {
     #[arg(long, env = "MSGPUSHD_CORS_ORIGIN", value_delimiter = ',')]
     pub cors_origin: Vec<String>,
 
+    /// Seconds a message id is remembered: a copy of a message (a resend
+    /// after a lost answer, a retry after a timeout) arriving within it is
+    /// not delivered again.
+    #[arg(long, env = "MSGPUSHD_DEDUP_WINDOW_SECS", default_value_t = 60)]
+    pub dedup_window_secs: u64,
+
+    /// Most message ids remembered (about 100 bytes each); beyond it the
+    /// oldest are forgotten before their window ends.
+    #[arg(long, env = "MSGPUSHD_DEDUP_MAX_IDS", default_value_t = 200_000)]
+    pub dedup_max_ids: usize,
+
     /// The `update_online_count` message; `{uids}` and `{sockets}` are
     /// replaced by the figures.
     #[arg(long, env = "MSGPUSHD_ONLINE_COUNT_TEMPLATE", default_value = DEFAULT_TEMPLATE)]

@@ -95,7 +95,7 @@ fn publish_of(params: &Params) -> Option<Publish> {
         Some(Param::Text(content)) => escape_html(content),
         Some(Param::Structured) => return None,
     };
-    Some(Publish { to, event: events::NEW_MSG.to_owned(), content: Content::Text(content) })
+    Some(Publish { to, event: events::NEW_MSG.to_owned(), content: Content::Text(content), msg_id: None })
 }
 
 fn text<'a>(params: &'a Params, name: &str) -> Option<&'a str> {

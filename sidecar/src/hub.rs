@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::emit::{emit, sockets_missed};
 use crate::online_count::OnlineCount;
 use crate::presence::Presence;
+use crate::recent::{Claim, Recent};
 use crate::tokens::Tokens;
 
 /// How often the online figures are compared with the last broadcast.
@@ -28,6 +29,7 @@ pub struct Hub {
     presence: Arc<Presence>,
     online: Arc<OnlineCount>,
     tokens: Arc<Tokens>,
+    recent: Recent,
 }
 
 /// Why a request was refused or failed.
@@ -61,17 +63,46 @@ impl std::error::Error for RequestError {}
 
 impl Hub {
     /// Ties the Socket.IO handle to the state its handlers were given.
-    pub fn new(io: SocketIo, presence: Arc<Presence>, online: Arc<OnlineCount>, tokens: Arc<Tokens>) -> Hub {
-        Hub { io, presence, online, tokens }
+    pub fn new(
+        io: SocketIo,
+        presence: Arc<Presence>,
+        online: Arc<OnlineCount>,
+        tokens: Arc<Tokens>,
+        recent: Recent,
+    ) -> Hub {
+        Hub { io, presence, online, tokens, recent }
     }
 
     /// Emits `publish` and returns how many sockets it reached (0: every
     /// target user is offline, nothing was emitted). Sockets whose send
     /// buffer is full (a client that stopped reading) miss the message and
-    /// are not counted.
+    /// are not counted. A copy of a message already published (same
+    /// `msg_id`, within the window) is not emitted again: it gets the first
+    /// copy's answer.
     pub async fn publish(&self, publish: Publish) -> Result<u64, RequestError> {
         publish.validate().map_err(RequestError::Invalid)?;
-        let Publish { to, event, content } = publish;
+        let Some(id) = publish.msg_id else {
+            return self.emit(publish).await;
+        };
+        match self.recent.claim(id) {
+            Claim::New(ticket) => {
+                let sockets = self.emit(publish).await?;
+                ticket.finish(sockets);
+                Ok(sockets)
+            }
+            Claim::Copy(sockets) => {
+                tracing::debug!(sockets, "a copy of a message already delivered: not delivered again");
+                Ok(sockets)
+            }
+            Claim::InFlight(mut outcome) => match outcome.wait_for(Option::is_some).await.map(|o| *o) {
+                Ok(Some(sockets)) => Ok(sockets),
+                _ => Err(RequestError::Internal("the first copy of this message failed; send it again".into())),
+            },
+        }
+    }
+
+    async fn emit(&self, publish: Publish) -> Result<u64, RequestError> {
+        let Publish { to, event, content, .. } = publish;
         let emit_error = |e: BroadcastError| RequestError::Internal(format!("cannot emit: {e}"));
         let sockets = match to {
             Target::Everyone => {

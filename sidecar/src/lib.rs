@@ -7,6 +7,7 @@
 //! - `presence`: the online map (socket -> uid, uid -> open sockets).
 //! - `online_count`: the `update_online_count` message.
 //! - `emit`: emitting to browser sockets and counting those that missed it.
+//! - `recent`: ids of recently published messages, so a copy is delivered once.
 //! - `secret` / `tokens`: the token secret's file; minting and verifying
 //!   login tokens (JWTs).
 //! - [`config`]: command-line flags and their environment variables.
@@ -38,6 +39,7 @@ mod hub;
 mod online_count;
 mod origin;
 mod presence;
+mod recent;
 mod secret;
 mod tokens;
 mod unix_connection;
@@ -58,6 +60,7 @@ use crate::config::{AuthMode, Config};
 use crate::hub::Hub;
 use crate::online_count::OnlineCount;
 use crate::presence::Presence;
+use crate::recent::Recent;
 use crate::tokens::Tokens;
 use crate::unix_listener::{SocketAccess, UnixIngress};
 
@@ -77,7 +80,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Box<
     let secret = secret::load_or_create(&config.token_secret_file)?;
     let tokens = Arc::new(Tokens::new(&secret, config.token_leeway_secs));
     let (io, socket_io) = browser::socket_io(&config, presence.clone(), online.clone(), tokens.clone());
-    let hub = Arc::new(Hub::new(io, presence, online, tokens));
+    let recent = Recent::new(Duration::from_secs(config.dedup_window_secs), config.dedup_max_ids);
+    let hub = Arc::new(Hub::new(io, presence, online, tokens, recent));
 
     let access = SocketAccess { mode: config.socket_mode, group: config.socket_group.clone() };
     let unix = UnixIngress::bind(&config.socket, &access)?;

@@ -80,7 +80,7 @@ struct DemoPush {
 
 async fn demo_push(State(hub): State<Arc<Hub>>, Json(form): Json<DemoPush>) -> Response {
     let to = if form.to.is_empty() { Target::Everyone } else { Target::Users(vec![form.to]) };
-    let publish = Publish { to, event: events::NEW_MSG.to_owned(), content: Content::Text(form.content) };
+    let publish = Publish { to, event: events::NEW_MSG.to_owned(), content: Content::Text(form.content), msg_id: None };
     match hub.publish(publish).await {
         Ok(sockets) => Json(serde_json::json!({ "sockets": sockets })).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),

@@ -57,7 +57,7 @@ impl UnixClient {
 
     /// Publishes and returns the reply.
     pub fn publish(&mut self, to: Target, event: &str, content: Content) -> Reply {
-        self.request(Command::Publish(Publish { to, event: event.into(), content }))
+        self.request(Command::Publish(Publish { to, event: event.into(), content, msg_id: None }))
     }
 
     /// A login token for `uid` valid for `ttl` seconds.

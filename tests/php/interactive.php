@@ -2,6 +2,7 @@
 // One long-lived PHP process driven from stdin, one command per line:
 //   push UID TEXT   -> prints "pushed N" or "error CODE MESSAGE"
 //   queue UID TEXT  -> prints "queued true|false"
+//   again           -> push() the last message once more, unchanged: "pushed N" or "error ..."
 //   flush MS        -> prints "flushed true|false"
 //   info            -> prints the msgpush section of phpinfo on one line
 //   fork UID TEXT   -> forks; the child pushes and exits; prints "child N"
@@ -16,12 +17,17 @@ while (($line = fgets(STDIN)) !== false) {
     try {
         switch ($parts[0]) {
             case 'push':
-                $sockets = (new PushEvent)->setUser($parts[1])->setContent($parts[2])->push();
+                $last = (new PushEvent)->setUser($parts[1])->setContent($parts[2]);
+                $sockets = $last->push();
                 echo "pushed $sockets\n";
                 break;
             case 'queue':
                 $queued = (new PushEvent)->setUser($parts[1])->setContent($parts[2])->queue();
                 echo 'queued ', var_export($queued, true), "\n";
+                break;
+            case 'again':
+                $sockets = $last->push();
+                echo "pushed $sockets\n";
                 break;
             case 'flush':
                 echo 'flushed ', var_export(PushEvent::flush((int) $parts[1]), true), "\n";

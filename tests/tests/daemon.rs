@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use msgpush_protocol::frame::{self, PROTOCOL_VERSION};
 use msgpush_protocol::limits::MAX_UID_BYTES;
-use msgpush_protocol::{Command as Cmd, Content, ErrorCode, Publish, Reply, Request, Target};
+use msgpush_protocol::{Command as Cmd, Content, ErrorCode, MsgId, Publish, Reply, Request, Target};
 use msgpush_testkit::*;
 use serde_json::json;
 
@@ -345,6 +345,7 @@ fn pipelined_requests_are_answered_in_order_and_delivered_in_order() {
             to: Target::Users(vec!["p".into()]),
             event: "new_msg".into(),
             content: Content::Text(format!("m{id}")),
+            msg_id: None,
         };
         frame::encode(&Request { id, cmd: Cmd::Publish(publish) }, &mut burst);
     }
@@ -394,6 +395,29 @@ fn a_client_that_never_reads_does_not_wedge_the_daemon() {
     assert_eq!(unix.push_text("fast", "unaffected"), 1);
     fast.expect_event("new_msg", &text("unaffected"));
     daemon.assert_serving();
+}
+
+#[test]
+fn a_message_sent_again_with_its_id_is_answered_but_delivered_once() {
+    let daemon = Daemon::start();
+    let mut tabs =
+        Browser::open_with(&daemon, BrowserOptions { tabs: 2, ..BrowserOptions::new(ClientVersion::V4, "d") });
+    daemon.wait_online("d", 2);
+    let message = |text: &str, id: u128| {
+        Cmd::Publish(Publish {
+            to: Target::Users(vec!["d".into()]),
+            event: "new_msg".into(),
+            content: Content::Text(text.into()),
+            msg_id: Some(MsgId(id)),
+        })
+    };
+    let (mut first, mut second) = (daemon.unix(), daemon.unix());
+    assert_eq!(first.request(message("once", 7)), Reply::Delivered { sockets: 2 });
+    assert_eq!(second.request(message("once", 7)), Reply::Delivered { sockets: 2 }, "the copy gets the first answer");
+    assert_eq!(first.request(message("once", 8)), Reply::Delivered { sockets: 2 }, "another id is another message");
+    assert_eq!(first.request(message("after", 9)), Reply::Delivered { sockets: 2 });
+    tabs.expect_count(2, |l| l["data"] == "after");
+    assert_eq!(tabs.count_event("new_msg", &text("once")), 4, "two messages, two tabs each");
 }
 
 #[test]

@@ -248,3 +248,39 @@ fn a_token_from_php_logs_in_and_disconnect_closes_exactly_that_users_sockets() {
     assert!(info.contains("login tokens minted => 1"), "{info}");
     assert!(php.finish().success());
 }
+
+/// Sends `signal` to the daemon's process.
+fn signal(daemon: &Daemon, signal: &str) {
+    let status = std::process::Command::new("kill").args([signal, &daemon.pid().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_timed_out_push_retried_and_a_resent_queued_message_are_each_delivered_once() {
+    let daemon = Daemon::start();
+    let mut browser = Browser::open(&daemon, "r");
+    daemon.wait_online("r", 1);
+    let mut php = PhpSession::start(&daemon.socket, &["msgpush.timeout_ms=300"]);
+    assert_eq!(php.ask("push r warm-up"), "pushed 1");
+
+    // The daemon stops answering (paused) past msgpush.timeout_ms: the outcome
+    // of the push is unknown to PHP, and the queue's writer times out and resends.
+    signal(&daemon, "-STOP");
+    let answer = php.ask("push r once");
+    assert!(answer.starts_with("error 2 "), "TIMEOUT expected: {answer}");
+    assert_eq!(php.ask("queue r queued once"), "queued true");
+    assert_eq!(php.ask("flush 1500"), "flushed false", "nothing is answered while the daemon is paused");
+    signal(&daemon, "-CONT");
+
+    // The application retries the same PushEvent: answered, not delivered again.
+    assert_eq!(php.ask("again"), "pushed 1");
+    assert_eq!(php.ask("flush 10000"), "flushed true");
+    assert_eq!(php.ask("push r after"), "pushed 1");
+    browser.expect_event("new_msg", &text("after"));
+    assert_eq!(browser.count_event("new_msg", &text("once")), 1, "{:?}", browser.received("new_msg"));
+    assert_eq!(browser.count_event("new_msg", &text("queued once")), 1, "{:?}", browser.received("new_msg"));
+    // A new message with the same text is a new message.
+    assert_eq!(php.ask("push r once"), "pushed 1");
+    browser.expect_count(2, |l| l["data"] == "once");
+    assert!(php.finish().success());
+}
