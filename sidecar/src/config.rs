@@ -65,6 +65,18 @@ pub struct Config {
     #[arg(long, env = "MSGPUSHD_MAX_FRAME_BYTES", default_value_t = defaults::MAX_FRAME_BYTES)]
     pub max_frame_bytes: usize,
 
+    /// Seconds a Unix-socket connection may stay silent before it is closed
+    /// (the extension reconnects by itself on its next push).
+    #[arg(long, env = "MSGPUSHD_UNIX_IDLE_TIMEOUT_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub unix_idle_timeout_secs: u64,
+
+    /// Seconds a frame may take to arrive whole once it started, and a
+    /// Unix-socket peer to take its replies; past it the connection is closed.
+    #[arg(long, env = "MSGPUSHD_UNIX_IO_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub unix_io_timeout_secs: u64,
+
     /// Origins allowed to connect from a browser (repeat or separate with
     /// commas): a polling handshake or websocket upgrade from another origin
     /// is refused (403). When unset, any origin is allowed, as with

@@ -110,7 +110,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Box<
     }
 
     let tasks = TaskTracker::new();
-    tasks.spawn(unix.serve(hub.clone(), config.max_frame_bytes, shutdown.clone()));
+    let limits = unix_connection::Limits {
+        max_frame: config.max_frame_bytes,
+        idle: Duration::from_secs(config.unix_idle_timeout_secs),
+        io: Duration::from_secs(config.unix_io_timeout_secs),
+    };
+    tasks.spawn(unix.serve(hub.clone(), limits, shutdown.clone()));
     tasks.spawn(hub.clone().broadcast_online_count(shutdown.clone()));
     tasks.spawn(serve_http(web_listener, web, shutdown.clone()));
     tasks.spawn(serve_http(http_listener, http, shutdown.clone()));

@@ -1,31 +1,64 @@
 //! One PHP process's connection: read request frames, answer each in order.
 //! Requests may be pipelined; replies are flushed once no further request is
-//! already waiting, so a burst costs one write, not one per reply.
+//! already waiting, so a burst costs one write, not one per reply. Every wait
+//! has a deadline, so a stuck or hostile peer cannot hold a connection (and
+//! its buffers) for ever.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use msgpush_protocol::codec::ServerCodec;
 use msgpush_protocol::{Command, ErrorCode, FrameError, Reply, Request, Response};
 use tokio::net::UnixStream;
+use tokio::time::timeout;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::Hub;
 
+/// What one connection may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest frame accepted.
+    pub max_frame: usize,
+    /// How long a connection may stay silent between requests (the extension
+    /// reconnects by itself when it finds its connection closed).
+    pub idle: Duration,
+    /// How long a frame may take to arrive once it started, and the peer to
+    /// take the replies written to it.
+    pub io: Duration,
+}
+
 /// Serves one connection until the peer closes it, it breaks the protocol
-/// beyond recovery, or the daemon shuts down.
-pub async fn serve(stream: UnixStream, hub: Arc<Hub>, max_frame: usize, shutdown: CancellationToken) {
-    let mut frames = Framed::new(stream, ServerCodec::new(max_frame));
+/// beyond recovery, it misses a deadline, or the daemon shuts down.
+pub async fn serve(stream: UnixStream, hub: Arc<Hub>, limits: Limits, shutdown: CancellationToken) {
+    let mut frames = Framed::new(stream, ServerCodec::new(limits.max_frame));
     loop {
         let next = match frames.next().now_or_never() {
             Some(next) => next,
             None => {
-                if frames.flush().await.is_err() {
+                if !matches!(timeout(limits.io, frames.flush()).await, Ok(Ok(()))) {
+                    tracing::debug!("closing a unix socket connection: its replies are not read");
                     return;
                 }
+                if frames.read_buffer().is_empty() {
+                    tokio::select! {
+                        readable = timeout(limits.idle, frames.get_ref().readable()) => if readable.is_err() {
+                            tracing::debug!("closing an idle unix socket connection");
+                            return;
+                        },
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
                 tokio::select! {
-                    next = frames.next() => next,
+                    next = timeout(limits.io, frames.next()) => match next {
+                        Ok(next) => next,
+                        Err(_) => {
+                            tracing::debug!("closing a unix socket connection: a frame did not arrive whole in time");
+                            return;
+                        }
+                    },
                     _ = shutdown.cancelled() => break,
                 }
             }

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::hub::Hub;
-use crate::unix_connection;
+use crate::unix_connection::{self, Limits};
 
 /// A bound Unix socket; its file is removed when this is dropped.
 #[derive(Debug)]
@@ -51,7 +51,7 @@ impl UnixIngress {
 
     /// Accepts connections until `shutdown`, then waits for open connections
     /// to answer what they have read and removes the socket file.
-    pub async fn serve(self, hub: Arc<Hub>, max_frame: usize, shutdown: CancellationToken) {
+    pub async fn serve(self, hub: Arc<Hub>, limits: Limits, shutdown: CancellationToken) {
         let connections = TaskTracker::new();
         loop {
             let accepted = tokio::select! {
@@ -62,7 +62,7 @@ impl UnixIngress {
                 Ok((stream, _)) => {
                     let peer = stream.peer_cred().ok().and_then(|c| c.pid());
                     tracing::debug!(pid = ?peer, "unix socket connection opened");
-                    connections.spawn(unix_connection::serve(stream, hub.clone(), max_frame, shutdown.clone()));
+                    connections.spawn(unix_connection::serve(stream, hub.clone(), limits, shutdown.clone()));
                 }
                 Err(e) => {
                     // Out of descriptors and the like: back off instead of spinning.

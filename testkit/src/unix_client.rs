@@ -37,10 +37,14 @@ impl UnixClient {
         frame::read(&mut self.stream, &mut self.buf, MAX_REPLY_BYTES).expect("a response frame")
     }
 
-    /// Whether the daemon closed the connection (reads EOF).
+    /// Whether the daemon closed the connection: reads EOF (or a reset)
+    /// within [`PATIENCE`]. A connection still open after it is not closed.
     pub fn is_closed_by_peer(&mut self) -> bool {
         let mut byte = [0u8; 1];
-        matches!(self.stream.read(&mut byte), Ok(0) | Err(_))
+        match self.stream.read(&mut byte) {
+            Ok(n) => n == 0,
+            Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+        }
     }
 
     /// Sends one request and returns its reply.

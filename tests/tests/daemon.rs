@@ -334,6 +334,22 @@ fn oversized_frame_is_refused_and_its_connection_closed() {
 }
 
 #[test]
+fn a_partial_frame_and_a_silent_connection_are_closed_by_their_deadlines() {
+    let daemon = Daemon::start_with(&["--unix-idle-timeout-secs", "1", "--unix-io-timeout-secs", "1"]);
+    let mut partial = daemon.unix();
+    partial.send_raw(&[0, 0, 0, 100, PROTOCOL_VERSION, b'{']);
+    let mut silent = daemon.unix();
+    let mut busy = daemon.unix();
+    for _ in 0..4 {
+        assert!(matches!(busy.request(Cmd::Ping), Reply::Pong { .. }), "a connection in use stays open");
+        std::thread::sleep(std::time::Duration::from_millis(400));
+    }
+    assert!(partial.is_closed_by_peer(), "a frame that never completes");
+    assert!(silent.is_closed_by_peer(), "a connection that says nothing");
+    daemon.assert_serving();
+}
+
+#[test]
 fn pipelined_requests_are_answered_in_order_and_delivered_in_order() {
     let daemon = Daemon::start();
     let mut browser = Browser::open(&daemon, "p");

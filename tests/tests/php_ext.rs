@@ -284,3 +284,18 @@ fn a_timed_out_push_retried_and_a_resent_queued_message_are_each_delivered_once(
     browser.expect_count(2, |l| l["data"] == "once");
     assert!(php.finish().success());
 }
+
+#[test]
+fn a_connection_closed_for_idleness_is_replaced_without_an_error() {
+    let daemon = Daemon::start_with(&["--unix-idle-timeout-secs", "1"]);
+    let _browser = Browser::open(&daemon, "i");
+    daemon.wait_online("i", 1);
+    let mut php = PhpSession::start(&daemon.socket, &[]);
+    assert_eq!(php.ask("push i before"), "pushed 1");
+    let closed = wait_until(|| daemon.log().contains("closing an idle unix socket connection"));
+    assert!(closed, "the daemon closed the idle connection");
+    assert_eq!(php.ask("push i after"), "pushed 1");
+    let connections = daemon.log().matches(&format!("unix socket connection opened pid=Some({})", php.pid())).count();
+    assert_eq!(connections, 2, "one reconnect");
+    assert!(php.finish().success());
+}
