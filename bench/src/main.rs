@@ -105,7 +105,8 @@ fn main() {
     // This process and the daemons it starts hold a descriptor per client.
     let limit = msgpush_testkit::fd_limit::raise();
     if options.max_clients == 0 {
-        options.max_clients = (limit as usize).saturating_sub(200).min(50_000);
+        // msgpushd keeps 200 descriptors of the same limit free of TCP connections (--max-connections).
+        options.max_clients = (limit as usize).saturating_sub(300).min(50_000);
     }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let started = std::time::Instant::now();

@@ -65,6 +65,23 @@ pub struct Config {
     #[arg(long, env = "MSGPUSHD_MAX_FRAME_BYTES", default_value_t = defaults::MAX_FRAME_BYTES)]
     pub max_frame_bytes: usize,
 
+    /// Seconds an HTTP client (browser or push API) has to send a request's
+    /// head; a keep-alive connection idle this long is closed too.
+    #[arg(long, env = "MSGPUSHD_HTTP_HEADER_TIMEOUT_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_header_timeout_secs: u64,
+
+    /// Seconds an HTTP client has to send a request's body.
+    #[arg(long, env = "MSGPUSHD_HTTP_BODY_TIMEOUT_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_body_timeout_secs: u64,
+
+    /// Most TCP connections (browsers and the HTTP push API together);
+    /// beyond it new ones are closed at once. Default: the descriptor limit
+    /// less a reserve, so that PHP's Unix socket stays reachable.
+    #[arg(long, env = "MSGPUSHD_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
     /// Seconds a Unix-socket connection may stay silent before it is closed
     /// (the extension reconnects by itself on its next push).
     #[arg(long, env = "MSGPUSHD_UNIX_IDLE_TIMEOUT_SECS", default_value_t = 300,
@@ -137,6 +154,22 @@ pub struct Config {
     /// For trying msgpush out: anyone who reaches --listen can push with it.
     #[arg(long, env = "MSGPUSHD_DEMO")]
     pub demo: bool,
+}
+
+/// Descriptors kept free of TCP connections by default: PHP's connections to
+/// the Unix socket, the daemon's own files.
+pub const DESCRIPTOR_RESERVE: usize = 200;
+
+impl Config {
+    /// `--max-connections`, or the default: the open-descriptor limit less
+    /// [`DESCRIPTOR_RESERVE`].
+    pub fn max_connections(&self) -> usize {
+        self.max_connections.unwrap_or_else(|| {
+            let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                .map_or(1024, |(soft, _)| soft);
+            usize::try_from(limit).unwrap_or(usize::MAX).saturating_sub(DESCRIPTOR_RESERVE).max(64)
+        })
+    }
 }
 
 fn parse_octal_mode(s: &str) -> Result<u32, String> {

@@ -53,6 +53,7 @@ async fn push(State(api): State<Arc<HttpApi>>, request: Request<Body>) -> Respon
     let params = match Params::read(request, api.max_body).await {
         Ok(params) => params,
         Err(ParamsError::TooLarge) => return reply(StatusCode::PAYLOAD_TOO_LARGE, Outcome::Fail),
+        Err(ParamsError::TimedOut) => return reply(StatusCode::REQUEST_TIMEOUT, Outcome::Fail),
         Err(ParamsError::Malformed(why)) => {
             tracing::debug!(cause = %why, "http push refused");
             return reply(StatusCode::OK, Outcome::Fail);

@@ -27,6 +27,20 @@ pub enum ParamsError {
     TooLarge,
     /// The body does not parse as its content type says.
     Malformed(String),
+    /// The body did not arrive within the body timeout.
+    TimedOut,
+}
+
+/// Whether a body read failed because the body timeout passed.
+fn caused_by_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 impl Params {
@@ -87,7 +101,13 @@ impl Params {
     /// Reads the parameters of `request`, with a body of at most `max_body` bytes.
     pub async fn read(request: Request<Body>, max_body: usize) -> Result<Self, ParamsError> {
         let (parts, body) = request.into_parts();
-        let body = to_bytes(body, max_body).await.map_err(|_| ParamsError::TooLarge)?;
+        let body = to_bytes(body, max_body).await.map_err(|e| {
+            if caused_by_timeout(&e) {
+                ParamsError::TimedOut
+            } else {
+                ParamsError::TooLarge
+            }
+        })?;
         let content_type = parts
             .headers
             .get(header::CONTENT_TYPE)

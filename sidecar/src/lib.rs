@@ -20,6 +20,8 @@
 //! - `http_api` / `http_params`: the web-msg-sender-compatible HTTP ingress.
 //! - `origin`: which pages may use Socket.IO: CORS, foreign origins refused.
 //! - `web`: the browser port: Socket.IO, the client script, the demo page.
+//! - `accept_errors` / `http_server`: serving the two TCP ports with
+//!   deadlines and a connection cap.
 //! - [`shutdown`]: signal handling; [`fd_limit`]: raising the descriptor limit.
 //!
 //! Each module imports only those above it in this list.
@@ -31,10 +33,12 @@ pub mod config;
 pub mod fd_limit;
 pub mod shutdown;
 
+mod accept_errors;
 mod browser;
 mod emit;
 mod http_api;
 mod http_params;
+mod http_server;
 mod hub;
 mod online_count;
 mod origin;
@@ -51,8 +55,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -117,8 +121,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Box<
     };
     tasks.spawn(unix.serve(hub.clone(), limits, shutdown.clone()));
     tasks.spawn(hub.clone().broadcast_online_count(shutdown.clone()));
-    tasks.spawn(serve_http(web_listener, web, shutdown.clone()));
-    tasks.spawn(serve_http(http_listener, http, shutdown.clone()));
+    let deadlines = http_server::Deadlines {
+        header: Duration::from_secs(config.http_header_timeout_secs),
+        body: Duration::from_secs(config.http_body_timeout_secs),
+    };
+    let connections = Arc::new(Semaphore::new(config.max_connections()));
+    let serve =
+        |name, listener, app| http_server::serve(name, listener, app, deadlines, connections.clone(), shutdown.clone());
+    tasks.spawn(serve("socket.io", web_listener, web));
+    tasks.spawn(serve("http push api", http_listener, http));
     tasks.close();
 
     shutdown.cancelled().await;
@@ -143,11 +154,4 @@ fn bind_tcp(addr: SocketAddr, flag: &str) -> Result<TcpListener, Box<dyn Error>>
         socket.listen(LISTEN_BACKLOG)
     };
     listen().map_err(|e| format!("cannot listen on {addr} ({flag}): {e}").into())
-}
-
-async fn serve_http(listener: TcpListener, app: Router, shutdown: CancellationToken) {
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
-    if let Err(e) = served {
-        tracing::error!(cause = %e, "http server failed");
-    }
 }

@@ -11,6 +11,7 @@ use tokio::net::UnixListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::accept_errors::AcceptErrors;
 use crate::hub::Hub;
 use crate::unix_connection::{self, Limits};
 
@@ -53,6 +54,7 @@ impl UnixIngress {
     /// to answer what they have read and removes the socket file.
     pub async fn serve(self, hub: Arc<Hub>, limits: Limits, shutdown: CancellationToken) {
         let connections = TaskTracker::new();
+        let mut errors = AcceptErrors::new("unix socket");
         loop {
             let accepted = tokio::select! {
                 accepted = self.listener.accept() => accepted,
@@ -64,11 +66,7 @@ impl UnixIngress {
                     tracing::debug!(pid = ?peer, "unix socket connection opened");
                     connections.spawn(unix_connection::serve(stream, hub.clone(), limits, shutdown.clone()));
                 }
-                Err(e) => {
-                    // Out of descriptors and the like: back off instead of spinning.
-                    tracing::warn!(cause = %e, "unix socket accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
+                Err(e) => errors.failed(e).await,
             }
         }
         connections.close();

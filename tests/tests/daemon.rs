@@ -463,6 +463,84 @@ fn sigterm_stops_the_daemon_even_with_a_client_that_never_reads() {
     assert!(!daemon.socket.exists(), "socket file removed");
 }
 
+/// Reads what `stream` receives until the peer closes it; None if it stays
+/// open past PATIENCE.
+fn read_until_closed(stream: &mut std::net::TcpStream) -> Option<String> {
+    use std::io::Read;
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(String::from_utf8_lossy(&received).into_owned()),
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(String::from_utf8_lossy(&received).into_owned())
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+#[test]
+fn idle_half_sent_and_slow_http_connections_are_closed_by_their_deadlines() {
+    use std::io::Write;
+    let daemon = Daemon::start_with(&["--http-header-timeout-secs", "1", "--http-body-timeout-secs", "1"]);
+    let mut browser = Browser::open_with(
+        &daemon,
+        BrowserOptions { transports: "websocket", ..BrowserOptions::new(ClientVersion::V4, "w") },
+    );
+    daemon.wait_online("w", 1);
+    let connect = |addr| std::net::TcpStream::connect(addr).unwrap();
+
+    let mut idle = connect(daemon.web);
+    let mut half_head = connect(daemon.http);
+    half_head.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let mut keep_alive = connect(daemon.http);
+    keep_alive.write_all(b"GET /?type=publish&to=nobody HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut slow_body = connect(daemon.http);
+    slow_body.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ntype=publish").unwrap();
+
+    assert_eq!(read_until_closed(&mut idle).as_deref(), Some(""), "a connection that sends nothing");
+    assert_eq!(read_until_closed(&mut half_head).as_deref(), Some(""), "a head that never ends");
+    let answered = read_until_closed(&mut keep_alive).expect("an idle keep-alive connection is closed");
+    assert!(answered.ends_with("offline"), "after its answer: {answered}");
+    let slow = read_until_closed(&mut slow_body).expect("a body that never ends");
+    assert!(slow.starts_with("HTTP/1.1 408"), "{slow}");
+
+    // A websocket is not a slow request: it stays, and receives.
+    assert_eq!(daemon.unix().push_text("w", "still connected"), 1);
+    browser.expect_event("new_msg", &text("still connected"));
+    assert!(browser.seen.iter().all(|l| l["type"] != "disconnected"));
+    daemon.assert_serving();
+}
+
+#[test]
+fn at_the_connection_cap_new_connections_are_closed_and_php_still_pushes() {
+    let daemon = Daemon::start_with(&["--max-connections", "10"]);
+    let mut browser = Browser::open_with(
+        &daemon,
+        BrowserOptions { transports: "websocket", ..BrowserOptions::new(ClientVersion::V4, "c") },
+    );
+    daemon.wait_online("c", 1);
+    // The browser's websocket holds one place; nine more fill the cap.
+    let mut held: Vec<_> = (0..9).map(|_| std::net::TcpStream::connect(daemon.web).unwrap()).collect();
+    let mut over: Vec<_> = (0..20).map(|_| std::net::TcpStream::connect(daemon.web).unwrap()).collect();
+    for stream in &mut over {
+        assert_eq!(read_until_closed(stream).as_deref(), Some(""), "closed at once, over the cap");
+    }
+    // PHP's Unix socket is not under the cap.
+    let pushed = php_json(&daemon.socket, "push.php", &[], &[]);
+    assert_eq!(pushed["broadcast"], 1, "{pushed}");
+    browser.expect_event("new_msg", &text("to all"));
+    let failures = daemon.log().matches("accepting connections fails").count();
+    assert!((1..=2).contains(&failures), "logged once per interval, not per refusal: {failures}");
+
+    held.clear();
+    let _later = Browser::open(&daemon, "later");
+    daemon.wait_online("later", 1);
+}
+
 #[test]
 fn thousands_of_connections_are_served() {
     let daemon = Daemon::start();

@@ -1,0 +1,131 @@
+//! Serving HTTP/1.1 on a TCP listener with deadlines and a connection cap,
+//! so that idle or slow clients cannot hold connections (and descriptors)
+//! for ever: a request's head must arrive within the header timeout (which
+//! also closes keep-alive connections left idle that long), its body within
+//! the body timeout, and connections beyond the cap are closed at once. A
+//! connection upgraded to a websocket keeps its place under the cap until it
+//! closes.
+
+use std::io;
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+use tower_http::timeout::TimeoutBody;
+
+use crate::accept_errors::AcceptErrors;
+
+/// The deadlines of one listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    /// For a request's head, and for a keep-alive connection's next request.
+    pub header: Duration,
+    /// For a request's body.
+    pub body: Duration,
+}
+
+/// Serves `app` on `listener` until `shutdown`, then lets open requests
+/// finish. `connections` is the cap, shared by the listeners given the same
+/// semaphore.
+pub async fn serve(
+    name: &'static str,
+    listener: TcpListener,
+    app: Router,
+    deadlines: Deadlines,
+    connections: Arc<Semaphore>,
+    shutdown: CancellationToken,
+) {
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(deadlines.header);
+    let tasks = TaskTracker::new();
+    let mut errors = AcceptErrors::new(name);
+    let mut refused = AcceptErrors::new(name);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.cancelled() => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                errors.failed(e).await;
+                continue;
+            }
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            drop(stream);
+            refused.failed(io::Error::other("--max-connections reached; connection closed")).await;
+            continue;
+        };
+        let io = TokioIo::new(Counted { stream, _permit: permit });
+        let app = app.clone();
+        let service = service_fn(move |request: hyper::Request<Incoming>| {
+            let request = request.map(|body| Body::new(TimeoutBody::new(deadlines.body, body)));
+            app.clone().oneshot(request)
+        });
+        let connection = builder.serve_connection(io, service).with_upgrades();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let mut connection = pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                _ = shutdown.cancelled() => connection.as_mut().graceful_shutdown(),
+            }
+            let _ = connection.await;
+        });
+    }
+    tasks.close();
+    tasks.wait().await;
+}
+
+/// A connection holding its place under the cap until it is dropped (with
+/// the websocket it may have become).
+struct Counted {
+    stream: TcpStream,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
