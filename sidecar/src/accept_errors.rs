@@ -1,6 +1,6 @@
-//! Accept failures (out of descriptors, mostly): a short pause so the loop
-//! does not spin, and one log line per interval saying how many there were,
-//! instead of a line per attempt.
+//! Accept failures (out of descriptors, mostly) and connections turned away:
+//! one log line per interval saying how many there were, instead of a line
+//! per attempt, and after a failed accept a short pause so the loop does not spin.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -25,14 +25,19 @@ impl AcceptErrors {
         AcceptErrors { listener, unlogged: 0, logged_at: None }
     }
 
-    /// Counts `error`, logs if the interval has passed, and pauses.
+    /// Counts a failed accept, logs if the interval has passed, and pauses.
     pub async fn failed(&mut self, error: io::Error) {
+        self.note(&error);
+        tokio::time::sleep(PAUSE).await;
+    }
+
+    /// Counts a connection turned away, and logs if the interval has passed.
+    pub fn note(&mut self, cause: &dyn std::fmt::Display) {
         self.unlogged += 1;
         if self.logged_at.is_none_or(|at| at.elapsed() >= LOG_INTERVAL) {
-            tracing::warn!(listener = self.listener, failures = self.unlogged, cause = %error, "accepting connections fails");
+            tracing::warn!(listener = self.listener, failures = self.unlogged, %cause, "accepting connections fails");
             self.unlogged = 0;
             self.logged_at = Some(Instant::now());
         }
-        tokio::time::sleep(PAUSE).await;
     }
 }

@@ -67,7 +67,7 @@ pub async fn serve(
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
             drop(stream);
-            refused.failed(io::Error::other("--max-connections reached; connection closed")).await;
+            refused.note(&"--max-connections reached; connection closed");
             continue;
         };
         let io = TokioIo::new(Counted { stream, _permit: permit });
