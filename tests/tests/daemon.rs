@@ -376,9 +376,9 @@ fn pipelined_requests_are_answered_in_order_and_delivered_in_order() {
     assert_eq!(received, expected);
 }
 
-#[test]
-fn a_client_that_never_reads_does_not_wedge_the_daemon() {
-    let daemon = Daemon::start_with(&["--max-buffered-packets", "64"]);
+/// A websocket client logged in as "slow" that has stopped reading
+/// (`tests/js/slow_reader.js`); killed when dropped.
+fn slow_reader(daemon: &Daemon) -> ChildGuard {
     let mut slow = ChildGuard::kill_on_drop(
         Command::new("node")
             .arg(repo_root().join("tests/js/slow_reader.js"))
@@ -393,6 +393,13 @@ fn a_client_that_never_reads_does_not_wedge_the_daemon() {
         .unwrap();
     assert_eq!(paused.trim(), "paused");
     daemon.wait_online("slow", 1);
+    slow
+}
+
+#[test]
+fn a_client_that_never_reads_does_not_wedge_the_daemon() {
+    let daemon = Daemon::start_with(&["--max-buffered-packets", "64"]);
+    let _slow = slow_reader(&daemon);
 
     let mut fast = Browser::open(&daemon, "fast");
     daemon.wait_online("fast", 1);
@@ -439,19 +446,7 @@ fn a_message_sent_again_with_its_id_is_answered_but_delivered_once() {
 #[test]
 fn sigterm_stops_the_daemon_even_with_a_client_that_never_reads() {
     let mut daemon = Daemon::start_with(&["--max-buffered-packets", "64"]);
-    let mut slow = ChildGuard::kill_on_drop(
-        Command::new("node")
-            .arg(repo_root().join("tests/js/slow_reader.js"))
-            .arg(format!("ws://{}", daemon.web))
-            .arg(daemon.token("slow"))
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut paused = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(slow.child().stdout.as_mut().unwrap()), &mut paused)
-        .unwrap();
-    daemon.wait_online("slow", 1);
+    let _slow = slow_reader(&daemon);
     // Fill the kernel's buffers and the socket's queue: its writer is now stuck.
     let big = "x".repeat(64 * 1024);
     let mut unix = daemon.unix();
