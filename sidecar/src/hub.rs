@@ -82,11 +82,11 @@ impl Hub {
     pub async fn publish(&self, publish: Publish) -> Result<u64, RequestError> {
         publish.validate().map_err(RequestError::Invalid)?;
         let Some(id) = publish.msg_id else {
-            return self.emit(publish).await;
+            return self.deliver(publish).await;
         };
         match self.recent.claim(id) {
             Claim::New(ticket) => {
-                let sockets = self.emit(publish).await?;
+                let sockets = self.deliver(publish).await?;
                 ticket.finish(sockets);
                 Ok(sockets)
             }
@@ -101,7 +101,8 @@ impl Hub {
         }
     }
 
-    async fn emit(&self, publish: Publish) -> Result<u64, RequestError> {
+    /// Emits `publish` to its sockets; returns how many it reached.
+    async fn deliver(&self, publish: Publish) -> Result<u64, RequestError> {
         let Publish { to, event, content, .. } = publish;
         let emit_error = |e: BroadcastError| RequestError::Internal(format!("cannot emit: {e}"));
         let sockets = match to {
