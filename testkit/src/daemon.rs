@@ -93,10 +93,14 @@ impl Daemon {
     /// Starts the process; false if it exited instead of serving.
     fn spawn(&mut self) -> bool {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
+        let mut args = self.args.clone();
+        if let Some(i) = args.iter().position(|a| a == "--token-secret-file") {
+            args.drain(i..i + 2);
+        }
         let child = command(self.web, self.http, &self.secret_path())
             .arg("--socket")
             .arg(&self.socket)
-            .args(&self.args)
+            .args(&args)
             // Tests read connection lines from the log; benchmarks ask for less.
             .env("MSGPUSHD_LOG", std::env::var("MSGPUSHD_LOG").unwrap_or_else(|_| "debug".into()))
             .stdout(Stdio::null())
@@ -115,9 +119,14 @@ impl Daemon {
         ready && !exited
     }
 
-    /// Path of its token secret (created by the daemon, kept across restarts).
+    /// Path of its token secret (created by the daemon, kept across
+    /// restarts): the one given with `--token-secret-file`, else one in its
+    /// scratch directory.
     pub fn secret_path(&self) -> PathBuf {
-        self.dir.path().join("token-secret")
+        match self.args.iter().position(|a| a == "--token-secret-file") {
+            Some(i) => PathBuf::from(&self.args[i + 1]),
+            None => self.dir.path().join("token-secret"),
+        }
     }
 
     /// A login token for `uid`, minted by the daemon.

@@ -178,6 +178,24 @@ fn tokens_and_the_secret_survive_a_daemon_restart() {
 }
 
 #[test]
+fn daemons_sharing_the_secret_file_accept_each_others_tokens() {
+    let first = Daemon::start();
+    let secret = first.secret_path();
+    let second = Daemon::start_with(&["--token-secret-file", secret.to_str().unwrap()]);
+    let stranger = Daemon::start();
+    let token = first.token("shared");
+    let on = |daemon: &Daemon| {
+        let options = BrowserOptions { login: Some(token.clone()), ..BrowserOptions::new(ClientVersion::V4, "shared") };
+        Browser::open_with(daemon, options)
+    };
+    let _page = on(&second);
+    second.wait_online("shared", 1);
+    let mut refused = on(&stranger);
+    refused.expect_event("login_error", &text("invalid token: bad signature"));
+    assert_eq!(stranger.sockets_of("shared"), 0, "a daemon with its own secret refuses it");
+}
+
+#[test]
 fn a_short_secret_file_stops_the_daemon_with_a_clear_error() {
     let dir = TempDir::new("short-secret");
     // msgpushd_command puts the secret there.
