@@ -10,6 +10,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
@@ -54,6 +55,8 @@ pub fn socket_io(
         + 'static,
 ) {
     let (service, io) = SocketIo::builder()
+        .ping_interval(Duration::from_secs(config.ping_interval_secs))
+        .ping_timeout(Duration::from_secs(config.ping_timeout_secs))
         .max_buffer_size(config.max_buffered_packets)
         .max_payload(config.max_client_payload_bytes)
         .ws_max_message_size(config.max_client_payload_bytes as usize)

@@ -117,6 +117,18 @@ pub struct Config {
     #[arg(long, env = "MSGPUSHD_ONLINE_COUNT_TEMPLATE", default_value = DEFAULT_TEMPLATE)]
     pub online_count_template: String,
 
+    /// Seconds between the pings a browser must answer; one that has not
+    /// answered within --ping-timeout-secs more (a closed tab, a client that
+    /// stopped reading) is disconnected.
+    #[arg(long, env = "MSGPUSHD_PING_INTERVAL_SECS", default_value_t = 25,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub ping_interval_secs: u64,
+
+    /// Seconds a browser has to answer a ping.
+    #[arg(long, env = "MSGPUSHD_PING_TIMEOUT_SECS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub ping_timeout_secs: u64,
+
     /// Packets buffered per browser socket before further messages to a
     /// client that does not read are dropped. The buffer grows only as used.
     #[arg(long, env = "MSGPUSHD_MAX_BUFFERED_PACKETS", default_value_t = 1024)]
