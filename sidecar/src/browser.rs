@@ -57,6 +57,7 @@ pub fn socket_io(
     let (service, io) = SocketIo::builder()
         .ping_interval(Duration::from_secs(config.ping_interval_secs))
         .ping_timeout(Duration::from_secs(config.ping_timeout_secs))
+        .connect_timeout(Duration::from_secs(config.connect_timeout_secs))
         .max_buffer_size(config.max_buffered_packets)
         .max_payload(config.max_client_payload_bytes)
         .ws_max_message_size(config.max_client_payload_bytes as usize)

@@ -124,6 +124,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub ping_interval_secs: u64,
 
+    /// Seconds a new session (socket.io 3/4 client) has to join; one opened
+    /// and abandoned is closed after it, so handshakes alone cannot pile up.
+    #[arg(long, env = "MSGPUSHD_CONNECT_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub connect_timeout_secs: u64,
+
     /// Seconds a browser has to answer a ping.
     #[arg(long, env = "MSGPUSHD_PING_TIMEOUT_SECS", default_value_t = 20,
           value_parser = clap::value_parser!(u64).range(1..))]

@@ -469,6 +469,22 @@ fn a_websocket_that_stops_reading_is_evicted_and_no_longer_counted() {
 }
 
 #[test]
+fn a_session_opened_and_abandoned_is_closed_after_the_connect_timeout() {
+    let daemon = Daemon::start_with(&["--connect-timeout-secs", "1"]);
+    let get = |path: &str| {
+        http_raw(daemon.web, format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+    };
+    let (status, _, open) = get("/socket.io/?EIO=4&transport=polling");
+    assert_eq!(status, 200, "{open}");
+    let sid = open.split("\"sid\":\"").nth(1).and_then(|rest| rest.split('"').next()).expect("a sid").to_owned();
+    // It never joins a namespace: once the timeout passed, the session is gone.
+    let gone = wait_until(|| get(&format!("/socket.io/?EIO=4&transport=polling&sid={sid}")).0 == 400);
+    assert!(gone, "the abandoned session was closed");
+    let _browser = Browser::open(&daemon, "joins");
+    daemon.wait_online("joins", 1);
+}
+
+#[test]
 fn sigterm_stops_the_daemon_even_with_a_client_that_never_reads() {
     let mut daemon = Daemon::start_with(&["--max-buffered-packets", "64"]);
     let _slow = slow_reader(&daemon);
