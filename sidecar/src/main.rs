@@ -7,6 +7,12 @@ use clap::Parser;
 use msgpushd::config::Config;
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc, with its background threads on: memory freed after a burst of
+/// short-lived sessions goes back to the system within seconds (glibc's
+/// malloc kept it, and grew with each burst).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let config = Config::parse();
     tracing_subscriber::fmt()
