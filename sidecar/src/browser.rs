@@ -25,6 +25,7 @@ use socketioxide::SocketIo;
 use tower::Service;
 
 use crate::config::{AuthMode, Config};
+use crate::message_rate::{MessageRate, Verdict};
 use crate::online_count::OnlineCount;
 use crate::presence::Presence;
 use crate::tokens::{TokenError, Tokens};
@@ -38,6 +39,10 @@ const WS_READ_BUFFER_BYTES: usize = 1024;
 /// connect handler logs it in.
 #[derive(Debug, Clone)]
 struct HandshakeUid(String);
+
+/// `--max-client-messages-per-sec`, as the handlers' state.
+#[derive(Debug, Clone, Copy)]
+struct MessagesPerSec(u32);
 
 /// Builds the Socket.IO server with its handlers; returns its handle and the
 /// service that answers requests under `/socket.io/`.
@@ -67,6 +72,7 @@ pub fn socket_io(
         .with_state(online)
         .with_state(tokens)
         .with_state(config.auth)
+        .with_state(MessagesPerSec(config.max_client_messages_per_sec))
         .build_svc();
     io.ns("/", on_connect.with(authenticate));
     (io, service)
@@ -80,6 +86,7 @@ async fn authenticate(
     socket: SocketRef,
     TryData(auth): TryData<Value>,
     State(tokens): State<Arc<Tokens>>,
+    State(MessagesPerSec(per_sec)): State<MessagesPerSec>,
 ) -> Result<(), TokenError> {
     if let Some(token) = handshake_token(&socket, auth.ok()) {
         let uid = tokens
@@ -87,9 +94,33 @@ async fn authenticate(
             .inspect_err(|e| tracing::debug!(sid = %socket.id, cause = %e, "connection refused"))?;
         socket.extensions.insert(HandshakeUid(uid));
     }
+    socket.extensions.insert(Arc::new(MessageRate::new(per_sec)));
     socket.on(events::LOGIN, on_login);
+    socket.on_fallback(on_other_message);
     socket.on_disconnect(on_disconnect);
     Ok(())
+}
+
+/// Whether a message from `socket` may be handled: within its rate. A socket
+/// far over it is disconnected.
+fn admit(socket: &SocketRef) -> bool {
+    let Some(rate) = socket.extensions.get::<Arc<MessageRate>>() else {
+        return true;
+    };
+    match rate.check() {
+        Verdict::Allow => true,
+        Verdict::Drop => false,
+        Verdict::Disconnect => {
+            tracing::debug!(sid = %socket.id, "disconnecting a socket that sends too many messages");
+            socket.clone().disconnect().ok();
+            false
+        }
+    }
+}
+
+/// Events msgpushd does not handle: counted against the rate, then ignored.
+async fn on_other_message(socket: SocketRef) {
+    admit(&socket);
 }
 
 /// The token of `auth: {token}` (socket.io 3/4), else of the handshake's
@@ -123,6 +154,9 @@ async fn on_login(
     State(presence): State<Arc<Presence>>,
     State(online): State<Arc<OnlineCount>>,
 ) {
+    if !admit(&socket) {
+        return;
+    }
     let uid = match value {
         Ok(value) => uid_of_login(value, mode, &tokens),
         Err(e) => Err(format!("login needs one argument: {e}")),

@@ -140,6 +140,12 @@ pub struct Config {
     #[arg(long, env = "MSGPUSHD_MAX_BUFFERED_PACKETS", default_value_t = 1024)]
     pub max_buffered_packets: usize,
 
+    /// Messages a browser may send per second (a page sends a `login` and
+    /// little else); more are dropped, and five times more disconnect it.
+    #[arg(long, env = "MSGPUSHD_MAX_CLIENT_MESSAGES_PER_SEC", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_client_messages_per_sec: u32,
+
     /// Largest message, in bytes, a browser may send (polling request or
     /// websocket message); a larger one closes its connection.
     #[arg(long, env = "MSGPUSHD_MAX_CLIENT_PAYLOAD_BYTES", default_value_t = 100_000)]

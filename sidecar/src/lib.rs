@@ -10,9 +10,10 @@
 //! - `recent`: ids of recently published messages, so a copy is delivered once.
 //! - `secret` / `tokens`: the token secret's file; minting and verifying
 //!   login tokens (JWTs).
+//! - `message_rate`: how many messages a browser may send.
 //! - [`config`]: command-line flags and their environment variables.
 //! - `browser`: the Socket.IO server and its handlers: connect, `login`,
-//!   disconnect (they use `presence`, `online_count` and `tokens`).
+//!   disconnect (they use `presence`, `online_count`, `tokens`, `message_rate`).
 //! - `hub`: the shared state tying those together: routing a push to its
 //!   sockets, minting tokens, disconnecting users, broadcasting the online count.
 //! - `unix_listener` / `unix_connection`: the PHP extension's ingress
@@ -40,6 +41,7 @@ mod http_api;
 mod http_params;
 mod http_server;
 mod hub;
+mod message_rate;
 mod online_count;
 mod origin;
 mod presence;

@@ -193,6 +193,8 @@ fn abusive_browser_connections_are_dropped_and_harm_no_one() {
     assert!(ended["invalid_utf8"].as_str().unwrap().starts_with("closed"), "{ended}");
     assert!(ended["oversized"].as_str().unwrap().starts_with("closed"), "{ended}");
     assert!(ended["malformed"].is_string(), "{ended}");
+    let flood = ended["flood"].as_str().unwrap();
+    assert!(flood == "disconnected" || flood.starts_with("closed"), "a flood of messages is thrown out: {ended}");
     assert_eq!(daemon.unix().push_text("good", "unharmed"), 1);
     good.expect_event("new_msg", &text("unharmed"));
     daemon.assert_serving();
