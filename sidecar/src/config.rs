@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+use ipnet::IpNet;
 use msgpush_protocol::defaults;
 
+use crate::client_addr::parse_net;
 use crate::online_count::DEFAULT_TEMPLATE;
 
 /// Where the token secret lives unless configured: a state directory, so
@@ -124,8 +126,9 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub ping_interval_secs: u64,
 
-    /// Seconds a new session (socket.io 3/4 client) has to join; one opened
-    /// and abandoned is closed after it, so handshakes alone cannot pile up.
+    /// Seconds a new session has to join (socket.io 3/4) or to make its
+    /// first request after the handshake (socket.io 2.x); one opened and
+    /// abandoned is closed after it, so handshakes alone cannot pile up.
     #[arg(long, env = "MSGPUSHD_CONNECT_TIMEOUT_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub connect_timeout_secs: u64,
@@ -134,6 +137,36 @@ pub struct Config {
     #[arg(long, env = "MSGPUSHD_PING_TIMEOUT_SECS", default_value_t = 20,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub ping_timeout_secs: u64,
+
+    /// Most Socket.IO sessions (open browser connections, websocket or
+    /// long-polling) in total; beyond it handshakes are refused (503).
+    #[arg(long, env = "MSGPUSHD_MAX_SESSIONS", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_sessions: u64,
+
+    /// Most sessions from one client address (many users may share one
+    /// behind a NAT); beyond it handshakes from it are refused (429).
+    #[arg(long, env = "MSGPUSHD_MAX_SESSIONS_PER_ADDRESS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_sessions_per_address: u64,
+
+    /// Most pending sessions (opened by a handshake and not used since) in
+    /// total. An honest client uses its session within a round trip.
+    #[arg(long, env = "MSGPUSHD_MAX_PENDING_SESSIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pending_sessions: u64,
+
+    /// Most pending sessions from one client address.
+    #[arg(long, env = "MSGPUSHD_MAX_PENDING_SESSIONS_PER_ADDRESS", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pending_sessions_per_address: u64,
+
+    /// Reverse proxies (addresses or CIDR networks; repeat or separate with
+    /// commas) whose X-Forwarded-For header names the client, for the
+    /// per-address limits. From anyone else the header is ignored.
+    #[arg(long, env = "MSGPUSHD_TRUSTED_PROXY", value_delimiter = ',', default_value = "127.0.0.1,::1",
+          value_parser = parse_net)]
+    pub trusted_proxy: Vec<IpNet>,
 
     /// Packets buffered per browser socket before further messages to a
     /// client that does not read are dropped. The buffer grows only as used.
@@ -233,5 +266,7 @@ mod tests {
         assert!(!c.demo);
         assert_eq!(c.auth, AuthMode::Token, "signed logins by default");
         assert_eq!(c.token_leeway_secs, 0);
+        let proxies: Vec<String> = c.trusted_proxy.iter().map(ToString::to_string).collect();
+        assert_eq!(proxies, ["127.0.0.1/32", "::1/128"], "only a proxy on this host is trusted");
     }
 }

@@ -4,7 +4,7 @@
 //! also closes keep-alive connections left idle that long), its body within
 //! the body timeout, and connections beyond the cap are closed at once. A
 //! connection upgraded to a websocket keeps its place under the cap until it
-//! closes.
+//! closes. Requests carry their peer's address as axum's [`ConnectInfo`].
 
 use std::io;
 use std::pin::{pin, Pin};
@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -58,8 +59,8 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             _ = shutdown.cancelled() => break,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 errors.failed(e).await;
                 continue;
@@ -73,7 +74,8 @@ pub async fn serve(
         let io = TokioIo::new(Counted { stream, _permit: permit });
         let app = app.clone();
         let service = service_fn(move |request: hyper::Request<Incoming>| {
-            let request = request.map(|body| Body::new(TimeoutBody::new(deadlines.body, body)));
+            let mut request = request.map(|body| Body::new(TimeoutBody::new(deadlines.body, body)));
+            request.extensions_mut().insert(ConnectInfo(peer));
             app.clone().oneshot(request)
         });
         let connection = builder.serve_connection(io, service).with_upgrades();

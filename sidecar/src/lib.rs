@@ -11,9 +11,13 @@
 //! - `secret` / `tokens`: the token secret's file; minting and verifying
 //!   login tokens (JWTs).
 //! - `message_rate`: how many messages a browser may send.
+//! - `accept_errors`: logging connections turned away, once per interval.
+//! - `client_addr`: a browser's address, through trusted reverse proxies.
+//! - `sessions`: caps on Socket.IO sessions, in total and per address.
 //! - [`config`]: command-line flags and their environment variables.
 //! - `browser`: the Socket.IO server and its handlers: connect, `login`,
-//!   disconnect (they use `presence`, `online_count`, `tokens`, `message_rate`).
+//!   disconnect (they use `presence`, `online_count`, `tokens`,
+//!   `message_rate`, `sessions`).
 //! - `hub`: the shared state tying those together: routing a push to its
 //!   sockets, minting tokens, disconnecting users, broadcasting the online count.
 //! - `unix_listener` / `unix_connection`: the PHP extension's ingress
@@ -21,8 +25,8 @@
 //! - `http_api` / `http_params`: the web-msg-sender-compatible HTTP ingress.
 //! - `origin`: which pages may use Socket.IO: CORS, foreign origins refused.
 //! - `web`: the browser port: Socket.IO, the client script, the demo page.
-//! - `accept_errors` / `http_server`: serving the two TCP ports with
-//!   deadlines and a connection cap.
+//! - `http_server`: serving the two TCP ports with deadlines and a
+//!   connection cap.
 //! - [`shutdown`]: signal handling; [`fd_limit`]: raising the descriptor limit.
 //!
 //! Each module imports only those above it in this list.
@@ -36,6 +40,7 @@ pub mod shutdown;
 
 mod accept_errors;
 mod browser;
+mod client_addr;
 mod emit;
 mod http_api;
 mod http_params;
@@ -47,6 +52,7 @@ mod origin;
 mod presence;
 mod recent;
 mod secret;
+mod sessions;
 mod tokens;
 mod unix_connection;
 mod unix_listener;
@@ -94,6 +100,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Box<
     let web_listener = bind_tcp(config.listen, "--listen")?;
     let http_listener = bind_tcp(config.http_listen, "--http-listen")?;
     let origins = origin::OriginPolicy::new(&config.cors_origin, config.refuse_missing_origin);
+    let caps = sessions::Caps {
+        sessions: to_usize(config.max_sessions),
+        per_address: to_usize(config.max_sessions_per_address),
+        pending: to_usize(config.max_pending_sessions),
+        pending_per_address: to_usize(config.max_pending_sessions_per_address),
+    };
+    let proxies = client_addr::TrustedProxies::new(config.trusted_proxy.clone());
+    let sessions = Arc::new(sessions::Sessions::new(caps, proxies));
+    let socket_io = sessions::Gate::new(socket_io, sessions, Duration::from_secs(config.connect_timeout_secs));
     let web = web::router(hub.clone(), socket_io, origins, config.demo);
     let http = http_api::router(http_api::HttpApi {
         hub: hub.clone(),
@@ -146,6 +161,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Box<
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 fn bind_tcp(addr: SocketAddr, flag: &str) -> Result<TcpListener, Box<dyn Error>> {

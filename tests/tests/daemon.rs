@@ -486,6 +486,83 @@ fn a_session_opened_and_abandoned_is_closed_after_the_connect_timeout() {
     daemon.wait_online("joins", 1);
 }
 
+/// A request to the Socket.IO port over a fresh connection, as if from
+/// `client` (an `X-Forwarded-For` address; none: this host); returns the
+/// status and the body.
+fn socket_io_request(daemon: &Daemon, method: &str, query: &str, client: Option<&str>, body: &str) -> (u16, String) {
+    let forwarded = client.map(|ip| format!("X-Forwarded-For: {ip}\r\n")).unwrap_or_default();
+    let request = format!(
+        "{method} /socket.io/?{query} HTTP/1.1\r\nHost: x\r\n{forwarded}Content-Type: text/plain\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, _, body) = http_raw(daemon.web, request.as_bytes());
+    (status, body)
+}
+
+/// A polling handshake of Engine.IO `eio` from `client`: its status and session id.
+fn handshake(daemon: &Daemon, eio: u8, client: Option<&str>) -> (u16, Option<String>) {
+    let (status, body) = socket_io_request(daemon, "GET", &format!("EIO={eio}&transport=polling"), client, "");
+    let sid = body.split("\"sid\":\"").nth(1).and_then(|rest| rest.split('"').next()).map(str::to_owned);
+    (status, sid)
+}
+
+#[test]
+fn a_handshake_flood_hits_its_caps_and_honest_clients_still_connect() {
+    let args =
+        ["--max-pending-sessions-per-address", "5", "--max-pending-sessions", "12", "--connect-timeout-secs", "2"];
+    let daemon = Daemon::start_with(&args);
+    // One address floods with handshakes it never follows up (both Engine.IO versions).
+    let attacker = Some("203.0.113.7");
+    let statuses: Vec<u16> = (0..40).map(|i| handshake(&daemon, 3 + i % 2, attacker).0).collect();
+    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 5, "{statuses:?}");
+    assert!(statuses[5..].iter().all(|&s| s == 429), "{statuses:?}");
+    // Honest clients from elsewhere, over long-polling, still connect and receive.
+    let polling = |version, uid| BrowserOptions { transports: "polling", ..BrowserOptions::new(version, uid) };
+    let mut old = Browser::open_with(&daemon, polling(ClientVersion::V2, "old"));
+    let mut new = Browser::open_with(&daemon, polling(ClientVersion::V4, "new"));
+    daemon.wait_online("old", 1);
+    daemon.wait_online("new", 1);
+    assert_eq!(daemon.unix().push_text("old", "to 2.x"), 1);
+    assert_eq!(daemon.unix().push_text("new", "to 4.x"), 1);
+    old.expect_event("new_msg", &text("to 2.x"));
+    new.expect_event("new_msg", &text("to 4.x"));
+    // Many addresses flooding together hit the total cap of pending sessions.
+    let many: Vec<u16> = (1..=10).map(|i| handshake(&daemon, 3, Some(&format!("198.51.100.{i}"))).0).collect();
+    assert_eq!(many.iter().filter(|&&s| s == 200).count(), 7, "12 pending in all: {many:?}");
+    assert!(many[7..].iter().all(|&s| s == 503), "{many:?}");
+    // Unused sessions are closed after the connect timeout, freeing their places.
+    let (_, stale) = handshake(&daemon, 3, Some("198.51.100.99"));
+    assert!(stale.is_none(), "still full");
+    assert!(wait_until(|| handshake(&daemon, 3, attacker).0 == 200), "the attacker's places came back");
+    let refusals = daemon.log().matches("listener=\"socket.io sessions\"").count();
+    assert!((1..=2).contains(&refusals), "refusals logged once per interval, not per handshake: {refusals}");
+    daemon.assert_serving();
+}
+
+#[test]
+fn sessions_are_capped_per_address_and_forwarded_for_is_believed_from_trusted_proxies_only() {
+    let daemon = Daemon::start_with(&["--max-sessions-per-address", "3", "--max-sessions", "5"]);
+    // A session used after its handshake (it joins) still counts towards its address.
+    let join = |client| {
+        let (status, sid) = handshake(&daemon, 4, client);
+        let sid = sid.unwrap_or_else(|| panic!("handshake answered {status}"));
+        let query = format!("EIO=4&transport=polling&sid={sid}");
+        assert_eq!(socket_io_request(&daemon, "POST", &query, client, "40"), (200, "ok".into()));
+    };
+    let office = Some("192.0.2.10");
+    (0..3).for_each(|_| join(office));
+    assert_eq!(handshake(&daemon, 4, office).0, 429, "three sessions from one address");
+    join(Some("192.0.2.11"));
+    join(None);
+    assert_eq!(handshake(&daemon, 4, Some("192.0.2.12")).0, 503, "five sessions in all");
+
+    // From a peer that is not a trusted proxy, X-Forwarded-For is ignored.
+    let strict = Daemon::start_with(&["--trusted-proxy", "192.0.2.1", "--max-pending-sessions-per-address", "3"]);
+    let statuses: Vec<u16> = (1..=5).map(|i| handshake(&strict, 4, Some(&format!("198.51.100.{i}"))).0).collect();
+    assert_eq!(statuses, [200, 200, 200, 429, 429], "all from 127.0.0.1");
+}
+
 #[test]
 fn sigterm_stops_the_daemon_even_with_a_client_that_never_reads() {
     let mut daemon = Daemon::start_with(&["--max-buffered-packets", "64"]);
