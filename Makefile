@@ -9,10 +9,11 @@ DAEMON := $(PROFILE_DIR)/msgpushd
 # Debian packages. Building: the extension (php-dev: headers and php-config;
 # libclang-dev: bindgen; php-cli), plus node and npm (installed when missing)
 # for the socket.io client the daemon embeds. The tests add php-fpm, php-curl,
-# the browser test's chromium, a CJK font for its screenshots and nginx, and
-# systemd for systemd-analyze; the benchmarks add php-curl.
+# the browser test's chromium, a CJK font for its screenshots and nginx,
+# systemd for systemd-analyze, and redis-server for the cluster tests (each
+# starts its own on a free port); the benchmarks add php-curl.
 BUILD_PACKAGES := php-dev php-cli libclang-dev
-TEST_PACKAGES := php-fpm php-curl chromium fonts-wqy-zenhei nginx-light systemd
+TEST_PACKAGES := php-fpm php-curl chromium fonts-wqy-zenhei nginx-light systemd redis-server
 BENCH_PACKAGES := php-curl
 # What system-packages installs; `make test` and `make bench` ask for more.
 PACKAGES = $(BUILD_PACKAGES)

@@ -18,10 +18,12 @@ use axum::response::IntoResponse;
 use msgpush_protocol::defaults::events;
 use msgpush_protocol::limits::check_uid;
 use serde_json::Value;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
-use socketioxide::SocketIo;
+use socketioxide::{SocketIo, SocketIoBuilder};
+use socketioxide_core::adapter::DefinedAdapter;
 use tower::Service;
 
 use crate::config::{AuthMode, Config};
@@ -40,26 +42,39 @@ const WS_READ_BUFFER_BYTES: usize = 1024;
 #[derive(Debug, Clone)]
 struct HandshakeUid(String);
 
+/// The state the handlers share with the rest of the daemon.
+#[derive(Debug)]
+pub struct Shared {
+    /// Who is logged in on this node.
+    pub presence: Arc<Presence>,
+    /// The `update_online_count` message.
+    pub online: Arc<OnlineCount>,
+    /// Login tokens.
+    pub tokens: Arc<Tokens>,
+}
+
 /// `--max-client-messages-per-sec`, as the handlers' state.
 #[derive(Debug, Clone, Copy)]
 struct MessagesPerSec(u32);
 
-/// Builds the Socket.IO server with its handlers; returns its handle and the
-/// service that answers requests under `/socket.io/`.
-pub fn socket_io(
+/// Builds the Socket.IO server from `builder` (which picks its adapter),
+/// with its handlers; returns its handle, the service that answers requests
+/// under `/socket.io/`, and the namespace's adapter initialisation (in a
+/// cluster, a future subscribing to Redis, to await).
+pub fn socket_io<A: Adapter + DefinedAdapter>(
+    builder: SocketIoBuilder<A>,
     config: &Config,
-    presence: Arc<Presence>,
-    online: Arc<OnlineCount>,
-    tokens: Arc<Tokens>,
+    shared: &Shared,
 ) -> (
-    SocketIo,
+    SocketIo<A>,
     impl Service<Request<Body>, Response: IntoResponse, Error = Infallible, Future: Send + 'static>
         + Clone
         + Send
         + Sync
         + 'static,
+    A::InitRes,
 ) {
-    let (service, io) = SocketIo::builder()
+    let (service, io) = builder
         .ping_interval(Duration::from_secs(config.ping_interval_secs))
         .ping_timeout(Duration::from_secs(config.ping_timeout_secs))
         .connect_timeout(Duration::from_secs(config.connect_timeout_secs))
@@ -68,22 +83,22 @@ pub fn socket_io(
         .ws_max_message_size(config.max_client_payload_bytes as usize)
         .ws_max_frame_size(config.max_client_payload_bytes as usize)
         .ws_read_buffer_size(WS_READ_BUFFER_BYTES)
-        .with_state(presence)
-        .with_state(online)
-        .with_state(tokens)
+        .with_state(shared.presence.clone())
+        .with_state(shared.online.clone())
+        .with_state(shared.tokens.clone())
         .with_state(config.auth)
         .with_state(MessagesPerSec(config.max_client_messages_per_sec))
         .build_svc();
-    io.ns("/", on_connect.with(authenticate));
-    (io, service)
+    let init = io.ns("/", on_connect.with(authenticate));
+    (io, service, init)
 }
 
 /// Runs before the client is told it is connected: checks a handshake token
 /// and attaches the event handlers. (The connect handler itself runs in a
 /// spawned task, and a client that emits `login` as soon as it is connected,
 /// as web-msg-sender pages do, could otherwise beat it.)
-async fn authenticate(
-    socket: SocketRef,
+async fn authenticate<A: Adapter>(
+    socket: SocketRef<A>,
     TryData(auth): TryData<Value>,
     State(tokens): State<Arc<Tokens>>,
     State(MessagesPerSec(per_sec)): State<MessagesPerSec>,
@@ -103,7 +118,7 @@ async fn authenticate(
 
 /// Whether a message from `socket` may be handled: within its rate. A socket
 /// far over it is disconnected.
-fn admit(socket: &SocketRef) -> bool {
+fn admit<A: Adapter>(socket: &SocketRef<A>) -> bool {
     let Some(rate) = socket.extensions.get::<Arc<MessageRate>>() else {
         return true;
     };
@@ -119,13 +134,13 @@ fn admit(socket: &SocketRef) -> bool {
 }
 
 /// Events msgpushd does not handle: counted against the rate, then ignored.
-async fn on_other_message(socket: SocketRef) {
+async fn on_other_message<A: Adapter>(socket: SocketRef<A>) {
     admit(&socket);
 }
 
 /// The token of `auth: {token}` (socket.io 3/4), else of the handshake's
 /// query string (`query: {token}`, socket.io 2.x).
-fn handshake_token(socket: &SocketRef, auth: Option<Value>) -> Option<String> {
+fn handshake_token<A: Adapter>(socket: &SocketRef<A>, auth: Option<Value>) -> Option<String> {
     if let Some(Value::Object(mut auth)) = auth {
         if let Some(Value::String(token)) = auth.remove("token") {
             return Some(token);
@@ -135,7 +150,11 @@ fn handshake_token(socket: &SocketRef, auth: Option<Value>) -> Option<String> {
     form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == "token").map(|(_, token)| token.into_owned())
 }
 
-async fn on_connect(socket: SocketRef, State(presence): State<Arc<Presence>>, State(online): State<Arc<OnlineCount>>) {
+async fn on_connect<A: Adapter>(
+    socket: SocketRef<A>,
+    State(presence): State<Arc<Presence>>,
+    State(online): State<Arc<OnlineCount>>,
+) {
     tracing::debug!(sid = %socket.id, "socket connected");
     if let Some(HandshakeUid(uid)) = socket.extensions.get::<HandshakeUid>() {
         log_in(&socket, uid, &presence, &online);
@@ -146,8 +165,8 @@ async fn on_connect(socket: SocketRef, State(presence): State<Arc<Presence>>, St
 /// `--auth none` a uid (a string or a number), or a token, so that pages can
 /// move to tokens before the daemon does. A refusal is answered with
 /// `login_error`, so a bad page learns why and disturbs no one else.
-async fn on_login(
-    socket: SocketRef,
+async fn on_login<A: Adapter>(
+    socket: SocketRef<A>,
     TryData(value): TryData<Value>,
     State(mode): State<AuthMode>,
     State(tokens): State<Arc<Tokens>>,
@@ -189,7 +208,7 @@ fn uid_of_login(value: Value, mode: AuthMode, tokens: &Tokens) -> Result<String,
 
 /// Logs `socket` in as `uid` and answers with the online count. The first
 /// login on a socket wins; later ones change nothing.
-fn log_in(socket: &SocketRef, uid: String, presence: &Presence, online: &OnlineCount) {
+fn log_in<A: Adapter>(socket: &SocketRef<A>, uid: String, presence: &Presence, online: &OnlineCount) {
     if !presence.login(socket.id, &uid) {
         return;
     }
@@ -207,7 +226,11 @@ fn log_in(socket: &SocketRef, uid: String, presence: &Presence, online: &OnlineC
     socket.emit(events::ONLINE_COUNT, &*online.last_message()).ok();
 }
 
-async fn on_disconnect(socket: SocketRef, reason: DisconnectReason, State(presence): State<Arc<Presence>>) {
+async fn on_disconnect<A: Adapter>(
+    socket: SocketRef<A>,
+    reason: DisconnectReason,
+    State(presence): State<Arc<Presence>>,
+) {
     let uid = presence.logout(socket.id);
     tracing::debug!(sid = %socket.id, ?reason, "socket disconnected");
     if let Some(uid) = uid {

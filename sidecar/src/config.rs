@@ -207,6 +207,25 @@ pub struct Config {
     #[arg(long, env = "MSGPUSHD_REFUSE_MISSING_ORIGIN")]
     pub refuse_missing_origin: bool,
 
+    /// Redis to form a cluster with the other daemons given the same URL
+    /// (`redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`, standalone Redis 6 or later):
+    /// pushes, broadcasts and `Auth::disconnect` then reach every node's
+    /// browsers, and counts are the cluster's. Unset: one daemon, in memory.
+    #[arg(long, env = "MSGPUSHD_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Prefix of msgpush's keys and channels in Redis, so that several
+    /// clusters (one per site) can share one Redis.
+    #[arg(long, env = "MSGPUSHD_REDIS_PREFIX", default_value = "msgpush")]
+    pub redis_prefix: String,
+
+    /// Seconds a cluster node may stay silent (killed, cut off from Redis)
+    /// before the others stop counting its sockets; it proves itself alive
+    /// five times per period.
+    #[arg(long, env = "MSGPUSHD_CLUSTER_NODE_TTL_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub cluster_node_ttl_secs: u64,
+
     /// Serve the demo page at `/`, with a form that pushes to any user.
     /// For trying msgpush out: anyone who reaches --listen can push with it.
     #[arg(long, env = "MSGPUSHD_DEMO")]

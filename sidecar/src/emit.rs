@@ -1,14 +1,105 @@
-//! Emitting to browser sockets, and turning Socket.IO's outcome into the
-//! count of sockets that missed the message.
+//! Emitting to browser sockets, on this node or (in a cluster) on every
+//! node, and turning Socket.IO's outcome into the count of sockets that
+//! missed the message.
 
 use msgpush_protocol::Content;
+use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
 use socketioxide::operators::BroadcastOperators;
-use socketioxide::{BroadcastError, SocketError};
+use socketioxide::{BroadcastError, SocketError, SocketIo};
+use socketioxide_redis::CustomRedisAdapter;
+
+use crate::redis_driver::ManagedDriver;
+
+/// The adapter of a cluster node: socketioxide's Redis adapter.
+pub type ClusterAdapter = CustomRedisAdapter<Emitter, ManagedDriver>;
+
+/// The Socket.IO server, alone or as a cluster node.
+#[derive(Debug, Clone)]
+pub enum Browsers {
+    /// One daemon, in memory.
+    Alone(SocketIo<LocalAdapter>),
+    /// A node of a cluster on Redis.
+    Clustered(SocketIo<ClusterAdapter>),
+}
+
+/// Which sockets an emit goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Those of every node.
+    Cluster,
+    /// This node's only (Redis unreachable, or a message each node sends itself).
+    Node,
+}
+
+impl Browsers {
+    /// Emits `content` as `event` to the sockets in `rooms` (every socket if
+    /// `None`) within `reach`. Returns how many could not take it.
+    pub async fn emit(
+        &self,
+        reach: Reach,
+        rooms: Option<Vec<String>>,
+        event: &str,
+        content: &Content,
+    ) -> Result<usize, BroadcastError> {
+        match self {
+            Browsers::Alone(io) => emit(operators(io, Reach::Node, rooms), event, content).await,
+            Browsers::Clustered(io) => emit(operators(io, reach, rooms), event, content).await,
+        }
+    }
+
+    /// Disconnects the sockets in `rooms` within `reach`; returns how many
+    /// could not be told (send buffer full).
+    pub async fn disconnect(&self, reach: Reach, rooms: Vec<String>) -> Result<usize, BroadcastError> {
+        let done = match self {
+            Browsers::Alone(io) => operators(io, Reach::Node, Some(rooms)).disconnect().await,
+            Browsers::Clustered(io) => operators(io, reach, Some(rooms)).disconnect().await,
+        };
+        match done {
+            Ok(()) => Ok(0),
+            Err(BroadcastError::Socket(failures)) => {
+                tracing::warn!(sockets = failures.len(), "sockets could not be disconnected (send buffer full)");
+                Ok(failures.len())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sockets connected to this node.
+    pub fn sockets(&self) -> usize {
+        match self {
+            Browsers::Alone(io) => io.sockets().len(),
+            Browsers::Clustered(io) => io.sockets().len(),
+        }
+    }
+
+    /// Disconnects this node's browsers (at shutdown).
+    pub async fn close(&self) {
+        match self {
+            Browsers::Alone(io) => io.close().await,
+            Browsers::Clustered(io) => io.close().await,
+        }
+    }
+}
+
+fn operators<A: Adapter>(io: &SocketIo<A>, reach: Reach, rooms: Option<Vec<String>>) -> BroadcastOperators<A> {
+    let operators = match rooms {
+        Some(rooms) => io.to(rooms),
+        None => io.broadcast(),
+    };
+    match reach {
+        Reach::Cluster => operators,
+        Reach::Node => operators.local(),
+    }
+}
 
 /// Emits `content` as the event's single argument (a string, or the JSON
 /// value) to the sockets `operators` address. Returns how many of them could
 /// not take it.
-pub async fn emit(operators: BroadcastOperators, event: &str, content: &Content) -> Result<usize, BroadcastError> {
+async fn emit<A: Adapter>(
+    operators: BroadcastOperators<A>,
+    event: &str,
+    content: &Content,
+) -> Result<usize, BroadcastError> {
     let sent = match content {
         Content::Text(text) => operators.emit(event, text).await,
         Content::Json(value) => operators.emit(event, value).await,
@@ -19,7 +110,7 @@ pub async fn emit(operators: BroadcastOperators, event: &str, content: &Content)
 /// Turns a broadcast's result into the number of sockets that missed it:
 /// sockets closing meanwhile, or with a full send buffer (logged: a client
 /// that stopped reading). Other failures stay errors.
-pub fn sockets_missed(sent: Result<(), BroadcastError>, event: &str) -> Result<usize, BroadcastError> {
+fn sockets_missed(sent: Result<(), BroadcastError>, event: &str) -> Result<usize, BroadcastError> {
     match sent {
         Ok(()) => Ok(0),
         Err(BroadcastError::Socket(failures)) => {

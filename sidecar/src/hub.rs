@@ -1,7 +1,11 @@
 //! The state every ingress shares, and the one place that ties its parts
-//! together: the Socket.IO handle, who is online, the online-count message
-//! and the login tokens. Every request from PHP (or the HTTP API) is one of
-//! the methods here.
+//! together: the Socket.IO handle, who is online (here, and in a cluster
+//! the census), the online-count message and the login tokens. Every
+//! request from PHP (or the HTTP API) is one of the methods here.
+//!
+//! In a cluster a push is emitted to every node and counted from the
+//! census; while Redis is unreachable each node emits to, and counts, its
+//! own sockets only, so a push is never held up by the outage.
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,13 +13,14 @@ use std::time::Duration;
 
 use msgpush_protocol::defaults::events;
 use msgpush_protocol::limits::{check_ttl, check_uid, check_uids};
-use msgpush_protocol::{Disconnect, ErrorCode, Publish, Target, TokenRequest};
-use socketioxide::{BroadcastError, SocketIo};
+use msgpush_protocol::{Content, Disconnect, ErrorCode, Publish, Target, TokenRequest};
+use socketioxide::BroadcastError;
 use tokio_util::sync::CancellationToken;
 
-use crate::emit::{emit, sockets_missed};
+use crate::census::Census;
+use crate::emit::{Browsers, Reach};
 use crate::online_count::OnlineCount;
-use crate::presence::Presence;
+use crate::presence::{OnlineCounts, Presence};
 use crate::recent::{Claim, Recent};
 use crate::tokens::Tokens;
 
@@ -25,8 +30,9 @@ const ONLINE_COUNT_INTERVAL: Duration = Duration::from_secs(1);
 /// Shared daemon state, held in an `Arc`.
 #[derive(Debug)]
 pub struct Hub {
-    io: SocketIo,
+    browsers: Browsers,
     presence: Arc<Presence>,
+    census: Option<Arc<Census>>,
     online: Arc<OnlineCount>,
     tokens: Arc<Tokens>,
     recent: Recent,
@@ -62,15 +68,65 @@ impl fmt::Display for RequestError {
 impl std::error::Error for RequestError {}
 
 impl Hub {
-    /// Ties the Socket.IO handle to the state its handlers were given.
+    /// Ties the Socket.IO handle to the state its handlers were given;
+    /// `census` in a cluster.
     pub fn new(
-        io: SocketIo,
+        browsers: Browsers,
         presence: Arc<Presence>,
+        census: Option<Arc<Census>>,
         online: Arc<OnlineCount>,
         tokens: Arc<Tokens>,
         recent: Recent,
     ) -> Hub {
-        Hub { io, presence, online, tokens, recent }
+        Hub { browsers, presence, census, online, tokens, recent }
+    }
+
+    /// How many sockets `uids` (distinct) have, and where to emit to reach
+    /// them: the cluster's figure, or this node's while Redis is unreachable.
+    async fn reach(&self, uids: &[String]) -> (usize, Reach) {
+        if let Some(census) = &self.census {
+            if let Ok(sockets) = census.sockets_of_all(uids).await {
+                return (sockets, Reach::Cluster);
+            }
+        }
+        (self.presence.sockets_of_all(uids), Reach::Node)
+    }
+
+    /// Sockets connected anywhere, logged in or not, and where to emit to reach them.
+    async fn reach_everyone(&self) -> (usize, Reach) {
+        if let Some(census) = &self.census {
+            if let Ok(sockets) = census.connected().await {
+                return (sockets, Reach::Cluster);
+            }
+        }
+        (self.browsers.sockets(), Reach::Node)
+    }
+
+    /// Emits to `rooms` (everyone: `None`) within `reach`; if a cluster-wide
+    /// emit fails (Redis lost meanwhile), emits to this node's sockets and
+    /// says how many it reached. Returns the sockets reached.
+    async fn emit(
+        &self,
+        (sockets, reach): (usize, Reach),
+        rooms: Option<Vec<String>>,
+        event: &str,
+        content: &Content,
+    ) -> Result<usize, BroadcastError> {
+        match self.browsers.emit(reach, rooms.clone(), event, content).await {
+            Ok(missed) => Ok(sockets.saturating_sub(missed)),
+            Err(BroadcastError::Adapter(e)) if reach == Reach::Cluster => {
+                if let Some(census) = &self.census {
+                    census.unreachable(&e);
+                }
+                let local = match &rooms {
+                    Some(uids) => self.presence.sockets_of_all(uids),
+                    None => self.browsers.sockets(),
+                };
+                let missed = self.browsers.emit(Reach::Node, rooms, event, content).await?;
+                Ok(local.saturating_sub(missed))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Emits `publish` and returns how many sockets it reached (0: every
@@ -107,18 +163,17 @@ impl Hub {
         let emit_error = |e: BroadcastError| RequestError::Internal(format!("cannot emit: {e}"));
         let sockets = match to {
             Target::Everyone => {
-                let missed = emit(self.io.broadcast(), &event, &content).await.map_err(emit_error)?;
-                self.io.sockets().len().saturating_sub(missed)
+                let reach = self.reach_everyone().await;
+                self.emit(reach, None, &event, &content).await.map_err(emit_error)?
             }
             Target::Users(mut uids) => {
                 uids.sort_unstable();
                 uids.dedup();
-                let sockets = self.presence.sockets_of_all(&uids);
-                if sockets == 0 {
+                let reach = self.reach(&uids).await;
+                if reach.0 == 0 {
                     return Ok(0);
                 }
-                let missed = emit(self.io.to(uids), &event, &content).await.map_err(emit_error)?;
-                sockets.saturating_sub(missed)
+                self.emit(reach, Some(uids), &event, &content).await.map_err(emit_error)?
             }
         };
         Ok(sockets as u64)
@@ -139,23 +194,21 @@ impl Hub {
         check_uids(&uids).map_err(RequestError::Invalid)?;
         uids.sort_unstable();
         uids.dedup();
-        let sockets = self.presence.sockets_of_all(&uids);
+        let (sockets, reach) = self.reach(&uids).await;
         if sockets == 0 {
             return Ok(0);
         }
-        let missed = match self.io.to(uids).disconnect().await {
-            Ok(()) => 0,
-            Err(BroadcastError::Socket(failures)) => {
-                tracing::warn!(sockets = failures.len(), "sockets could not be disconnected (send buffer full)");
-                failures.len()
-            }
-            Err(e) => return Err(RequestError::Internal(format!("cannot disconnect: {e}"))),
-        };
+        let missed = self
+            .browsers
+            .disconnect(reach, uids)
+            .await
+            .map_err(|e| RequestError::Internal(format!("cannot disconnect: {e}")))?;
         Ok(sockets.saturating_sub(missed) as u64)
     }
 
-    /// Broadcasts the online figures to every socket whenever they changed,
-    /// checking once a second, until shutdown.
+    /// Broadcasts the online figures (the cluster's, in a cluster) to this
+    /// node's sockets whenever they changed, checking once a second, until
+    /// shutdown.
     pub async fn broadcast_online_count(self: Arc<Self>, shutdown: CancellationToken) {
         let mut ticker = tokio::time::interval(ONLINE_COUNT_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -164,17 +217,27 @@ impl Hub {
                 _ = ticker.tick() => {}
                 _ = shutdown.cancelled() => return,
             }
-            if let Some(message) = self.online.update(self.presence.counts()) {
-                let sent = self.io.emit(events::ONLINE_COUNT, &*message).await;
-                if let Err(e) = sockets_missed(sent, events::ONLINE_COUNT) {
+            if let Some(message) = self.online.update(self.counts().await) {
+                let message = Content::Text(message.to_string());
+                if let Err(e) = self.browsers.emit(Reach::Node, None, events::ONLINE_COUNT, &message).await {
                     tracing::warn!(cause = %e, "online count broadcast failed");
                 }
             }
         }
     }
 
+    /// The online figures: the cluster's, or this node's while Redis is unreachable.
+    async fn counts(&self) -> OnlineCounts {
+        if let Some(census) = &self.census {
+            if let Ok(counts) = census.counts().await {
+                return counts;
+            }
+        }
+        self.presence.counts()
+    }
+
     /// Disconnects every browser (at shutdown).
     pub async fn close(&self) {
-        self.io.clone().close().await;
+        self.browsers.close().await;
     }
 }

@@ -2,11 +2,16 @@
 //! Socket.IO and log in with a login token naming their uid; PHP pushes to a
 //! uid (or everyone) through the Unix socket (the `msgpush` extension) or the
 //! web-msg-sender-compatible HTTP API; the daemon emits to that uid's sockets.
+//! With `--redis-url` several daemons form a cluster: a push to any node
+//! reaches the uid's sockets on every node.
 //!
 //! # Layout
 //! - `presence`: the online map (socket -> uid, uid -> open sockets).
 //! - `online_count`: the `update_online_count` message.
-//! - `emit`: emitting to browser sockets and counting those that missed it.
+//! - `redis_driver`: the Redis pub/sub under socketioxide's adapter (cluster).
+//! - `census`: who is online across a cluster, kept in Redis.
+//! - `emit`: emitting to browser sockets, on this node or every node, and
+//!   counting those that missed it.
 //! - `recent`: ids of recently published messages, so a copy is delivered once.
 //! - `secret` / `tokens`: the token secret's file; minting and verifying
 //!   login tokens (JWTs).
@@ -19,7 +24,8 @@
 //!   disconnect (they use `presence`, `online_count`, `tokens`,
 //!   `message_rate`, `sessions`).
 //! - `hub`: the shared state tying those together: routing a push to its
-//!   sockets, minting tokens, disconnecting users, broadcasting the online count.
+//!   sockets (on every node of a cluster), minting tokens, disconnecting
+//!   users, broadcasting the online count.
 //! - `unix_listener` / `unix_connection`: the PHP extension's ingress
 //!   (frames of `msgpush-protocol`).
 //! - `http_api` / `http_params`: the web-msg-sender-compatible HTTP ingress.
@@ -40,6 +46,7 @@ pub mod shutdown;
 
 mod accept_errors;
 mod browser;
+mod census;
 mod client_addr;
 mod emit;
 mod http_api;
@@ -51,6 +58,7 @@ mod online_count;
 mod origin;
 mod presence;
 mod recent;
+mod redis_driver;
 mod secret;
 mod sessions;
 mod tokens;
@@ -58,21 +66,32 @@ mod unix_connection;
 mod unix_listener;
 mod web;
 
+use std::convert::Infallible;
 use std::error::Error;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::http::Request;
+use axum::response::IntoResponse;
+use socketioxide::SocketIo;
+use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::Service;
 
+use crate::browser::Shared;
+use crate::census::Census;
 use crate::config::{AuthMode, Config};
+use crate::emit::{Browsers, ClusterAdapter};
 use crate::hub::Hub;
 use crate::online_count::OnlineCount;
 use crate::presence::Presence;
 use crate::recent::Recent;
+use crate::redis_driver::ManagedDriver;
 use crate::tokens::Tokens;
 use crate::unix_listener::{SocketAccess, UnixIngress};
 
@@ -84,16 +103,57 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// they retry a second later. (The kernel caps it at `net.core.somaxconn`.)
 const LISTEN_BACKLOG: u32 = 4096;
 
+/// Messages from other nodes waiting for this one to emit them; beyond it
+/// they are dropped (and logged). Held only while there is a backlog.
+const CLUSTER_BACKLOG: usize = 65_536;
+
 /// Runs the daemon until `shutdown` is cancelled, then stops accepting,
 /// answers what was already read, disconnects browsers and removes the socket.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Box<dyn Error>> {
-    let presence = Arc::new(Presence::default());
-    let online = Arc::new(OnlineCount::new(config.online_count_template.clone()));
     let secret = secret::load_or_create(&config.token_secret_file)?;
-    let tokens = Arc::new(Tokens::new(&secret, config.token_leeway_secs));
-    let (io, socket_io) = browser::socket_io(&config, presence.clone(), online.clone(), tokens.clone());
+    let mut shared = Shared {
+        presence: Arc::new(Presence::default()),
+        online: Arc::new(OnlineCount::new(config.online_count_template.clone())),
+        tokens: Arc::new(Tokens::new(&secret, config.token_leeway_secs)),
+    };
+    let Some(url) = config.redis_url.clone() else {
+        let (io, socket_io, ()) = browser::socket_io(SocketIo::builder(), &config, &shared);
+        return serve(config, shared, Browsers::Alone(io), None, socket_io, shutdown).await;
+    };
+    let dropped = Arc::new(Notify::new());
+    let (driver, conn) = ManagedDriver::connect(&url, dropped.clone()).await?;
+    let ttl = Duration::from_secs(config.cluster_node_ttl_secs);
+    let census = Arc::new(Census::new(conn, &config.redis_prefix, ttl, dropped));
+    let adapter = RedisAdapterConfig::new()
+        .with_prefix(format!("{}-io", config.redis_prefix))
+        .with_stream_buffer(CLUSTER_BACKLOG)
+        .with_request_timeout(redis_driver::REDIS_TIMEOUT);
+    let builder = SocketIo::builder().with_adapter::<ClusterAdapter>(RedisAdapterCtr::new_with_driver(driver, adapter));
+    shared.presence = Arc::new(Presence::tracking_changes());
+    let (io, socket_io, init) = browser::socket_io(builder, &config, &shared);
+    init.await.map_err(|e| format!("cannot join the cluster on Redis: {e}"))?;
+    tracing::info!(node = census.node(), "cluster node on redis");
+    serve(config, shared, Browsers::Clustered(io), Some(census), socket_io, shutdown).await
+}
+
+/// Serves the daemon with its Socket.IO server built (alone, or a cluster
+/// node with its `census`).
+async fn serve<S>(
+    config: Config,
+    shared: Shared,
+    browsers: Browsers,
+    census: Option<Arc<Census>>,
+    socket_io: S,
+    shutdown: CancellationToken,
+) -> Result<(), Box<dyn Error>>
+where
+    S: Service<Request<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Response: IntoResponse,
+    S::Future: Send + 'static,
+{
+    let Shared { presence, online, tokens } = shared;
     let recent = Recent::new(Duration::from_secs(config.dedup_window_secs), config.dedup_max_ids);
-    let hub = Arc::new(Hub::new(io, presence, online, tokens, recent));
+    let hub = Arc::new(Hub::new(browsers.clone(), presence.clone(), census.clone(), online, tokens, recent));
 
     let access = SocketAccess { mode: config.socket_mode, group: config.socket_group.clone() };
     let unix = UnixIngress::bind(&config.socket, &access)?;
@@ -138,6 +198,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Box<
     };
     tasks.spawn(unix.serve(hub.clone(), limits, shutdown.clone()));
     tasks.spawn(hub.clone().broadcast_online_count(shutdown.clone()));
+    if let Some(census) = census {
+        tasks.spawn(census.run(presence, move || browsers.sockets(), shutdown.clone()));
+    }
     let deadlines = http_server::Deadlines {
         header: Duration::from_secs(config.http_header_timeout_secs),
         body: Duration::from_secs(config.http_body_timeout_secs),

@@ -1,11 +1,13 @@
 //! The online map: which uid each logged-in socket belongs to, and how many
 //! sockets each uid has open. One mutex guards both maps so they never
-//! disagree; every operation on it is a couple of hash lookups.
+//! disagree; every operation on it is a couple of hash lookups. In a
+//! cluster it also notes which uids changed, for the census to copy to Redis.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use socketioxide::socket::Sid;
+use tokio::sync::Notify;
 
 /// The figures shown by `update_online_count`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -20,15 +22,59 @@ pub struct OnlineCounts {
 #[derive(Debug, Default)]
 pub struct Presence {
     maps: Mutex<Maps>,
+    changes: Notify,
 }
 
 #[derive(Debug, Default)]
 struct Maps {
     uid_of_socket: HashMap<Sid, Arc<str>>,
     sockets_of_uid: HashMap<Arc<str>, usize>,
+    /// Uids whose socket count changed since [`Presence::take_changes`], when tracked.
+    changed: Option<HashSet<Arc<str>>>,
 }
 
+/// A uid and how many sockets it has open on this node.
+pub type UidSockets = (Arc<str>, usize);
+
 impl Presence {
+    /// A presence that notes which uids change, for [`Presence::take_changes`].
+    pub fn tracking_changes() -> Presence {
+        let presence = Presence::default();
+        presence.lock().changed = Some(HashSet::new());
+        presence
+    }
+
+    /// Waits until a uid changed since the last [`Presence::take_changes`].
+    pub async fn changed(&self) {
+        self.changes.notified().await;
+    }
+
+    /// The uids that changed since the last call, with their counts now (0:
+    /// no socket left).
+    pub fn take_changes(&self) -> Vec<UidSockets> {
+        let mut maps = self.lock();
+        let changed = maps.changed.as_mut().map(std::mem::take).unwrap_or_default();
+        changed.into_iter().map(|uid| (uid.clone(), maps.sockets_of_uid.get(&uid).copied().unwrap_or(0))).collect()
+    }
+
+    /// Every logged-in uid with its count; clears the changes noted so far,
+    /// which it includes.
+    pub fn snapshot(&self) -> Vec<UidSockets> {
+        let mut maps = self.lock();
+        if let Some(changed) = maps.changed.as_mut() {
+            changed.clear();
+        }
+        maps.sockets_of_uid.iter().map(|(uid, &n)| (uid.clone(), n)).collect()
+    }
+
+    fn note_change(&self, mut maps: MutexGuard<'_, Maps>, uid: &Arc<str>) {
+        if let Some(changed) = maps.changed.as_mut() {
+            changed.insert(uid.clone());
+            drop(maps);
+            self.changes.notify_one();
+        }
+    }
+
     /// Logs socket `sid` in as `uid`. Returns false, changing nothing, if the
     /// socket is logged in already: the first login on a socket wins.
     pub fn login(&self, sid: Sid, uid: &str) -> bool {
@@ -41,7 +87,8 @@ impl Presence {
             None => uid.into(),
         };
         *maps.sockets_of_uid.entry(uid.clone()).or_default() += 1;
-        maps.uid_of_socket.insert(sid, uid);
+        maps.uid_of_socket.insert(sid, uid.clone());
+        self.note_change(maps, &uid);
         true
     }
 
@@ -55,6 +102,7 @@ impl Presence {
                 maps.sockets_of_uid.remove(&uid);
             }
         }
+        self.note_change(maps, &uid);
         Some(uid)
     }
 
@@ -128,5 +176,25 @@ mod tests {
         p.login(Sid::new(), "1");
         p.logout(Sid::new());
         assert_eq!(p.counts(), OnlineCounts { uids: 1, sockets: 1 });
+    }
+
+    #[test]
+    fn changes_are_the_uids_touched_with_their_counts_now() {
+        let p = Presence::tracking_changes();
+        let (a, b) = (Sid::new(), Sid::new());
+        p.login(a, "1");
+        p.login(b, "1");
+        p.logout(a);
+        p.login(Sid::new(), "2");
+        let mut changes = p.take_changes();
+        changes.sort();
+        assert_eq!(changes, [("1".into(), 1), ("2".into(), 1)]);
+        assert!(p.take_changes().is_empty());
+        p.logout(b);
+        let mut snapshot = p.snapshot();
+        snapshot.sort();
+        assert_eq!(snapshot, [("2".into(), 1)], "a snapshot holds the uids online");
+        assert!(p.take_changes().is_empty(), "and clears the changes it includes");
+        assert!(Presence::default().take_changes().is_empty(), "untracked");
     }
 }

@@ -170,6 +170,16 @@ impl Daemon {
         child.terminate().unwrap_or_else(|| panic!("msgpushd ignored SIGTERM; log:\n{}", self.log()))
     }
 
+    /// Kills it (SIGKILL): no shutdown, as in a crash.
+    pub fn kill(&mut self) {
+        self.child = None;
+    }
+
+    /// Starts it again after [`Daemon::kill`], on the same ports and socket.
+    pub fn start_again(&mut self) {
+        assert!(self.spawn(), "msgpushd did not start again; log:\n{}", self.log());
+    }
+
     /// Stops it and starts a new one on the same ports and socket.
     pub fn restart(&mut self) {
         let status = self.stop();

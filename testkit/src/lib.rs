@@ -14,6 +14,7 @@
 //! - [`process`]: a child process stopped when its guard is dropped.
 //! - [`fd_limit`]: raising this process's descriptor limit.
 //! - [`daemon`]: a running msgpushd.
+//! - [`redis`]: a private redis-server, for clusters of daemons.
 //! - [`unix_client`]: a blocking client of its Unix socket.
 //! - [`http`]: HTTP/1.1 requests, one-shot or on a keep-alive connection.
 //! - [`browser`]: node processes running socket.io clients.
@@ -35,6 +36,7 @@ pub mod php;
 pub mod php_fpm;
 pub mod ports;
 pub mod process;
+pub mod redis;
 pub mod scratch;
 pub mod unix_client;
 pub mod wait;
@@ -47,6 +49,7 @@ pub use paths::{artifact, repo_root};
 pub use php::{php_command, php_json, php_ok, PhpSession};
 pub use ports::free_port;
 pub use process::ChildGuard;
+pub use redis::RedisServer;
 pub use scratch::TempDir;
 pub use unix_client::UnixClient;
 pub use wait::{wait_until, PATIENCE};

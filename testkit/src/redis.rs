@@ -1,0 +1,68 @@
+//! A private `redis-server` (Debian's) on a free loopback port, with nothing
+//! saved to disk: never the system's instance.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::ports::free_port;
+use crate::process::ChildGuard;
+use crate::scratch::TempDir;
+use crate::wait::wait_until;
+
+/// A running redis-server, killed when dropped.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Option<ChildGuard>,
+    dir: TempDir,
+    /// Its address.
+    pub addr: SocketAddr,
+}
+
+impl RedisServer {
+    /// Starts one on a free port.
+    pub fn start() -> RedisServer {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let mut redis = RedisServer { child: None, dir: TempDir::new("redis"), addr };
+        redis.spawn();
+        redis
+    }
+
+    /// The URL to give msgpushd's `--redis-url`.
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    /// Kills it (SIGKILL): everything it held is lost.
+    pub fn kill(&mut self) {
+        self.child = None;
+        assert!(wait_until(|| TcpStream::connect(self.addr).is_err()), "redis-server still answers");
+    }
+
+    /// Starts it again, empty, on the same port.
+    pub fn start_again(&mut self) {
+        self.spawn();
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.addr.port().to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start redis-server (the Debian package redis-server; `make test` installs it)");
+        self.child = Some(ChildGuard::kill_on_drop(child));
+        assert!(wait_until(|| self.ping()), "redis-server did not answer on {}", self.addr);
+    }
+
+    fn ping(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(self.addr) else {
+            return false;
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        let mut answer = [0u8; 7];
+        stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut answer).is_ok() && &answer == b"+PONG\r\n"
+    }
+}

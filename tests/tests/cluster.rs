@@ -1,0 +1,128 @@
+//! Several msgpushd nodes on one (private) redis-server: pushes from any
+//! node reach every node's browsers, counts are the cluster's, and a node or
+//! Redis that dies is handled as documented.
+
+use msgpush_protocol::{Command as Cmd, Disconnect, Reply};
+use msgpush_testkit::*;
+
+/// `n` nodes on `redis` sharing one token secret, each with `extra` flags.
+fn nodes(redis: &RedisServer, n: usize, extra: &[&str]) -> (TempDir, Vec<Daemon>) {
+    let shared = TempDir::new("cluster");
+    let secret = shared.path().join("token-secret");
+    let secret = secret.to_str().unwrap();
+    let url = redis.url();
+    let mut args = vec!["--redis-url", &url, "--token-secret-file", secret];
+    args.extend_from_slice(extra);
+    let daemons = (0..n).map(|_| Daemon::start_with(&args)).collect();
+    (shared, daemons)
+}
+
+fn online(uids: u32, sockets: u32) -> serde_json::Value {
+    text(&format!("当前<b>{uids}</b>人在线，共打开<b>{sockets}</b>个页面"))
+}
+
+#[test]
+fn a_push_on_any_node_reaches_every_tab_and_counts_are_the_clusters() {
+    let redis = RedisServer::start();
+    let (_shared, nodes) = nodes(&redis, 3, &[]);
+    let [one, two, three] = &nodes[..] else { unreachable!() };
+    let mut carol = Browser::open(three, "carol");
+    let mut dave_old = Browser::open_with(one, BrowserOptions::new(ClientVersion::V2, "dave"));
+    let mut dave_new = Browser::open(two, "dave");
+    one.wait_online("dave", 2);
+    one.wait_online("carol", 1);
+
+    // Every node counts every node's sockets; a uid on two nodes counts once.
+    for browser in [&mut carol, &mut dave_old, &mut dave_new] {
+        browser.expect_event("update_online_count", &online(2, 3));
+    }
+    // A targeted push from node 1 reaches carol on node 3, and nobody else.
+    assert_eq!(one.unix().push_text("carol", "for carol"), 1);
+    carol.expect_event("new_msg", &text("for carol"));
+    // The HTTP API on node 3 reaches dave's tabs on nodes 1 and 2.
+    let (status, body) =
+        http_post(three.http, "/", "application/x-www-form-urlencoded", b"type=publish&to=dave&content=for+dave");
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    dave_old.expect_event("new_msg", &text("for dave"));
+    dave_new.expect_event("new_msg", &text("for dave"));
+    assert!(dave_old.received("new_msg").iter().chain(&dave_new.received("new_msg")).all(|m| m != "for carol"));
+    // The extension on node 2.
+    let pushed = php_json(&two.socket, "push.php", &[], &[]);
+    assert_eq!(pushed["broadcast"], 3, "a broadcast reaches the cluster's sockets: {pushed}");
+    for browser in [&mut carol, &mut dave_old, &mut dave_new] {
+        browser.expect_event("new_msg", &text("to all"));
+    }
+
+    // One publisher's messages arrive in order on another node.
+    let mut unix = one.unix();
+    for i in 0..200 {
+        assert_eq!(unix.push_text("carol", &format!("n{i}")), 1);
+    }
+    carol.expect(|l| l["data"] == "n199");
+    let expected: Vec<String> = (0..200).map(|i| format!("n{i}")).collect();
+    let got: Vec<String> = carol.received("new_msg").into_iter().filter(|m| m.starts_with('n')).collect();
+    assert_eq!(got, expected);
+
+    // Auth::disconnect on node 3 closes dave's tabs on nodes 1 and 2.
+    let reply = three.unix().request(Cmd::Disconnect(Disconnect { uids: vec!["dave".into()] }));
+    assert_eq!(reply, Reply::Disconnected { sockets: 2 });
+    dave_old.expect(|l| l["type"] == "disconnected");
+    dave_new.expect(|l| l["type"] == "disconnected");
+    carol.expect_event("update_online_count", &online(1, 1));
+}
+
+#[test]
+fn a_killed_node_stops_being_counted_and_a_restarted_one_counts_once() {
+    let redis = RedisServer::start();
+    let (_shared, mut nodes) = nodes(&redis, 2, &["--cluster-node-ttl-secs", "2"]);
+    let mut frank = Browser::open(&nodes[1], "frank");
+    nodes[0].wait_online("frank", 1);
+
+    nodes[1].kill();
+    // Its socket is gone with it; node 1 stops counting it within the ttl.
+    nodes[0].wait_online("frank", 0);
+    assert!(nodes[0].log().contains("silent nodes are no longer counted"), "{}", nodes[0].log());
+
+    // Back on the same port: the tab reconnects, logs in again, counts once.
+    nodes[1].start_again();
+    frank.expect_count(2, |l| l["type"] == "connected");
+    nodes[0].wait_online("frank", 1);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(nodes[0].sockets_of("frank"), 1, "still one after the ttl: the old node was not counted twice");
+    assert_eq!(nodes[0].unix().push_text("frank", "welcome back"), 1);
+    frank.expect_event("new_msg", &text("welcome back"));
+
+    // A node that stops cleanly leaves the counts before it exits.
+    assert!(nodes[1].stop().success());
+    assert_eq!(nodes[0].sockets_of("frank"), 0);
+}
+
+#[test]
+fn with_redis_down_each_node_serves_its_own_browsers_and_cluster_delivery_resumes() {
+    let mut redis = RedisServer::start();
+    let (_shared, nodes) = nodes(&redis, 2, &[]);
+    let mut gina = Browser::open(&nodes[0], "gina");
+    let mut hank = Browser::open(&nodes[1], "hank");
+    nodes[0].wait_online("hank", 1);
+
+    redis.kill();
+    // Local delivery goes on, with an honest count; remote users count 0.
+    assert_eq!(nodes[0].unix().push_text("gina", "local during the outage"), 1);
+    gina.expect_event("new_msg", &text("local during the outage"));
+    assert_eq!(nodes[0].unix().push_text("hank", "remote during the outage"), 0);
+    // The extension's push gets its answer within msgpush.timeout_ms: no exception.
+    let pushed = php_json(&nodes[1].socket, "push.php", &[], &[]);
+    assert_eq!(pushed["broadcast"], 1, "node 2's own browser: {pushed}");
+    hank.expect_event("new_msg", &text("to all"));
+    let log = nodes[0].log();
+    assert_eq!(log.matches("redis unreachable").count(), 1, "logged once per outage: {log}");
+
+    redis.start_again();
+    nodes[0].wait_online("hank", 1);
+    assert_eq!(nodes[0].unix().push_text("hank", "after the outage"), 1);
+    hank.expect_event("new_msg", &text("after the outage"));
+    assert!(hank.received("new_msg").iter().all(|m| m != "remote during the outage"));
+    assert!(nodes[0].log().contains("redis reachable again"), "{}", nodes[0].log());
+    nodes[0].assert_serving();
+    nodes[1].assert_serving();
+}
