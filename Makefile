@@ -11,10 +11,10 @@ DAEMON := $(PROFILE_DIR)/msgpushd
 # for the socket.io client the daemon embeds. The tests add php-fpm, php-curl,
 # the browser test's chromium, a CJK font for its screenshots and nginx,
 # systemd for systemd-analyze, and redis-server for the cluster tests (each
-# starts its own on a free port); the benchmarks add php-curl.
+# starts its own on a free port); the benchmarks add php-curl and redis-server.
 BUILD_PACKAGES := php-dev php-cli libclang-dev
 TEST_PACKAGES := php-fpm php-curl chromium fonts-wqy-zenhei nginx-light systemd redis-server
-BENCH_PACKAGES := php-curl
+BENCH_PACKAGES := php-curl redis-server
 # What system-packages installs; `make test` and `make bench` ask for more.
 PACKAGES = $(BUILD_PACKAGES)
 test: PACKAGES = $(BUILD_PACKAGES) $(TEST_PACKAGES)

@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use msgpush_protocol::defaults::events;
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -43,7 +44,12 @@ impl Client {
         }
         let tcp = socket.connect(target.addr).await.map_err(|e| format!("connect: {e}"))?;
         let url = format!("ws://{}/socket.io/?EIO={}&transport=websocket", target.addr, target.eio);
-        let (ws, _) = tokio_tungstenite::client_async(url, tcp).await.map_err(|e| format!("handshake: {e}"))?;
+        // Small buffers (tungstenite's default is 128 KiB each way): a browser
+        // receives short messages, and the generator holds many clients.
+        let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+        let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config))
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
         let mut client = Client { ws, eio: target.eio, ping_interval: Duration::from_secs(25) };
         let open = client.next_text().await?;
         let handshake: serde_json::Value =

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use msgpush_protocol::defaults::events;
 use tokio::sync::Semaphore;
@@ -14,16 +14,17 @@ use crate::client::{Client, Target};
 /// One message seen by one client.
 #[derive(Debug, Clone, Copy)]
 pub struct Receipt {
-    /// When it was sent, in ns since the recorder's epoch.
+    /// When it was sent, in ns since the Unix epoch.
     pub sent_ns: u64,
-    /// When it arrived, in ns since the recorder's epoch.
+    /// When it arrived, in ns since the Unix epoch.
     pub received_ns: u64,
 }
 
-/// Shared clock and tallies of a benchmark run.
+/// Tallies of a benchmark run. Times are wall-clock ns since the Unix
+/// epoch, so that receipts from generator processes compare with the
+/// sending time of the process that pushed.
 #[derive(Debug)]
 pub struct Recorder {
-    epoch: Instant,
     receipts: Mutex<Vec<Receipt>>,
     login_acks_ns: Mutex<Vec<u64>>,
     acked: AtomicUsize,
@@ -31,10 +32,9 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// A recorder whose clock starts now.
+    /// An empty recorder.
     pub fn new() -> Arc<Recorder> {
         Arc::new(Recorder {
-            epoch: Instant::now(),
             receipts: Mutex::new(Vec::new()),
             login_acks_ns: Mutex::new(Vec::new()),
             acked: AtomicUsize::new(0),
@@ -42,9 +42,14 @@ impl Recorder {
         })
     }
 
-    /// Nanoseconds since the epoch.
+    /// Nanoseconds since the Unix epoch.
     pub fn now_ns(&self) -> u64 {
-        self.epoch.elapsed().as_nanos() as u64
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    }
+
+    /// Adds receipts recorded elsewhere (by a generator process).
+    pub fn add_receipts(&self, receipts: impl IntoIterator<Item = Receipt>) {
+        self.receipts.lock().unwrap().extend(receipts);
     }
 
     /// Takes the receipts recorded so far.
@@ -52,7 +57,7 @@ impl Recorder {
         std::mem::take(&mut self.receipts.lock().unwrap())
     }
 
-    /// When each client's login was answered, in ns since the epoch.
+    /// When each client's login was answered, in ns since the Unix epoch.
     pub fn login_acks_ns(&self) -> Vec<u64> {
         self.login_acks_ns.lock().unwrap().clone()
     }

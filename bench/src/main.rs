@@ -7,11 +7,15 @@
 //! - [`client`]: a minimal Socket.IO websocket client (Engine.IO 3 and 4).
 //! - [`fleet`]: many logged-in clients recording receipts.
 //! - [`pusher`]: pushing through the Unix socket or the HTTP API, paced.
-//! - [`scenarios`]: the five measurements.
+//! - [`scenarios`]: the single-daemon measurements.
+//! - [`generators`]: clients held by child processes (`--hold`).
+//! - [`cluster`]: several daemons on one Redis.
 //! - [`stats`] / [`report`]: figures and the Markdown report.
 
 mod client;
+mod cluster;
 mod fleet;
+mod generators;
 mod pusher;
 mod report;
 mod scenarios;
@@ -43,9 +47,20 @@ pub struct Options {
     /// Offered rate of the fixed-rate targeted run, pushes per second.
     #[arg(long, default_value_t = 2000.0)]
     pub rate: f64,
-    /// Scenarios to run (php, targeted, memory, storm; targeted includes broadcast).
-    #[arg(long, value_delimiter = ',', default_value = "php,targeted,memory,storm")]
+    /// Scenarios to run (php, targeted, memory, storm, cluster, scale;
+    /// targeted and cluster include broadcast).
+    #[arg(long, value_delimiter = ',', default_value = "php,targeted,memory,storm,cluster,scale")]
     pub scenarios: Vec<String>,
+    /// Clients of the scale scenario, over several nodes and generator processes.
+    #[arg(long, default_value_t = 100_000)]
+    pub cluster_clients: usize,
+    /// Run as a generator process: hold clients on this Socket.IO server
+    /// (used by the scale scenario).
+    #[arg(long, hide = true, requires = "hold_logins")]
+    pub hold: Option<SocketAddr>,
+    /// The generator's logins, one per line.
+    #[arg(long, hide = true)]
+    pub hold_logins: Option<PathBuf>,
     /// Benchmark another server's Socket.IO address instead of starting msgpushd.
     #[arg(long)]
     pub server: Option<SocketAddr>,
@@ -109,6 +124,10 @@ fn main() {
         options.max_clients = (limit as usize).saturating_sub(300).min(50_000);
     }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    if let (Some(server), Some(logins)) = (options.hold, &options.hold_logins) {
+        runtime.block_on(generators::hold(&client::Target { addr: server, eio: options.eio }, logins));
+        return;
+    }
     let started = std::time::Instant::now();
     let wants = |name: &str| options.scenarios.iter().any(|s| s == name);
 
@@ -129,11 +148,7 @@ fn main() {
                 sections.push(targeted);
                 broadcasts.push(broadcast);
             }
-            if let Some(mut merged) = broadcasts.first().cloned() {
-                merged.title = "Broadcast fan-out".into();
-                merged.rows = broadcasts.iter().flat_map(|b| b.rows.clone()).collect();
-                sections.push(merged);
-            }
+            sections.push(scenarios::broadcast_section("Broadcast fan-out", "One daemon.", broadcasts));
         }
         if wants("memory") {
             eprintln!("bench: memory");
@@ -142,6 +157,21 @@ fn main() {
         if wants("storm") {
             eprintln!("bench: storm");
             sections.push(scenarios::storm(&options).await);
+        }
+        if wants("cluster") {
+            let mut broadcasts = Vec::new();
+            for &clients in &options.clients {
+                eprintln!("bench: cluster, {clients} clients");
+                let (section, row) = cluster::cross_node(&options, clients).await;
+                sections.push(section);
+                broadcasts.push(row);
+            }
+            let intro = "Three nodes, clients spread over them, the push sent through node 1.";
+            sections.push(scenarios::broadcast_section("Cluster: broadcast fan-out", intro, broadcasts));
+        }
+        if wants("scale") {
+            eprintln!("bench: cluster at scale, {} clients", options.cluster_clients);
+            sections.push(cluster::scale(&options).await);
         }
         let command: Vec<String> = std::env::args().collect();
         let preamble = format!(

@@ -1,6 +1,7 @@
 //! The benchmark scenarios. Each returns a report section; every figure is
 //! the median of several runs with the lowest and highest in brackets.
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::Command;
@@ -189,7 +190,8 @@ pub async fn php_cost(options: &Options) -> Section {
 
 /// Scenarios 2 and 3: targeted pushes (offered rate and saturation) and
 /// broadcast fan-out, with `clients` clients logged in as distinct uids.
-pub async fn targeted_and_broadcast(options: &Options, clients: usize) -> (Section, Section) {
+/// Returns the targeted section and a broadcast row.
+pub async fn targeted_and_broadcast(options: &Options, clients: usize) -> (Section, Vec<String>) {
     let server = Server::start(options);
     let (fleet, recorder) = fleet(&server, options, "u", clients, 500).await;
     let duration = Duration::from_secs(options.duration_secs);
@@ -216,48 +218,16 @@ pub async fn targeted_and_broadcast(options: &Options, clients: usize) -> (Secti
         ));
     }
 
+    let pids = Pids { server: server.pid.into_iter().collect(), generator: vec![std::process::id()] };
     let mut rows = Vec::new();
     for (label, via_unix, pace) in &modes {
-        let (mut rates, mut p50, mut p99, mut p999, mut lost, mut cpu_d, mut cpu_g) =
-            (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-        for _ in 0..options.runs {
-            recorder.take_receipts();
-            let pids: Vec<u32> = server.pid.into_iter().chain([std::process::id()]).collect();
-            let meter = CpuMeter::start(&pids);
-            let outcome = server.push(*via_unix, random_uid("u", clients), *pace, recorder.clone()).await;
-            let cpu = meter.percent();
-            // Let the last messages land before counting.
-            let deadline = Instant::now() + Duration::from_secs(5);
-            let mut receipts = recorder.take_receipts();
-            while (receipts.len() as u64) < outcome.reached && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                receipts.extend(recorder.take_receipts());
-            }
-            let mut latencies: Vec<u64> = receipts.iter().map(|r| r.received_ns.saturating_sub(r.sent_ns)).collect();
-            latencies.sort_unstable();
-            rates.push(outcome.sent as f64 / outcome.elapsed.as_secs_f64());
-            p50.push(ms(percentile(&latencies, 50.0)));
-            p99.push(ms(percentile(&latencies, 99.0)));
-            p999.push(ms(percentile(&latencies, 99.9)));
-            lost.push((outcome.sent as f64 - receipts.len() as f64).max(0.0));
-            if let [daemon, generator] = cpu[..] {
-                cpu_d.push(daemon);
-                cpu_g.push(generator);
-            } else {
-                cpu_g.push(cpu[0]);
-            }
-        }
-        let cpu = |v: &[f64]| if v.is_empty() { "–".to_owned() } else { format!("{:.0}", Spread::of(v).median) };
-        rows.push(vec![
-            label.clone(),
-            Spread::of(&rates).to_string(),
-            Spread::of(&p50).to_string(),
-            Spread::of(&p99).to_string(),
-            Spread::of(&p999).to_string(),
-            format!("{:.0}", lost.iter().sum::<f64>()),
-            cpu(&cpu_d),
-            cpu(&cpu_g),
-        ]);
+        let choose = random_uid("u", clients);
+        rows.push(
+            push_row(label, options.runs, &pids, &recorder, || {
+                server.push(*via_unix, choose.clone(), *pace, recorder.clone())
+            })
+            .await,
+        );
     }
     let targeted = Section {
         title: format!("Targeted pushes, {clients} clients"),
@@ -265,22 +235,122 @@ pub async fn targeted_and_broadcast(options: &Options, clients: usize) -> (Secti
             "{clients} websocket clients, each logged in as its own uid; pushes go to random uids for {} s per run. \
              Latency is from the push being sent to the client receiving it, both measured in the generator. \
              Lost: pushes answered as delivered that never reached their client (all runs). CPU: % of one core, \
-             daemon and generator.",
+             server (the daemon) and generator.",
             options.duration_secs
         ),
-        header: ["mode", "pushes/s", "p50 ms", "p99 ms", "p99.9 ms", "lost", "daemon CPU %", "generator CPU %"]
-            .map(String::from)
-            .to_vec(),
+        header: push_header(),
         rows,
         notes: vec![],
     };
 
-    // Broadcast: one push to everyone, time until the first and the last client has it.
-    let (mut first, mut last) = (vec![], vec![]);
-    for _ in 0..options.runs.max(5) {
+    let once = Pace { rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
+    let (first, last) = broadcast_receipts(options.runs, clients, &recorder, || {
+        server.push(true, Arc::new(|_| None), once, recorder.clone())
+    })
+    .await;
+    drop(fleet);
+    (targeted, vec![clients.to_string(), first.to_string(), last.to_string()])
+}
+
+/// A broadcast fan-out table: rows of clients, first and last receipt.
+pub fn broadcast_section(title: &str, intro: &str, rows: Vec<Vec<String>>) -> Section {
+    Section {
+        title: title.into(),
+        intro: format!(
+            "{intro} Time from sending one push to everyone until the first and until the last client received it."
+        ),
+        header: ["clients", "first receipt ms", "last receipt ms"].map(String::from).to_vec(),
+        rows,
+        notes: vec![],
+    }
+}
+
+/// The processes whose CPU a run reports: the server's (msgpushd nodes,
+/// Redis), and the generator's.
+#[derive(Debug, Clone, Default)]
+pub struct Pids {
+    /// The server's processes, if known.
+    pub server: Vec<u32>,
+    /// The load generator's processes.
+    pub generator: Vec<u32>,
+}
+
+/// The columns of [`push_row`]'s rows.
+pub fn push_header() -> Vec<String> {
+    ["mode", "pushes/s", "p50 ms", "p99 ms", "p99.9 ms", "lost", "server CPU %", "generator CPU %"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Runs `push` `runs` times and measures each run: a row of pushes/s,
+/// latency percentiles, lost pushes and CPU.
+pub async fn push_row<F, Fut>(
+    label: &str,
+    runs: usize,
+    pids: &Pids,
+    recorder: &Arc<Recorder>,
+    mut push: F,
+) -> Vec<String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    let (mut rates, mut p50, mut p99, mut p999, mut lost, mut cpu_server, mut cpu_generator) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for _ in 0..runs {
         recorder.take_receipts();
-        let once = Pace { rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
-        server.push(true, Arc::new(|_| None), once, recorder.clone()).await;
+        let server = CpuMeter::start(&pids.server);
+        let generator = CpuMeter::start(&pids.generator);
+        let outcome = push().await;
+        let (server, generator) = (server.percent(), generator.percent());
+        // Let the last messages land before counting.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut receipts = recorder.take_receipts();
+        while (receipts.len() as u64) < outcome.reached && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            receipts.extend(recorder.take_receipts());
+        }
+        let mut latencies: Vec<u64> = receipts.iter().map(|r| r.received_ns.saturating_sub(r.sent_ns)).collect();
+        latencies.sort_unstable();
+        rates.push(outcome.sent as f64 / outcome.elapsed.as_secs_f64());
+        p50.push(ms(percentile(&latencies, 50.0)));
+        p99.push(ms(percentile(&latencies, 99.0)));
+        p999.push(ms(percentile(&latencies, 99.9)));
+        lost.push((outcome.reached as f64 - receipts.len() as f64).max(0.0));
+        if !server.is_empty() {
+            cpu_server.push(server.iter().sum());
+        }
+        cpu_generator.push(generator.iter().sum());
+    }
+    let cpu = |v: &[f64]| if v.is_empty() { "–".to_owned() } else { format!("{:.0}", Spread::of(v).median) };
+    vec![
+        label.to_owned(),
+        Spread::of(&rates).to_string(),
+        Spread::of(&p50).to_string(),
+        Spread::of(&p99).to_string(),
+        Spread::of(&p999).to_string(),
+        format!("{:.0}", lost.iter().sum::<f64>()),
+        cpu(&cpu_server),
+        cpu(&cpu_generator),
+    ]
+}
+
+/// Sends one broadcast with `push_once`, at least five times, and waits each
+/// time for all `clients` to have it: the first and the last receipt, in ms.
+pub async fn broadcast_receipts<F, Fut>(
+    runs: usize,
+    clients: usize,
+    recorder: &Arc<Recorder>,
+    mut push_once: F,
+) -> (Spread, Spread)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    let (mut first, mut last) = (vec![], vec![]);
+    for _ in 0..runs.max(5) {
+        recorder.take_receipts();
+        push_once().await;
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut receipts = Vec::new();
         while receipts.len() < clients && Instant::now() < deadline {
@@ -293,16 +363,7 @@ pub async fn targeted_and_broadcast(options: &Options, clients: usize) -> (Secti
         last.push(ms(*delays.iter().max().unwrap()));
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let broadcast = Section {
-        title: format!("Broadcast to {clients} clients"),
-        intro: "One push to everyone; time from sending it until the first and until the last client received it."
-            .into(),
-        header: ["clients", "first receipt ms", "last receipt ms"].map(String::from).to_vec(),
-        rows: vec![vec![clients.to_string(), Spread::of(&first).to_string(), Spread::of(&last).to_string()]],
-        notes: vec![],
-    };
-    drop(fleet);
-    (targeted, broadcast)
+    (Spread::of(&first), Spread::of(&last))
 }
 
 /// Scenario 4: memory with idle logged-in clients, and CPU while idle.

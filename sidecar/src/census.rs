@@ -156,13 +156,15 @@ impl Census {
     /// Distinct uids and sockets logged in across the cluster.
     pub async fn counts(&self) -> redis::RedisResult<OnlineCounts> {
         self.while_reachable()?;
-        let (uids, sockets): (usize, Option<i64>) = self.outcome(
-            redis::pipe().hlen(&self.keys.uids).get(&self.keys.sockets).query_async(&mut self.conn.clone()).await,
-        )?;
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.hlen(&self.keys.uids).get(&self.keys.sockets);
+        let (uids, sockets): (usize, Option<i64>) = self.outcome(bounded(pipe.query_async(&mut conn)).await)?;
         Ok(OnlineCounts { uids, sockets: usize::try_from(sockets.unwrap_or(0)).unwrap_or(0) })
     }
 
-    /// Sockets connected to every node, logged in or not, as of their last heartbeat.
+    /// Sockets connected to every node, logged in or not, as each node last
+    /// wrote them (at a login or logout, and at each heartbeat).
     pub async fn connected(&self) -> redis::RedisResult<usize> {
         self.while_reachable()?;
         let mut conn = self.conn.clone();

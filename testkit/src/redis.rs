@@ -34,6 +34,11 @@ impl RedisServer {
         format!("redis://{}", self.addr)
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// Kills it (SIGKILL): everything it held is lost.
     pub fn kill(&mut self) {
         self.child = None;
