@@ -119,10 +119,11 @@ pub async fn cross_node(options: &Options, clients: usize) -> (Section, Vec<Stri
         );
     }
     let once = Pace { rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
-    let (first, last) = broadcast_receipts(options.runs, clients, &recorder, || {
+    let fanout = broadcast_receipts(options.runs, clients, &recorder, || {
         pusher::unix(&socket, Arc::new(|_| None), once, recorder.clone())
     })
     .await;
+    assert_eq!(fanout.fewest, clients, "a broadcast reached every client");
     let section = Section {
         title: format!("Cluster: pushes across nodes, {clients} clients"),
         intro: format!(
@@ -138,7 +139,7 @@ pub async fn cross_node(options: &Options, clients: usize) -> (Section, Vec<Stri
         notes: vec![],
     };
     drop(fleets);
-    (section, vec![format!("{clients}, three nodes"), first.to_string(), last.to_string()])
+    (section, vec![format!("{clients}, three nodes"), fanout.first.to_string(), fanout.last.to_string()])
 }
 
 /// `options.cluster_clients` clients over as many nodes and generator
@@ -177,7 +178,7 @@ pub async fn scale(options: &Options) -> Section {
     })
     .await;
     let once = Pace { rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
-    let (first, last) = broadcast_receipts(options.runs, logged_in, &recorder, || {
+    let fanout = broadcast_receipts(options.runs, logged_in, &recorder, || {
         pusher::unix(&socket, Arc::new(|_| None), once, recorder.clone())
     })
     .await;
@@ -194,7 +195,10 @@ pub async fn scale(options: &Options) -> Section {
         vec!["generators' memory".into(), format!("{} KiB per client", per_client(generators_kib))],
         vec![format!("`s{}` counted by node {nodes}", total / 2), counted.to_string()],
         vec![format!("{label}: pushes/s, p50, p99, p99.9 ms, lost"), row[1..6].join(", ")],
-        vec!["broadcast to all: first, last receipt ms".into(), format!("{first}, {last}")],
+        vec![
+            "broadcast to all: first, last receipt ms; fewest reached".into(),
+            format!("{}, {}; {} of {logged_in}", fanout.first, fanout.last, fanout.fewest),
+        ],
     ];
     drop(generators);
     Section {

@@ -18,6 +18,10 @@ use crate::client::Target;
 use crate::fleet::{Fleet, Receipt, Recorder};
 use crate::scenarios::sources;
 
+/// Logins in progress at once in one child: the children share the cores
+/// with the nodes, and a login storm from all of them would starve both.
+const LOGINS_AT_ONCE: usize = 200;
+
 /// How often a child hands its receipts over.
 const REPORT_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -26,7 +30,7 @@ const REPORT_INTERVAL: Duration = Duration::from_millis(50);
 pub async fn hold(target: &Target, logins: &Path) {
     let logins: Vec<String> = std::fs::read_to_string(logins).expect("read logins").lines().map(String::from).collect();
     let recorder = Recorder::new();
-    let fleet = Fleet::start(target, &logins, 1000, &sources(), recorder.clone());
+    let fleet = Fleet::start(target, &logins, LOGINS_AT_ONCE, &sources(), recorder.clone());
     let logged_in = fleet.wait_logged_in(Duration::from_secs(600)).await;
     let mut out = std::io::stdout().lock();
     writeln!(out, "ready {logged_in} {}", recorder.failed()).expect("stdout");

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::presence::{OnlineCounts, Presence, UidSockets};
-use crate::redis_driver::bounded;
+use crate::redis_driver::{bounded, PUSH_TIMEOUT, REDIS_TIMEOUT};
 
 /// Heartbeats per node TTL: a node is dropped only after missing several.
 const BEATS_PER_TTL: u32 = 5;
@@ -132,10 +132,16 @@ impl Census {
         &self.node
     }
 
-    /// Fails at once while Redis is known to be unreachable, so that pushes
-    /// do not wait for it: the heartbeat finds out when it is back.
+    /// Whether Redis answered this node's last heartbeat or write. While it
+    /// does not, pushes do not wait for it; a single slow answer elsewhere
+    /// does not count as an outage.
+    pub fn reachable(&self) -> bool {
+        self.reachable.load(Ordering::Acquire)
+    }
+
+    /// Fails at once while Redis is known to be unreachable.
     fn while_reachable(&self) -> redis::RedisResult<()> {
-        if self.reachable.load(Ordering::Acquire) {
+        if self.reachable() {
             return Ok(());
         }
         Err((redis::ErrorKind::Io, "redis unreachable").into())
@@ -149,7 +155,7 @@ impl Census {
         }
         let mut conn = self.conn.clone();
         let counts: Vec<Option<usize>> =
-            self.outcome(bounded(redis::cmd("HMGET").arg(&self.keys.uids).arg(uids).query_async(&mut conn)).await)?;
+            bounded(PUSH_TIMEOUT, redis::cmd("HMGET").arg(&self.keys.uids).arg(uids).query_async(&mut conn)).await?;
         Ok(counts.into_iter().flatten().sum())
     }
 
@@ -159,7 +165,7 @@ impl Census {
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
         pipe.hlen(&self.keys.uids).get(&self.keys.sockets);
-        let (uids, sockets): (usize, Option<i64>) = self.outcome(bounded(pipe.query_async(&mut conn)).await)?;
+        let (uids, sockets): (usize, Option<i64>) = bounded(REDIS_TIMEOUT, pipe.query_async(&mut conn)).await?;
         Ok(OnlineCounts { uids, sockets: usize::try_from(sockets.unwrap_or(0)).unwrap_or(0) })
     }
 
@@ -169,12 +175,12 @@ impl Census {
         self.while_reachable()?;
         let mut conn = self.conn.clone();
         let counts: Vec<usize> =
-            self.outcome(bounded(redis::cmd("HVALS").arg(&self.keys.connected).query_async(&mut conn)).await)?;
+            bounded(PUSH_TIMEOUT, redis::cmd("HVALS").arg(&self.keys.connected).query_async(&mut conn)).await?;
         Ok(counts.into_iter().sum())
     }
 
-    /// Notes the outcome of a Redis call, so that an outage is logged once
-    /// when it starts and once when it ends.
+    /// Notes the outcome of a heartbeat or a write, so that an outage is
+    /// logged once when it starts and once when it ends.
     fn outcome<T>(&self, result: redis::RedisResult<T>) -> redis::RedisResult<T> {
         match &result {
             Ok(_) => {
@@ -182,19 +188,17 @@ impl Census {
                     tracing::info!("redis reachable again: cluster delivery and counts resume");
                 }
             }
-            Err(e) => self.unreachable(e),
+            Err(cause) => {
+                if self.reachable.swap(false, Ordering::AcqRel) {
+                    tracing::error!(
+                        %cause,
+                        "redis unreachable: this node serves its own browsers only, and counts only them, \
+                         until it is back"
+                    );
+                }
+            }
         }
         result
-    }
-
-    /// Notes that Redis failed (a call here, or the adapter's publish).
-    pub fn unreachable(&self, cause: &dyn std::fmt::Display) {
-        if self.reachable.swap(false, Ordering::AcqRel) {
-            tracing::error!(
-                %cause,
-                "redis unreachable: this node serves its own browsers only, and counts only them, until it is back"
-            );
-        }
     }
 
     /// Copies `presence` to Redis as it changes, beats the heartbeat and
@@ -243,8 +247,10 @@ impl Census {
             invocation.arg(&**uid).arg(n);
         }
         let mut conn = self.conn.clone();
-        self.outcome(bounded(invocation.invoke_async::<()>(&mut conn)).await)?;
-        self.outcome(bounded(conn.hset::<_, _, _, ()>(&self.keys.connected, &self.node, connected)).await)
+        self.outcome(bounded(REDIS_TIMEOUT, invocation.invoke_async::<()>(&mut conn)).await)?;
+        self.outcome(
+            bounded(REDIS_TIMEOUT, conn.hset::<_, _, _, ()>(&self.keys.connected, &self.node, connected)).await,
+        )
     }
 
     /// Proves this node alive, and takes dead ones out of the totals.
@@ -260,10 +266,10 @@ impl Census {
             .hset(&self.keys.connected, &self.node, connected)
             .ignore();
         let mut conn = self.conn.clone();
-        let (known,): (bool,) = self.outcome(bounded(pipe.query_async(&mut conn)).await)?;
+        let (known,): (bool,) = self.outcome(bounded(REDIS_TIMEOUT, pipe.query_async(&mut conn)).await)?;
         let mut reap = REAP_SCRIPT.key(&self.keys.nodes);
         reap.key(&self.keys.uids).key(&self.keys.sockets).key(&self.keys.connected).arg(&self.keys.prefix);
-        let reaped: u64 = self.outcome(bounded(reap.invoke_async(&mut conn)).await)?;
+        let reaped: u64 = self.outcome(bounded(REDIS_TIMEOUT, reap.invoke_async(&mut conn)).await)?;
         if reaped > 0 {
             tracing::warn!(nodes = reaped, ttl = ?self.ttl, "silent nodes are no longer counted");
         }
@@ -277,8 +283,8 @@ impl Census {
         let mut pipe = redis::pipe();
         pipe.srem(&self.keys.nodes, &self.node).hdel(&self.keys.connected, &self.node).del(&self.keys.alive);
         let mut conn = self.conn.clone();
-        let left = match bounded(forget.invoke_async::<()>(&mut conn)).await {
-            Ok(()) => bounded(pipe.query_async::<()>(&mut conn)).await,
+        let left = match bounded(REDIS_TIMEOUT, forget.invoke_async::<()>(&mut conn)).await {
+            Ok(()) => bounded(REDIS_TIMEOUT, pipe.query_async::<()>(&mut conn)).await,
             Err(e) => Err(e),
         };
         if let Err(e) = left {

@@ -8,6 +8,7 @@
 //! own sockets only, so a push is never held up by the outage.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +37,16 @@ pub struct Hub {
     online: Arc<OnlineCount>,
     tokens: Arc<Tokens>,
     recent: Recent,
+}
+
+/// Where a push goes and how many sockets it should reach there.
+#[derive(Debug, Clone, Copy)]
+struct Audience {
+    sockets: usize,
+    reach: Reach,
+    /// False when Redis did not answer the count in time: `sockets` is
+    /// this node's only.
+    exact: bool,
 }
 
 /// Why a request was refused or failed.
@@ -81,43 +92,49 @@ impl Hub {
         Hub { browsers, presence, census, online, tokens, recent }
     }
 
-    /// How many sockets `uids` (distinct) have, and where to emit to reach
-    /// them: the cluster's figure, or this node's while Redis is unreachable.
-    async fn reach(&self, uids: &[String]) -> (usize, Reach) {
-        if let Some(census) = &self.census {
-            if let Ok(sockets) = census.sockets_of_all(uids).await {
-                return (sockets, Reach::Cluster);
-            }
-        }
-        (self.presence.sockets_of_all(uids), Reach::Node)
+    /// Where to emit to reach `uids` (distinct), and how many sockets they
+    /// have there (exact, or this node's as a lower bound).
+    async fn reach(&self, uids: &[String]) -> Audience {
+        let local = || self.presence.sockets_of_all(uids);
+        self.audience(local, |census| census.sockets_of_all(uids)).await
     }
 
-    /// Sockets connected anywhere, logged in or not, and where to emit to reach them.
-    async fn reach_everyone(&self) -> (usize, Reach) {
-        if let Some(census) = &self.census {
-            if let Ok(sockets) = census.connected().await {
-                return (sockets, Reach::Cluster);
-            }
-        }
-        (self.browsers.sockets(), Reach::Node)
+    /// Where to emit to reach every socket, logged in or not, and how many.
+    async fn reach_everyone(&self) -> Audience {
+        self.audience(|| self.browsers.sockets(), |census| census.connected()).await
     }
 
-    /// Emits to `rooms` (everyone: `None`) within `reach`; if a cluster-wide
+    /// The cluster and its count; while Redis is known to be down, this node
+    /// and its own count; when Redis is merely slow to count, the cluster
+    /// still (the push is published) with this node's count as a lower bound.
+    async fn audience<'a, F>(&'a self, local: impl Fn() -> usize, cluster: impl FnOnce(&'a Census) -> F) -> Audience
+    where
+        F: Future<Output = redis::RedisResult<usize>>,
+    {
+        match &self.census {
+            Some(census) if census.reachable() => match cluster(census).await {
+                Ok(sockets) => Audience { sockets, reach: Reach::Cluster, exact: true },
+                Err(_) => Audience { sockets: local(), reach: Reach::Cluster, exact: false },
+            },
+            Some(_) => Audience { sockets: local(), reach: Reach::Node, exact: true },
+            None => Audience { sockets: local(), reach: Reach::Node, exact: true },
+        }
+    }
+
+    /// Emits to `rooms` (everyone: `None`) reaching `audience`; if a cluster-wide
     /// emit fails (Redis lost meanwhile), emits to this node's sockets and
-    /// says how many it reached. Returns the sockets reached.
+    /// counts those. Returns the sockets reached.
     async fn emit(
         &self,
-        (sockets, reach): (usize, Reach),
+        audience: Audience,
         rooms: Option<Vec<String>>,
         event: &str,
         content: &Content,
     ) -> Result<usize, BroadcastError> {
-        match self.browsers.emit(reach, rooms.clone(), event, content).await {
-            Ok(missed) => Ok(sockets.saturating_sub(missed)),
-            Err(BroadcastError::Adapter(e)) if reach == Reach::Cluster => {
-                if let Some(census) = &self.census {
-                    census.unreachable(&e);
-                }
+        match self.browsers.emit(audience.reach, rooms.clone(), event, content).await {
+            Ok(missed) => Ok(audience.sockets.saturating_sub(missed)),
+            Err(BroadcastError::Adapter(e)) if audience.reach == Reach::Cluster => {
+                tracing::debug!(cause = %e, "publishing to the cluster failed: emitting to this node's sockets");
                 let local = match &rooms {
                     Some(uids) => self.presence.sockets_of_all(uids),
                     None => self.browsers.sockets(),
@@ -163,17 +180,17 @@ impl Hub {
         let emit_error = |e: BroadcastError| RequestError::Internal(format!("cannot emit: {e}"));
         let sockets = match to {
             Target::Everyone => {
-                let reach = self.reach_everyone().await;
-                self.emit(reach, None, &event, &content).await.map_err(emit_error)?
+                let audience = self.reach_everyone().await;
+                self.emit(audience, None, &event, &content).await.map_err(emit_error)?
             }
             Target::Users(mut uids) => {
                 uids.sort_unstable();
                 uids.dedup();
-                let reach = self.reach(&uids).await;
-                if reach.0 == 0 {
+                let audience = self.reach(&uids).await;
+                if audience.exact && audience.sockets == 0 {
                     return Ok(0);
                 }
-                self.emit(reach, Some(uids), &event, &content).await.map_err(emit_error)?
+                self.emit(audience, Some(uids), &event, &content).await.map_err(emit_error)?
             }
         };
         Ok(sockets as u64)
@@ -194,16 +211,16 @@ impl Hub {
         check_uids(&uids).map_err(RequestError::Invalid)?;
         uids.sort_unstable();
         uids.dedup();
-        let (sockets, reach) = self.reach(&uids).await;
-        if sockets == 0 {
+        let audience = self.reach(&uids).await;
+        if audience.exact && audience.sockets == 0 {
             return Ok(0);
         }
         let missed = self
             .browsers
-            .disconnect(reach, uids)
+            .disconnect(audience.reach, uids)
             .await
             .map_err(|e| RequestError::Internal(format!("cannot disconnect: {e}")))?;
-        Ok(sockets.saturating_sub(missed) as u64)
+        Ok(audience.sockets.saturating_sub(missed) as u64)
     }
 
     /// Broadcasts the online figures (the cluster's, in a cluster) to this

@@ -16,16 +16,23 @@ use redis::{AsyncCommands, ErrorKind, IntoConnectionInfo, ProtocolVersion, PushI
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use tokio::sync::{mpsc, Notify};
 
-/// Longest wait for Redis to answer a command, or to accept a connection.
-pub const REDIS_TIMEOUT: Duration = Duration::from_millis(300);
+/// Longest wait for Redis on a push's path (counting its sockets,
+/// publishing it): well within the extension's default `msgpush.timeout_ms`
+/// of 1 s, even for both calls.
+pub const PUSH_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Longest wait for Redis elsewhere (the census, the online count,
+/// subscribing, connecting): long enough not to take a busy machine's slow
+/// answer for an outage.
+pub const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Longest pause between two attempts to reconnect.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
 
-/// `call`, failed if Redis has not answered within [`REDIS_TIMEOUT`] (the
-/// connection manager would otherwise hold it while it reconnects).
-pub async fn bounded<T>(call: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
-    tokio::time::timeout(REDIS_TIMEOUT, call)
+/// `call`, failed if Redis has not answered within `limit` (the connection
+/// manager would otherwise hold it while it reconnects).
+pub async fn bounded<T>(limit: Duration, call: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
+    tokio::time::timeout(limit, call)
         .await
         .unwrap_or_else(|_| Err((ErrorKind::Io, "no answer from Redis in time").into()))
 }
@@ -116,27 +123,27 @@ impl Driver for ManagedDriver {
     type Error = DriverError;
 
     async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), DriverError> {
-        bounded(self.conn.clone().publish::<_, _, Value>(chan, val)).await?;
+        bounded(PUSH_TIMEOUT, self.conn.clone().publish::<_, _, Value>(chan, val)).await?;
         Ok(())
     }
 
     async fn subscribe(&self, chan: String, size: usize) -> Result<MessageStream<ChanItem>, DriverError> {
         let (tx, rx) = mpsc::channel(size);
         self.handlers.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(chan.clone(), tx);
-        bounded(self.conn.clone().subscribe(chan)).await?;
+        bounded(REDIS_TIMEOUT, self.conn.clone().subscribe(chan)).await?;
         Ok(MessageStream::new(rx))
     }
 
     async fn unsubscribe(&self, chan: String) -> Result<(), DriverError> {
         self.handlers.write().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&chan);
-        bounded(self.conn.clone().unsubscribe(chan)).await?;
+        bounded(REDIS_TIMEOUT, self.conn.clone().unsubscribe(chan)).await?;
         Ok(())
     }
 
     async fn num_serv(&self, chan: &str) -> Result<u16, DriverError> {
         let mut conn = self.conn.clone();
         let (_, count): (String, u16) =
-            bounded(redis::cmd("PUBSUB").arg("NUMSUB").arg(chan).query_async(&mut conn)).await?;
+            bounded(REDIS_TIMEOUT, redis::cmd("PUBSUB").arg("NUMSUB").arg(chan).query_async(&mut conn)).await?;
         Ok(count)
     }
 }
