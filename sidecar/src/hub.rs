@@ -5,7 +5,9 @@
 //!
 //! In a cluster a push is emitted to every node and counted from the
 //! census; while Redis is unreachable each node emits to, and counts, its
-//! own sockets only, so a push is never held up by the outage.
+//! own sockets only, so a push is never held up by the outage. When Redis
+//! is only slow to count, the push is still published to every node and
+//! counts this node's sockets (a lower bound).
 
 use std::fmt;
 use std::future::Future;
