@@ -118,8 +118,7 @@ impl Hub {
                 Ok(sockets) => Audience { sockets, reach: Reach::Cluster, exact: true },
                 Err(_) => Audience { sockets: local(), reach: Reach::Cluster, exact: false },
             },
-            Some(_) => Audience { sockets: local(), reach: Reach::Node, exact: true },
-            None => Audience { sockets: local(), reach: Reach::Node, exact: true },
+            _ => Audience { sockets: local(), reach: Reach::Node, exact: true },
         }
     }
 

@@ -120,8 +120,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Box<
         let (io, socket_io, ()) = browser::socket_io(SocketIo::builder(), &config, &shared);
         return serve(config, shared, Browsers::Alone(io), None, socket_io, shutdown).await;
     };
+    redis_driver::parse_url(&url)?;
     let dropped = Arc::new(Notify::new());
-    let (driver, conn) = ManagedDriver::connect(&url, dropped.clone()).await?;
+    let Some((driver, conn)) = connect_redis(&url, &dropped, &shutdown).await else {
+        return Ok(());
+    };
     let ttl = Duration::from_secs(config.cluster_node_ttl_secs);
     let census = Arc::new(Census::new(conn, &config.redis_prefix, ttl, dropped));
     let adapter = RedisAdapterConfig::new()
@@ -224,6 +227,30 @@ where
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Connects to Redis, waiting for it if it is not up yet (a cluster's nodes
+/// and its Redis may start in any order); None if shut down meanwhile.
+async fn connect_redis(
+    url: &str,
+    dropped: &Arc<Notify>,
+    shutdown: &CancellationToken,
+) -> Option<(ManagedDriver, redis::aio::ConnectionManager)> {
+    let mut waiting = false;
+    loop {
+        match ManagedDriver::connect(url, dropped.clone()).await {
+            Ok(connected) => return Some(connected),
+            Err(e) if !waiting => {
+                tracing::error!(cause = %e, "waiting for Redis before joining the cluster");
+                waiting = true;
+            }
+            Err(_) => {}
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.cancelled() => return None,
+        }
+    }
 }
 
 fn to_usize(n: u64) -> usize {

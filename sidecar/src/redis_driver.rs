@@ -37,6 +37,13 @@ pub async fn bounded<T>(limit: Duration, call: impl Future<Output = RedisResult<
         .unwrap_or_else(|_| Err((ErrorKind::Io, "no answer from Redis in time").into()))
 }
 
+/// The connection settings in `url`; the error leaves the URL out, as it
+/// may hold a password.
+pub fn parse_url(url: &str) -> Result<redis::ConnectionInfo, String> {
+    url.into_connection_info()
+        .map_err(|e| format!("--redis-url is not a Redis URL such as redis://:PASSWORD@HOST:6379 ({e})"))
+}
+
 type Handlers = Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>>;
 
 /// Pub/sub over one managed connection, shared by its clones.
@@ -74,11 +81,10 @@ impl ManagedDriver {
     /// Connects to `url`; `dropped` is notified whenever the connection is
     /// lost (what was written to Redis meanwhile may need writing again).
     pub async fn connect(url: &str, dropped: Arc<Notify>) -> Result<(ManagedDriver, ConnectionManager), String> {
-        let info = url.into_connection_info().map_err(|e| format!("--redis-url {url}: {e}"))?;
+        let info = parse_url(url)?;
         // Pub/sub and commands share the connection: that takes RESP3 (Redis 6 and later).
         let settings = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
-        let client =
-            redis::Client::open(info.set_redis_settings(settings)).map_err(|e| format!("--redis-url {url}: {e}"))?;
+        let client = redis::Client::open(info.set_redis_settings(settings)).map_err(|e| format!("--redis-url: {e}"))?;
         let handlers: Handlers = Arc::default();
         let routes = handlers.clone();
         let config = ConnectionManagerConfig::new()
@@ -97,7 +103,7 @@ impl ManagedDriver {
             });
         let conn = ConnectionManager::new_with_config(client, config)
             .await
-            .map_err(|e| format!("cannot reach Redis at {url} (--redis-url): {e}"))?;
+            .map_err(|e| format!("cannot reach Redis (--redis-url): {e}"))?;
         Ok((ManagedDriver { conn: conn.clone(), handlers }, conn))
     }
 }
@@ -145,5 +151,17 @@ impl Driver for ManagedDriver {
         let (_, count): (String, u16) =
             bounded(REDIS_TIMEOUT, redis::cmd("PUBSUB").arg("NUMSUB").arg(chan).query_async(&mut conn)).await?;
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_url_is_refused_without_repeating_it() {
+        assert!(parse_url("redis://:pw@10.0.0.9:6379/2").is_ok());
+        let error = parse_url("http://:hunter2@x").unwrap_err();
+        assert!(!error.contains("hunter2"), "{error}");
     }
 }

@@ -23,7 +23,12 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts one on a free port.
     pub fn start() -> RedisServer {
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        RedisServer::start_on(free_port())
+    }
+
+    /// Starts one on loopback port `port`.
+    pub fn start_on(port: u16) -> RedisServer {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let mut redis = RedisServer { child: None, dir: TempDir::new("redis"), addr };
         redis.spawn();
         redis

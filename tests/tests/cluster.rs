@@ -126,3 +126,21 @@ fn with_redis_down_each_node_serves_its_own_browsers_and_cluster_delivery_resume
     nodes[0].assert_serving();
     nodes[1].assert_serving();
 }
+
+#[test]
+fn a_node_started_before_its_redis_waits_for_it() {
+    let port = free_port();
+    let late = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        RedisServer::start_on(port)
+    });
+    let url = format!("redis://127.0.0.1:{port}");
+    // Daemon::start waits (up to PATIENCE) for the node to listen: once Redis is up.
+    let node = Daemon::start_with(&["--redis-url", &url]);
+    let _redis = late.join().unwrap();
+    let log = node.log();
+    assert_eq!(log.matches("waiting for Redis before joining the cluster").count(), 1, "{log}");
+    assert!(log.contains("cluster node on redis"), "{log}");
+    let _browser = Browser::open(&node, "early");
+    node.wait_online("early", 1);
+}
