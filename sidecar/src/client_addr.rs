@@ -29,6 +29,8 @@ impl TrustedProxies {
     /// `X-Forwarded-For` that is not one (each proxy appends the address it
     /// got the request from, so earlier entries may have been forged).
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        // An IPv4 client of a listener on `[::]` arrives as `::ffff:a.b.c.d`.
+        let peer = peer.to_canonical();
         if !self.trusts(peer) {
             return peer;
         }
@@ -37,7 +39,7 @@ impl TrustedProxies {
             .iter()
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(','))
-            .map(|entry| entry.trim().parse::<IpAddr>().ok())
+            .map(|entry| entry.trim().parse::<IpAddr>().ok().map(|ip| ip.to_canonical()))
             .collect::<Vec<_>>();
         let mut client = peer;
         for entry in forwarded.into_iter().rev() {
@@ -87,6 +89,7 @@ mod tests {
         let chain = headers(&["6.6.6.6, 198.51.100.7", "10.1.2.3"]);
         assert_eq!(proxies.client_ip(ip("127.0.0.1"), &chain), ip("198.51.100.7"));
         assert_eq!(proxies.client_ip(ip("127.0.0.1"), &headers(&["junk"])), ip("127.0.0.1"));
+        assert_eq!(proxies.client_ip(ip("::ffff:127.0.0.1"), &forged), ip("1.2.3.4"), "an IPv4 peer on an IPv6 socket");
     }
 
     #[test]
