@@ -14,6 +14,15 @@ use crate::online_count::DEFAULT_TEMPLATE;
 /// that it survives restarts (systemd's `StateDirectory=msgpush`).
 pub const DEFAULT_TOKEN_SECRET_FILE: &str = "/var/lib/msgpush/token-secret";
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event, for people.
+    Text,
+    /// One JSON object per line, with its fields, for log shippers.
+    Json,
+}
+
 /// How browsers log in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMode {
@@ -225,6 +234,12 @@ pub struct Config {
     #[arg(long, env = "MSGPUSHD_CLUSTER_NODE_TTL_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(2..=3600))]
     pub cluster_node_ttl_secs: u64,
+
+    /// How log lines are written (to stderr): `text`, or `json` (one object
+    /// per line with the event's fields, for log shippers). The level comes
+    /// from MSGPUSHD_LOG (`info` by default).
+    #[arg(long, env = "MSGPUSHD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     /// Serve the demo page at `/`, with a form that pushes to any user.
     /// For trying msgpush out: anyone who reaches --listen can push with it.

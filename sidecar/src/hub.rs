@@ -254,6 +254,15 @@ impl Hub {
         self.presence.counts()
     }
 
+    /// Why this node cannot serve as it should, if it cannot: in a cluster,
+    /// Redis unreachable (it then serves its own browsers only).
+    pub fn unready_because(&self) -> Option<&'static str> {
+        match &self.census {
+            Some(census) if !census.reachable() => Some("redis unreachable"),
+            _ => None,
+        }
+    }
+
     /// Disconnects every browser (at shutdown).
     pub async fn close(&self) {
         self.browsers.close().await;

@@ -29,6 +29,7 @@
 //! - `unix_listener` / `unix_connection`: the PHP extension's ingress
 //!   (frames of `msgpush-protocol`).
 //! - `http_api` / `http_params`: the web-msg-sender-compatible HTTP ingress.
+//! - `health`: `/healthz` and `/readyz` on the HTTP API listener.
 //! - `origin`: which pages may use Socket.IO: CORS, foreign origins refused.
 //! - `web`: the browser port: Socket.IO, the client script, the demo page.
 //! - `http_server`: serving the two TCP ports with deadlines and a
@@ -49,6 +50,7 @@ mod browser;
 mod census;
 mod client_addr;
 mod emit;
+mod health;
 mod http_api;
 mod http_params;
 mod http_server;
@@ -177,7 +179,8 @@ where
         hub: hub.clone(),
         api_key: config.http_api_key.clone(),
         max_body: config.max_body_bytes,
-    });
+    })
+    .merge(health::router(health::Health { hub: hub.clone(), shutdown: shutdown.clone() }));
 
     tracing::info!(address = %config.listen, "socket.io listening");
     tracing::info!(address = %config.http_listen, "http push api listening");

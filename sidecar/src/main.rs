@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use msgpushd::config::Config;
+use msgpushd::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 /// jemalloc, with its background threads on: memory freed after a burst of
@@ -15,11 +15,13 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let config = Config::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("MSGPUSHD_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     match msgpushd::fd_limit::raise() {
         Ok(limit) => tracing::debug!("open descriptor limit: {limit}"),
         Err(e) => tracing::warn!("cannot raise the open descriptor limit: {e}"),

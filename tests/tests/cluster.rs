@@ -114,8 +114,16 @@ fn with_redis_down_each_node_serves_its_own_browsers_and_cluster_delivery_resume
     let pushed = php_json(&nodes[1].socket, "push.php", &[], &[]);
     assert_eq!(pushed["broadcast"], 1, "node 2's own browser: {pushed}");
     hank.expect_event("new_msg", &text("to all"));
+    assert!(wait_until(|| nodes[0].log().contains("redis unreachable")), "the outage is logged");
     let log = nodes[0].log();
     assert_eq!(log.matches("redis unreachable").count(), 1, "logged once per outage: {log}");
+    // The readiness check says so, for a load balancer or a monitor.
+    let readyz = || {
+        let (status, _, body) =
+            http_raw(nodes[0].http, b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        (status, body)
+    };
+    assert_eq!(readyz(), (503, "not ready: redis unreachable\n".into()));
 
     redis.start_again();
     nodes[0].wait_online("hank", 1);
@@ -123,6 +131,7 @@ fn with_redis_down_each_node_serves_its_own_browsers_and_cluster_delivery_resume
     hank.expect_event("new_msg", &text("after the outage"));
     assert!(hank.received("new_msg").iter().all(|m| m != "remote during the outage"));
     assert!(nodes[0].log().contains("redis reachable again"), "{}", nodes[0].log());
+    assert_eq!(readyz(), (200, "ready\n".into()));
     nodes[0].assert_serving();
     nodes[1].assert_serving();
 }

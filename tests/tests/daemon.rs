@@ -238,6 +238,32 @@ fn http_api_answers_like_web_msg_sender() {
     browser.expect_event("new_msg", &text("by multipart"));
 }
 
+/// `GET path` on `addr`: the status and the body.
+fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let (status, _, body) =
+        http_raw(addr, format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
+    (status, body)
+}
+
+#[test]
+fn health_checks_answer_and_logs_can_be_json() {
+    let daemon = Daemon::start_with(&["--log-format", "json", "--http-api-key", "k"]);
+    // Beside the push API, without its key (probes carry none).
+    assert_eq!(get(daemon.http, "/healthz"), (200, "ok\n".into()));
+    assert_eq!(get(daemon.http, "/readyz"), (200, "ready\n".into()));
+    assert_eq!(get(daemon.http, "/?type=publish&to=x&content=y").0, 403, "the push API still wants its key");
+    let _browser = Browser::open(&daemon, "json");
+    daemon.wait_online("json", 1);
+    let lines: Vec<serde_json::Value> = daemon
+        .log()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let login =
+        lines.iter().find(|l| l["message"] == "socket logged in" && l["level"] == "INFO").expect("a login line");
+    assert_eq!(login["uid"], "json", "fields are fields: {login}");
+}
+
 #[test]
 fn http_api_key_is_required_when_set() {
     let daemon = Daemon::start_with(&["--http-api-key", "s3cret"]);
