@@ -14,7 +14,7 @@ use crate::fleet::{Fleet, Recorder};
 use crate::generators::Generators;
 use crate::pusher::{self, Chooser, Pace};
 use crate::report::Section;
-use crate::scenarios::{broadcast_receipts, push_header, push_row, sources, Pids};
+use crate::scenarios::{broadcast_receipts, push_header, push_row, scramble, sources, Pids};
 use crate::stats::rss_kib;
 use crate::Options;
 
@@ -62,10 +62,7 @@ impl Cluster {
 fn cross_node_uid(prefix: &'static str, clients: usize, nodes: usize) -> Chooser {
     let per_node = (clients / nodes).max(1) as u64;
     Arc::new(move |seq| {
-        let mut x = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        let x = scramble(seq);
         let node = 1 + (x % (nodes as u64 - 1));
         Some(format!("{prefix}{}", (x / 7 % per_node) * nodes as u64 + node))
     })

@@ -94,15 +94,18 @@ fn uids(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i}")).collect()
 }
 
-/// A deterministic spread of targets (xorshift of the push number).
+/// A deterministic pseudo-random number for push `seq` (xorshift), to spread targets.
+pub fn scramble(seq: u64) -> u64 {
+    let mut x = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x
+}
+
+/// A deterministic spread of targets among `clients` uids.
 fn random_uid(prefix: &'static str, clients: usize) -> Chooser {
-    Arc::new(move |seq| {
-        let mut x = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        Some(format!("{prefix}{}", x % clients as u64))
-    })
+    Arc::new(move |seq| Some(format!("{prefix}{}", scramble(seq) % clients as u64)))
 }
 
 fn ms(ns: u64) -> f64 {

@@ -224,12 +224,10 @@ impl Census {
                     }
                 }
             }
-            let written = if whole {
-                self.write(true, presence.snapshot(), connected()).await
-            } else {
-                self.write(false, presence.take_changes(), connected()).await
-            };
-            whole = written.is_err();
+            let counts = if whole { presence.snapshot() } else { presence.take_changes() };
+            if whole || !counts.is_empty() {
+                whole = self.write(whole, counts, connected()).await.is_err();
+            }
         }
         self.leave().await;
     }
@@ -237,9 +235,6 @@ impl Census {
     /// Writes `counts` (with `whole`, this node's every count, replacing
     /// what Redis holds for it), and the sockets `connected` to this node.
     async fn write(&self, whole: bool, counts: Vec<UidSockets>, connected: usize) -> redis::RedisResult<()> {
-        if counts.is_empty() && !whole {
-            return Ok(());
-        }
         let script = if whole { &*REPLACE_SCRIPT } else { &*SET_COUNTS_SCRIPT };
         let mut invocation = script.key(&self.keys.node);
         invocation.key(&self.keys.uids).key(&self.keys.sockets);

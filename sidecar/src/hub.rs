@@ -97,28 +97,35 @@ impl Hub {
     /// Where to emit to reach `uids` (distinct), and how many sockets they
     /// have there (exact, or this node's as a lower bound).
     async fn reach(&self, uids: &[String]) -> Audience {
-        let local = || self.presence.sockets_of_all(uids);
-        self.audience(local, |census| census.sockets_of_all(uids)).await
+        self.audience(Some(uids), |census| census.sockets_of_all(uids)).await
     }
 
     /// Where to emit to reach every socket, logged in or not, and how many.
     async fn reach_everyone(&self) -> Audience {
-        self.audience(|| self.browsers.sockets(), |census| census.connected()).await
+        self.audience(None, |census| census.connected()).await
+    }
+
+    /// Sockets of this node in `rooms` (all of them: `None`).
+    fn local_sockets(&self, rooms: Option<&[String]>) -> usize {
+        match rooms {
+            Some(uids) => self.presence.sockets_of_all(uids),
+            None => self.browsers.sockets(),
+        }
     }
 
     /// The cluster and its count; while Redis is known to be down, this node
     /// and its own count; when Redis is merely slow to count, the cluster
     /// still (the push is published) with this node's count as a lower bound.
-    async fn audience<'a, F>(&'a self, local: impl Fn() -> usize, cluster: impl FnOnce(&'a Census) -> F) -> Audience
+    async fn audience<'a, F>(&'a self, rooms: Option<&[String]>, cluster: impl FnOnce(&'a Census) -> F) -> Audience
     where
         F: Future<Output = redis::RedisResult<usize>>,
     {
         match &self.census {
             Some(census) if census.reachable() => match cluster(census).await {
                 Ok(sockets) => Audience { sockets, reach: Reach::Cluster, exact: true },
-                Err(_) => Audience { sockets: local(), reach: Reach::Cluster, exact: false },
+                Err(_) => Audience { sockets: self.local_sockets(rooms), reach: Reach::Cluster, exact: false },
             },
-            _ => Audience { sockets: local(), reach: Reach::Node, exact: true },
+            _ => Audience { sockets: self.local_sockets(rooms), reach: Reach::Node, exact: true },
         }
     }
 
@@ -132,18 +139,17 @@ impl Hub {
         event: &str,
         content: &Content,
     ) -> Result<usize, BroadcastError> {
-        match self.browsers.emit(audience.reach, rooms.clone(), event, content).await {
-            Ok(missed) => Ok(audience.sockets.saturating_sub(missed)),
-            Err(BroadcastError::Adapter(e)) if audience.reach == Reach::Cluster => {
+        // Kept for the fallback, which only a cluster-wide emit can need.
+        let fallback = (audience.reach == Reach::Cluster).then(|| rooms.clone());
+        match (self.browsers.emit(audience.reach, rooms, event, content).await, fallback) {
+            (Ok(missed), _) => Ok(audience.sockets.saturating_sub(missed)),
+            (Err(BroadcastError::Adapter(e)), Some(rooms)) => {
                 tracing::debug!(cause = %e, "publishing to the cluster failed: emitting to this node's sockets");
-                let local = match &rooms {
-                    Some(uids) => self.presence.sockets_of_all(uids),
-                    None => self.browsers.sockets(),
-                };
+                let local = self.local_sockets(rooms.as_deref());
                 let missed = self.browsers.emit(Reach::Node, rooms, event, content).await?;
                 Ok(local.saturating_sub(missed))
             }
-            Err(e) => Err(e),
+            (Err(e), _) => Err(e),
         }
     }
 

@@ -38,6 +38,13 @@ pub fn http_raw(addr: SocketAddr, request: &[u8]) -> (u16, String, String) {
     (status_of(head), head.to_owned(), body.to_owned())
 }
 
+/// A GET over a fresh connection; returns the status and the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let (status, _, body) = http_raw(addr, request.as_bytes());
+    (status, body)
+}
+
 /// A POST over a fresh connection; returns the status and the body.
 pub fn http_post(addr: SocketAddr, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
     let (status, _, body) = http_raw(addr, &request(addr, path, content_type, body, false));

@@ -44,7 +44,7 @@ pub mod wait;
 pub use browser::{text, Browser, BrowserOptions, ClientVersion, Via};
 pub use daemon::{msgpushd_command, Daemon};
 pub use fake_daemon::FakeDaemon;
-pub use http::{http_post, http_raw, HttpConnection};
+pub use http::{http_get, http_post, http_raw, HttpConnection};
 pub use paths::{artifact, repo_root};
 pub use php::{php_command, php_json, php_ok, PhpSession};
 pub use ports::free_port;

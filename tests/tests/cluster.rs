@@ -118,11 +118,7 @@ fn with_redis_down_each_node_serves_its_own_browsers_and_cluster_delivery_resume
     let log = nodes[0].log();
     assert_eq!(log.matches("redis unreachable").count(), 1, "logged once per outage: {log}");
     // The readiness check says so, for a load balancer or a monitor.
-    let readyz = || {
-        let (status, _, body) =
-            http_raw(nodes[0].http, b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        (status, body)
-    };
+    let readyz = || http_get(nodes[0].http, "/readyz");
     assert_eq!(readyz(), (503, "not ready: redis unreachable\n".into()));
 
     redis.start_again();

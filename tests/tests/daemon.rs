@@ -238,20 +238,13 @@ fn http_api_answers_like_web_msg_sender() {
     browser.expect_event("new_msg", &text("by multipart"));
 }
 
-/// `GET path` on `addr`: the status and the body.
-fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let (status, _, body) =
-        http_raw(addr, format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
-    (status, body)
-}
-
 #[test]
 fn health_checks_answer_and_logs_can_be_json() {
     let daemon = Daemon::start_with(&["--log-format", "json", "--http-api-key", "k"]);
     // Beside the push API, without its key (probes carry none).
-    assert_eq!(get(daemon.http, "/healthz"), (200, "ok\n".into()));
-    assert_eq!(get(daemon.http, "/readyz"), (200, "ready\n".into()));
-    assert_eq!(get(daemon.http, "/?type=publish&to=x&content=y").0, 403, "the push API still wants its key");
+    assert_eq!(http_get(daemon.http, "/healthz"), (200, "ok\n".into()));
+    assert_eq!(http_get(daemon.http, "/readyz"), (200, "ready\n".into()));
+    assert_eq!(http_get(daemon.http, "/?type=publish&to=x&content=y").0, 403, "the push API still wants its key");
     let _browser = Browser::open(&daemon, "json");
     daemon.wait_online("json", 1);
     let lines: Vec<serde_json::Value> = daemon
@@ -499,14 +492,10 @@ fn a_websocket_that_stops_reading_is_evicted_and_no_longer_counted() {
 #[test]
 fn a_session_opened_and_abandoned_is_closed_after_the_connect_timeout() {
     let daemon = Daemon::start_with(&["--connect-timeout-secs", "1"]);
-    let get = |path: &str| {
-        http_raw(daemon.web, format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-    };
-    let (status, _, open) = get("/socket.io/?EIO=4&transport=polling");
-    assert_eq!(status, 200, "{open}");
-    let sid = open.split("\"sid\":\"").nth(1).and_then(|rest| rest.split('"').next()).expect("a sid").to_owned();
+    let (status, sid) = handshake(&daemon, 4, None);
+    let sid = sid.unwrap_or_else(|| panic!("handshake answered {status}"));
     // It never joins a namespace: once the timeout passed, the session is gone.
-    let gone = wait_until(|| get(&format!("/socket.io/?EIO=4&transport=polling&sid={sid}")).0 == 400);
+    let gone = wait_until(|| http_get(daemon.web, &format!("/socket.io/?EIO=4&transport=polling&sid={sid}")).0 == 400);
     assert!(gone, "the abandoned session was closed");
     let _browser = Browser::open(&daemon, "joins");
     daemon.wait_online("joins", 1);
