@@ -9,6 +9,7 @@
 //! The handlers reach their state through socketioxide's `State` extractor.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +29,7 @@ use tower::Service;
 
 use crate::config::{AuthMode, Config};
 use crate::message_rate::{MessageRate, Verdict};
+use crate::metrics::METRICS;
 use crate::online_count::OnlineCount;
 use crate::presence::Presence;
 use crate::tokens::{TokenError, Tokens};
@@ -51,11 +53,14 @@ pub struct Shared {
     pub online: Arc<OnlineCount>,
     /// Login tokens.
     pub tokens: Arc<Tokens>,
+    /// `--max-client-messages-per-sec`, for sockets connecting from now on
+    /// (changed by a reload).
+    pub messages_per_sec: Arc<AtomicU32>,
 }
 
 /// `--max-client-messages-per-sec`, as the handlers' state.
-#[derive(Debug, Clone, Copy)]
-struct MessagesPerSec(u32);
+#[derive(Debug, Clone)]
+struct MessagesPerSec(Arc<AtomicU32>);
 
 /// Builds the Socket.IO server from `builder` (which picks its adapter),
 /// with its handlers; returns its handle, the service that answers requests
@@ -87,7 +92,7 @@ pub fn socket_io<A: Adapter + DefinedAdapter>(
         .with_state(shared.online.clone())
         .with_state(shared.tokens.clone())
         .with_state(config.auth)
-        .with_state(MessagesPerSec(config.max_client_messages_per_sec))
+        .with_state(MessagesPerSec(shared.messages_per_sec.clone()))
         .build_svc();
     let init = io.ns("/", on_connect.with(authenticate));
     (io, service, init)
@@ -104,12 +109,13 @@ async fn authenticate<A: Adapter>(
     State(MessagesPerSec(per_sec)): State<MessagesPerSec>,
 ) -> Result<(), TokenError> {
     if let Some(token) = handshake_token(&socket, auth.ok()) {
-        let uid = tokens
-            .verify(&token)
-            .inspect_err(|e| tracing::debug!(sid = %socket.id, cause = %e, "connection refused"))?;
+        let uid = tokens.verify(&token).inspect_err(|e| {
+            tracing::debug!(sid = %socket.id, cause = %e, "connection refused");
+            METRICS.login_refused(e.reason());
+        })?;
         socket.extensions.insert(HandshakeUid(uid));
     }
-    socket.extensions.insert(Arc::new(MessageRate::new(per_sec)));
+    socket.extensions.insert(Arc::new(MessageRate::new(per_sec.load(Ordering::Relaxed))));
     socket.on(events::LOGIN, on_login);
     socket.on_fallback(on_other_message);
     socket.on_disconnect(on_disconnect);
@@ -156,6 +162,7 @@ async fn on_connect<A: Adapter>(
     State(online): State<Arc<OnlineCount>>,
 ) {
     tracing::debug!(sid = %socket.id, "socket connected");
+    METRICS.socket_connected();
     if let Some(HandshakeUid(uid)) = socket.extensions.get::<HandshakeUid>() {
         log_in(&socket, uid, &presence, &online);
     }
@@ -178,31 +185,47 @@ async fn on_login<A: Adapter>(
     }
     let uid = match value {
         Ok(value) => uid_of_login(value, mode, &tokens),
-        Err(e) => Err(format!("login needs one argument: {e}")),
+        Err(e) => Err(Refused { reason: "malformed", why: format!("login needs one argument: {e}") }),
     };
     match uid {
         Ok(uid) => log_in(&socket, uid, &presence, &online),
-        Err(why) => {
+        Err(Refused { reason, why }) => {
             tracing::debug!(sid = %socket.id, cause = %why, "login refused");
+            METRICS.login_refused(reason);
             socket.emit(events::LOGIN_ERROR, &why).ok();
         }
     }
 }
 
+/// Why a `login` was refused: the metric's reason and the browser's text.
+#[derive(Debug)]
+struct Refused {
+    reason: &'static str,
+    why: String,
+}
+
+impl From<TokenError> for Refused {
+    fn from(e: TokenError) -> Refused {
+        Refused { reason: e.reason(), why: e.to_string() }
+    }
+}
+
 /// The uid a `login` argument logs in as under `mode`, or why it cannot.
-fn uid_of_login(value: Value, mode: AuthMode, tokens: &Tokens) -> Result<String, String> {
+fn uid_of_login(value: Value, mode: AuthMode, tokens: &Tokens) -> Result<String, Refused> {
     let uid = match (mode, value) {
-        (AuthMode::Token, Value::String(token)) => return tokens.verify(&token).map_err(|e| e.to_string()),
-        (AuthMode::Token, _) => return Err(TokenError::NotAToken.to_string()),
+        (AuthMode::Token, Value::String(token)) => return Ok(tokens.verify(&token)?),
+        (AuthMode::Token, _) => return Err(TokenError::NotAToken.into()),
         // Not a token at all: a uid. A token that fails is refused as in token mode.
         (AuthMode::None, Value::String(value)) => match tokens.verify(&value) {
             Err(TokenError::Malformed | TokenError::NotAToken) => value,
-            verified => return verified.map_err(|e| e.to_string()),
+            verified => return Ok(verified?),
         },
         (AuthMode::None, Value::Number(uid)) => uid.to_string(),
-        (AuthMode::None, other) => return Err(format!("a uid must be a string or a number, not {other}")),
+        (AuthMode::None, other) => {
+            return Err(Refused { reason: "bad_uid", why: format!("a uid must be a string or a number, not {other}") })
+        }
     };
-    check_uid(&uid)?;
+    check_uid(&uid).map_err(|why| Refused { reason: "bad_uid", why })?;
     Ok(uid)
 }
 
@@ -222,6 +245,7 @@ fn log_in<A: Adapter>(socket: &SocketRef<A>, uid: String, presence: &Presence, o
     // Socket ids stay out of info lines: with a polling session's id, anyone
     // could act as that client.
     tracing::debug!(sid = %socket.id, uid, "socket logged in");
+    METRICS.login_accepted();
     tracing::info!(uid, "socket logged in");
     socket.emit(events::ONLINE_COUNT, &*online.last_message()).ok();
 }
@@ -233,7 +257,22 @@ async fn on_disconnect<A: Adapter>(
 ) {
     let uid = presence.logout(socket.id);
     tracing::debug!(sid = %socket.id, ?reason, "socket disconnected");
+    METRICS.socket_disconnected(reason_label(reason));
     if let Some(uid) = uid {
         tracing::info!(uid = &*uid, ?reason, "socket logged out");
+    }
+}
+
+/// `reason` as the metric's label.
+fn reason_label(reason: DisconnectReason) -> &'static str {
+    match reason {
+        DisconnectReason::TransportClose => "transport_close",
+        DisconnectReason::MultipleHttpPollingError => "multiple_polling_requests",
+        DisconnectReason::PacketParsingError => "bad_packet",
+        DisconnectReason::TransportError => "transport_error",
+        DisconnectReason::HeartbeatTimeout => "heartbeat_timeout",
+        DisconnectReason::ClientNSDisconnect => "client_disconnect",
+        DisconnectReason::ServerNSDisconnect => "server_disconnect",
+        DisconnectReason::ClosingServer => "server_closing",
     }
 }

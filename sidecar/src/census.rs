@@ -179,6 +179,13 @@ impl Census {
         Ok(counts.into_iter().sum())
     }
 
+    /// Every node in the census with its connected sockets, by node id.
+    pub async fn nodes(&self) -> redis::RedisResult<Vec<(String, usize)>> {
+        self.while_reachable()?;
+        let mut conn = self.conn.clone();
+        bounded(REDIS_TIMEOUT, redis::cmd("HGETALL").arg(&self.keys.connected).query_async(&mut conn)).await
+    }
+
     /// Notes the outcome of a heartbeat or a write, so that an outage is
     /// logged once when it starts and once when it ends.
     fn outcome<T>(&self, result: redis::RedisResult<T>) -> redis::RedisResult<T> {

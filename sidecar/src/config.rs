@@ -1,4 +1,6 @@
-//! Command-line flags; each one can also be set from an environment variable.
+//! Command-line flags; each one can also be set from an environment variable,
+//! and from the settings file (`--config`, see `config_file`) under its
+//! name with underscores (`http_listen` for `--http-listen`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,6 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use ipnet::IpNet;
 use msgpush_protocol::defaults;
+use serde::{Serialize, Serializer};
 
 use crate::client_addr::parse_net;
 use crate::online_count::DEFAULT_TEMPLATE;
@@ -15,7 +18,8 @@ use crate::online_count::DEFAULT_TEMPLATE;
 pub const DEFAULT_TOKEN_SECRET_FILE: &str = "/var/lib/msgpush/token-secret";
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// One line of text per event, for people.
     Text,
@@ -24,7 +28,8 @@ pub enum LogFormat {
 }
 
 /// How browsers log in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     /// A login token minted by `MsgPush\Auth::token()`: a page can log in
     /// only as the user its back end vouched for.
@@ -35,9 +40,25 @@ pub enum AuthMode {
 }
 
 /// msgpushd: real-time push for PHP applications over Socket.IO.
-#[derive(Debug, Clone, Parser)]
+///
+/// Serialized, a `Config` is the effective settings as a settings file
+/// would state them (`--check-config` prints it; a reload compares two).
+#[derive(Debug, Clone, Parser, Serialize)]
 #[command(version, about, long_about = None)]
 pub struct Config {
+    /// Settings file (TOML: each flag's name with underscores, e.g.
+    /// `http_listen = "127.0.0.1:2121"`). A flag or an environment variable
+    /// overrides what it says. Re-read on SIGHUP.
+    #[arg(long, env = "MSGPUSHD_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Check the settings (flags, environment, settings file, TLS files),
+    /// print the effective ones and exit: 0 if they are good.
+    #[arg(long)]
+    #[serde(skip)]
+    pub check_config: bool,
+
     /// Address of the Socket.IO server (browsers connect here; also serves the
     /// client script and, with --demo, the demo page).
     #[arg(long, env = "MSGPUSHD_LISTEN", default_value = "0.0.0.0:2120")]
@@ -51,6 +72,7 @@ pub struct Config {
     /// If set, the HTTP push API requires this key, as the `key` parameter or
     /// an `Authorization: Bearer KEY` header.
     #[arg(long, env = "MSGPUSHD_HTTP_API_KEY", hide_env_values = true)]
+    #[serde(serialize_with = "hidden")]
     pub http_api_key: Option<String>,
 
     /// Largest HTTP push request body, in bytes (larger bodies get 413).
@@ -64,6 +86,7 @@ pub struct Config {
     /// Permission bits of the Unix socket, in octal. Whoever may write to it
     /// can push to any user.
     #[arg(long, env = "MSGPUSHD_SOCKET_MODE", default_value = "660", value_parser = parse_octal_mode)]
+    #[serde(serialize_with = "octal")]
     pub socket_mode: u32,
 
     /// Group to give the Unix socket (for example `www-data`, the group
@@ -221,6 +244,7 @@ pub struct Config {
     /// pushes, broadcasts and `Auth::disconnect` then reach every node's
     /// browsers, and counts are the cluster's. Unset: one daemon, in memory.
     #[arg(long, env = "MSGPUSHD_REDIS_URL", hide_env_values = true)]
+    #[serde(serialize_with = "hidden")]
     pub redis_url: Option<String>,
 
     /// Prefix of msgpush's keys and channels in Redis, so that several
@@ -236,10 +260,24 @@ pub struct Config {
     pub cluster_node_ttl_secs: u64,
 
     /// How log lines are written (to stderr): `text`, or `json` (one object
-    /// per line with the event's fields, for log shippers). The level comes
-    /// from MSGPUSHD_LOG (`info` by default).
+    /// per line with the event's fields, for log shippers).
     #[arg(long, env = "MSGPUSHD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// What is logged: `error`, `warn`, `info` (start, stop, logins and
+    /// logouts, outages), `debug` (every connection, with socket ids: keep
+    /// such logs private), or per module (`info,msgpushd::hub=debug`).
+    #[arg(long, env = "MSGPUSHD_LOG", default_value = "info", value_parser = parse_log_level)]
+    pub log_level: String,
+
+    /// PEM certificate chain for TLS on --listen, so that `https://` pages
+    /// connect with `wss://` directly (re-read on SIGHUP). Needs --tls-key.
+    #[arg(long, env = "MSGPUSHD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "MSGPUSHD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 
     /// Serve the demo page at `/`, with a form that pushes to any user.
     /// For trying msgpush out: anyone who reaches --listen can push with it.
@@ -261,6 +299,23 @@ impl Config {
             usize::try_from(limit).unwrap_or(usize::MAX).saturating_sub(DESCRIPTOR_RESERVE).max(64)
         })
     }
+}
+
+fn parse_log_level(s: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(s).map_err(|e| format!("not a log level such as info or debug: {e}"))?;
+    Ok(s.to_owned())
+}
+
+/// Secrets are shown as set or not, never their value.
+fn hidden<S: Serializer>(value: &Option<String>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(_) => serializer.serialize_some("(hidden)"),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn octal<S: Serializer>(mode: &u32, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&format!("{mode:o}"))
 }
 
 fn parse_octal_mode(s: &str) -> Result<u32, String> {

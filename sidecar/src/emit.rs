@@ -2,12 +2,16 @@
 //! node, and turning Socket.IO's outcome into the count of sockets that
 //! missed the message.
 
+use std::collections::BTreeMap;
+
 use msgpush_protocol::Content;
 use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
+use socketioxide::extract::SocketRef;
 use socketioxide::operators::BroadcastOperators;
-use socketioxide::{BroadcastError, SocketError, SocketIo};
+use socketioxide::{BroadcastError, ProtocolVersion, SocketError, SocketIo, TransportType};
 use socketioxide_redis::CustomRedisAdapter;
 
+use crate::metrics::METRICS;
 use crate::redis_driver::ManagedDriver;
 
 /// The adapter of a cluster node: socketioxide's Redis adapter.
@@ -72,12 +76,48 @@ impl Browsers {
         }
     }
 
+    /// Sockets connected to this node, by kind.
+    pub fn sockets_by_kind(&self) -> BTreeMap<SocketKind, usize> {
+        let kinds: Vec<SocketKind> = match self {
+            Browsers::Alone(io) => io.sockets().iter().map(SocketKind::of).collect(),
+            Browsers::Clustered(io) => io.sockets().iter().map(SocketKind::of).collect(),
+        };
+        let mut counts = BTreeMap::new();
+        for kind in kinds {
+            *counts.entry(kind).or_default() += 1;
+        }
+        counts
+    }
+
     /// Disconnects this node's browsers (at shutdown).
     pub async fn close(&self) {
         match self {
             Browsers::Alone(io) => io.close().await,
             Browsers::Clustered(io) => io.close().await,
         }
+    }
+}
+
+/// A socket's transport and Socket.IO protocol, as metric labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SocketKind {
+    /// `websocket` or `polling`.
+    pub transport: &'static str,
+    /// `4` (socket.io 2.x clients) or `5` (3.x and 4.x).
+    pub protocol: &'static str,
+}
+
+impl SocketKind {
+    fn of<A: Adapter>(socket: &SocketRef<A>) -> SocketKind {
+        let transport = match socket.transport_type() {
+            TransportType::Websocket => "websocket",
+            TransportType::Polling => "polling",
+        };
+        let protocol = match socket.protocol() {
+            ProtocolVersion::V4 => "4",
+            ProtocolVersion::V5 => "5",
+        };
+        SocketKind { transport, protocol }
     }
 }
 
@@ -116,6 +156,7 @@ fn sockets_missed(sent: Result<(), BroadcastError>, event: &str) -> Result<usize
         Err(BroadcastError::Socket(failures)) => {
             let full = failures.iter().filter(|e| matches!(e, SocketError::InternalChannelFull)).count();
             if full > 0 {
+                METRICS.dropped(full);
                 tracing::warn!(
                     sockets = full,
                     event,

@@ -6,22 +6,24 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::http::{header, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use msgpush_protocol::defaults::events;
 use msgpush_protocol::{Content, Publish, Target};
 
+use crate::api_key::{bearer_token, ApiKey};
 use crate::http_params::{Param, Params, ParamsError};
 use crate::hub::Hub;
+use crate::metrics::Ingress;
 
 /// Everything the push handler needs.
 #[derive(Debug)]
 pub struct HttpApi {
     /// Where pushes go.
     pub hub: Arc<Hub>,
-    /// The key required of callers, if any.
-    pub api_key: Option<String>,
+    /// The key required of callers.
+    pub api_key: ApiKey,
     /// Largest request body accepted.
     pub max_body: usize,
 }
@@ -49,7 +51,7 @@ fn reply(status: StatusCode, outcome: Outcome) -> Response {
 }
 
 async fn push(State(api): State<Arc<HttpApi>>, request: Request<Body>) -> Response {
-    let bearer = bearer_token(request.headers());
+    let bearer = bearer_token(request.headers()).map(str::to_owned);
     let params = match Params::read(request, api.max_body).await {
         Ok(params) => params,
         Err(ParamsError::TooLarge) => return reply(StatusCode::PAYLOAD_TOO_LARGE, Outcome::Fail),
@@ -59,17 +61,14 @@ async fn push(State(api): State<Arc<HttpApi>>, request: Request<Body>) -> Respon
             return reply(StatusCode::OK, Outcome::Fail);
         }
     };
-    if let Some(key) = &api.api_key {
-        let given = bearer.or_else(|| text(&params, "key").map(str::to_owned));
-        if given.as_deref() != Some(key.as_str()) {
-            return reply(StatusCode::FORBIDDEN, Outcome::Fail);
-        }
+    if !api.api_key.admits(bearer.as_deref(), text(&params, "key")) {
+        return reply(StatusCode::FORBIDDEN, Outcome::Fail);
     }
     let Some(publish) = publish_of(&params) else {
         return reply(StatusCode::OK, Outcome::Fail);
     };
     let targeted = matches!(publish.to, Target::Users(_));
-    match api.hub.publish(publish).await {
+    match api.hub.publish(publish, Ingress::Http).await {
         Ok(0) if targeted => reply(StatusCode::OK, Outcome::Offline),
         Ok(_) => reply(StatusCode::OK, Outcome::Ok),
         Err(e) => {
@@ -104,11 +103,6 @@ fn text<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
         Param::Text(t) => Some(t),
         Param::Structured => None,
     }
-}
-
-fn bearer_token(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    value.strip_prefix("Bearer ").map(str::to_owned)
 }
 
 /// PHP's `htmlspecialchars($s, ENT_QUOTES)`, which web-msg-sender applies to

@@ -5,6 +5,7 @@
 //! the body timeout, and connections beyond the cap are closed at once. A
 //! connection upgraded to a websocket keeps its place under the cap until it
 //! closes. Requests carry their peer's address as axum's [`ConnectInfo`].
+//! With TLS, the handshake must be done within the header timeout too.
 
 use std::io;
 use std::pin::{pin, Pin};
@@ -22,12 +23,15 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 use tower_http::timeout::TimeoutBody;
 
 use crate::accept_errors::AcceptErrors;
+use crate::metrics::{Open, METRICS};
 
 /// The deadlines of one listener.
 #[derive(Debug, Clone, Copy)]
@@ -38,12 +42,24 @@ pub struct Deadlines {
     pub body: Duration,
 }
 
+/// A bound TCP listener and what it serves.
+#[derive(Debug)]
+pub struct Listener {
+    /// Its name in log lines.
+    pub name: &'static str,
+    /// Its `listener` label in the metrics.
+    pub metric: &'static str,
+    /// The socket.
+    pub tcp: TcpListener,
+    /// TLS, if it serves HTTPS.
+    pub tls: Option<Arc<ServerConfig>>,
+}
+
 /// Serves `app` on `listener` until `shutdown`, then lets open requests
 /// finish. `connections` is the cap, shared by the listeners given the same
 /// semaphore.
 pub async fn serve(
-    name: &'static str,
-    listener: TcpListener,
+    listener: Listener,
     app: Router,
     deadlines: Deadlines,
     connections: Arc<Semaphore>,
@@ -52,11 +68,12 @@ pub async fn serve(
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(deadlines.header);
     let tasks = TaskTracker::new();
-    let mut errors = AcceptErrors::new(name);
-    let mut refused = AcceptErrors::new(name);
+    let mut errors = AcceptErrors::new(listener.name);
+    let mut refused = AcceptErrors::new(listener.name);
+    let tls = listener.tls.map(TlsAcceptor::from);
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = listener.tcp.accept() => accepted,
             _ = shutdown.cancelled() => break,
         };
         let (stream, peer) = match accepted {
@@ -71,33 +88,56 @@ pub async fn serve(
             refused.note(&"--max-connections reached; connection closed");
             continue;
         };
-        let io = TokioIo::new(Counted { stream, _permit: permit });
+        let stream = Counted { stream, _permit: permit, _open: METRICS.http_connection(listener.metric) };
         let app = app.clone();
         let service = service_fn(move |request: hyper::Request<Incoming>| {
             let mut request = request.map(|body| Body::new(TimeoutBody::new(deadlines.body, body)));
             request.extensions_mut().insert(ConnectInfo(peer));
             app.clone().oneshot(request)
         });
-        let connection = builder.serve_connection(io, service).with_upgrades();
-        let shutdown = shutdown.clone();
+        let (builder, shutdown) = (builder.clone(), shutdown.clone());
+        let Some(tls) = tls.clone() else {
+            tasks.spawn(async move { serve_connection(&builder, stream, service, shutdown).await });
+            continue;
+        };
         tasks.spawn(async move {
-            let mut connection = pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => return,
-                _ = shutdown.cancelled() => connection.as_mut().graceful_shutdown(),
+            match tokio::time::timeout(deadlines.header, tls.accept(stream)).await {
+                Ok(Ok(stream)) => serve_connection(&builder, stream, service, shutdown).await,
+                Ok(Err(e)) => tracing::debug!(%peer, cause = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
-            let _ = connection.await;
         });
     }
     tasks.close();
     tasks.wait().await;
 }
 
-/// A connection holding its place under the cap until it is dropped (with
-/// the websocket it may have become).
+/// Serves HTTP/1.1 requests (and the upgrades they ask for) on one
+/// connection until it closes, or gracefully once `shutdown` is cancelled.
+async fn serve_connection<I, S>(builder: &http1::Builder, io: I, service: S, shutdown: CancellationToken)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming> + Send,
+    S::Future: Send,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = builder.serve_connection(TokioIo::new(io), service).with_upgrades();
+    let mut connection = pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        _ = shutdown.cancelled() => connection.as_mut().graceful_shutdown(),
+    }
+    let _ = connection.await;
+}
+
+/// A connection holding its place under the cap, and in the metrics, until
+/// it is dropped (with the websocket it may have become).
 struct Counted {
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
+    _open: Open,
 }
 
 impl AsyncRead for Counted {

@@ -9,10 +9,11 @@
 //! is only slow to count, the push is still published to every node and
 //! counts this node's sockets (a lower bound).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use msgpush_protocol::defaults::events;
 use msgpush_protocol::limits::{check_ttl, check_uid, check_uids};
@@ -21,7 +22,8 @@ use socketioxide::BroadcastError;
 use tokio_util::sync::CancellationToken;
 
 use crate::census::Census;
-use crate::emit::{Browsers, Reach};
+use crate::emit::{Browsers, Reach, SocketKind};
+use crate::metrics::{Ingress, PushResult, METRICS};
 use crate::online_count::OnlineCount;
 use crate::presence::{OnlineCounts, Presence};
 use crate::recent::{Claim, Recent};
@@ -49,6 +51,30 @@ struct Audience {
     /// False when Redis did not answer the count in time: `sockets` is
     /// this node's only.
     exact: bool,
+}
+
+/// What a node holds at one moment.
+#[derive(Debug)]
+pub struct Figures {
+    /// This node's sockets, by kind.
+    pub sockets: BTreeMap<SocketKind, usize>,
+    /// Users and sockets logged in on this node.
+    pub logged_in: OnlineCounts,
+    /// The cluster's figures, in a cluster.
+    pub cluster: Option<ClusterFigures>,
+}
+
+/// A cluster's figures, as this node sees them.
+#[derive(Debug)]
+pub struct ClusterFigures {
+    /// This node's id.
+    pub node: String,
+    /// Whether Redis answers this node.
+    pub reachable: bool,
+    /// Users and sockets logged in across the cluster (None: Redis did not say).
+    pub counts: Option<OnlineCounts>,
+    /// Each node's id and connected sockets (empty: Redis did not say).
+    pub nodes: Vec<(String, usize)>,
 }
 
 /// Why a request was refused or failed.
@@ -158,24 +184,40 @@ impl Hub {
     /// buffer is full (a client that stopped reading) miss the message and
     /// are not counted. A copy of a message already published (same
     /// `msg_id`, within the window) is not emitted again: it gets the first
-    /// copy's answer.
-    pub async fn publish(&self, publish: Publish) -> Result<u64, RequestError> {
+    /// copy's answer. Counted in the metrics under `ingress`.
+    pub async fn publish(&self, publish: Publish, ingress: Ingress) -> Result<u64, RequestError> {
+        let started = Instant::now();
+        let outcome = self.publish_once(publish).await;
+        let result = match &outcome {
+            Ok((_, true)) => PushResult::Duplicate,
+            Ok((0, false)) => PushResult::Offline,
+            Ok((_, false)) => PushResult::Delivered,
+            Err(RequestError::Invalid(_)) => PushResult::Invalid,
+            Err(RequestError::Internal(_)) => PushResult::Failed,
+        };
+        let sockets = outcome.as_ref().map_or(0, |&(sockets, _)| sockets);
+        METRICS.pushed(ingress, result, started.elapsed(), sockets);
+        outcome.map(|(sockets, _)| sockets)
+    }
+
+    /// [`Hub::publish`]; also says whether the message was a copy.
+    async fn publish_once(&self, publish: Publish) -> Result<(u64, bool), RequestError> {
         publish.validate().map_err(RequestError::Invalid)?;
         let Some(id) = publish.msg_id else {
-            return self.deliver(publish).await;
+            return Ok((self.deliver(publish).await?, false));
         };
         match self.recent.claim(id) {
             Claim::New(ticket) => {
                 let sockets = self.deliver(publish).await?;
                 ticket.finish(sockets);
-                Ok(sockets)
+                Ok((sockets, false))
             }
             Claim::Copy(sockets) => {
                 tracing::debug!(sockets, "a copy of a message already delivered: not delivered again");
-                Ok(sockets)
+                Ok((sockets, true))
             }
             Claim::InFlight(mut outcome) => match outcome.wait_for(Option::is_some).await.map(|o| *o) {
-                Ok(Some(sockets)) => Ok(sockets),
+                Ok(Some(sockets)) => Ok((sockets, true)),
                 _ => Err(RequestError::Internal("the first copy of this message failed; send it again".into())),
             },
         }
@@ -258,6 +300,23 @@ impl Hub {
             }
         }
         self.presence.counts()
+    }
+
+    /// What this node (and its cluster) holds now, for monitoring.
+    pub async fn figures(&self) -> Figures {
+        let cluster = match &self.census {
+            None => None,
+            Some(census) => {
+                let (counts, nodes) = tokio::join!(census.counts(), census.nodes());
+                Some(ClusterFigures {
+                    node: census.node().to_owned(),
+                    reachable: census.reachable(),
+                    counts: counts.ok(),
+                    nodes: nodes.unwrap_or_default(),
+                })
+            }
+        };
+        Figures { sockets: self.browsers.sockets_by_kind(), logged_in: self.presence.counts(), cluster }
     }
 
     /// Why this node cannot serve as it should, if it cannot: in a cluster,

@@ -6,8 +6,13 @@
 //! reaches the uid's sockets on every node.
 //!
 //! # Layout
+//! - `metrics`: the Prometheus metrics, counted where events happen.
 //! - `presence`: the online map (socket -> uid, uid -> open sockets).
 //! - `online_count`: the `update_online_count` message.
+//! - `client_addr`: a browser's address, through trusted reverse proxies.
+//! - [`config`]: command-line flags and their environment variables;
+//!   [`config_file`]: the settings file, and the three together.
+//! - [`logging`]: log lines, at a level a reload can change.
 //! - `redis_driver`: the Redis pub/sub under socketioxide's adapter (cluster).
 //! - `census`: who is online across a cluster, kept in Redis.
 //! - `emit`: emitting to browser sockets, on this node or every node, and
@@ -17,23 +22,26 @@
 //!   login tokens (JWTs).
 //! - `message_rate`: how many messages a browser may send.
 //! - `accept_errors`: logging connections turned away, once per interval.
-//! - `client_addr`: a browser's address, through trusted reverse proxies.
 //! - `sessions`: caps on Socket.IO sessions, in total and per address.
-//! - [`config`]: command-line flags and their environment variables.
 //! - `browser`: the Socket.IO server and its handlers: connect, `login`,
 //!   disconnect (they use `presence`, `online_count`, `tokens`,
 //!   `message_rate`, `sessions`).
 //! - `hub`: the shared state tying those together: routing a push to its
 //!   sockets (on every node of a cluster), minting tokens, disconnecting
-//!   users, broadcasting the online count.
+//!   users, broadcasting the online count, the figures for monitoring.
 //! - `unix_listener` / `unix_connection`: the PHP extension's ingress
 //!   (frames of `msgpush-protocol`).
+//! - `api_key`: the HTTP API listener's key.
 //! - `http_api` / `http_params`: the web-msg-sender-compatible HTTP ingress.
 //! - `health`: `/healthz` and `/readyz` on the HTTP API listener.
+//! - `rate_history` / `status_page` / `monitoring`: `/metrics` and
+//!   `/status` on the HTTP API listener.
 //! - `origin`: which pages may use Socket.IO: CORS, foreign origins refused.
 //! - `web`: the browser port: Socket.IO, the client script, the demo page.
-//! - `http_server`: serving the two TCP ports with deadlines and a
-//!   connection cap.
+//! - `tls`: the certificate of the browser port, reloadable.
+//! - `http_server`: serving the two TCP ports with deadlines, a
+//!   connection cap and TLS.
+//! - [`reload`]: applying changed settings on SIGHUP.
 //! - [`shutdown`]: signal handling; [`fd_limit`]: raising the descriptor limit.
 //!
 //! Each module imports only those above it in this list.
@@ -42,10 +50,14 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod config_file;
 pub mod fd_limit;
+pub mod logging;
+pub mod reload;
 pub mod shutdown;
 
 mod accept_errors;
+mod api_key;
 mod browser;
 mod census;
 mod client_addr;
@@ -56,13 +68,18 @@ mod http_params;
 mod http_server;
 mod hub;
 mod message_rate;
+mod metrics;
+mod monitoring;
 mod online_count;
 mod origin;
 mod presence;
+mod rate_history;
 mod recent;
 mod redis_driver;
 mod secret;
 mod sessions;
+mod status_page;
+mod tls;
 mod tokens;
 mod unix_connection;
 mod unix_listener;
@@ -71,8 +88,9 @@ mod web;
 use std::convert::Infallible;
 use std::error::Error;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
@@ -85,6 +103,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::Service;
 
+use crate::api_key::ApiKey;
 use crate::browser::Shared;
 use crate::census::Census;
 use crate::config::{AuthMode, Config};
@@ -92,8 +111,12 @@ use crate::emit::{Browsers, ClusterAdapter};
 use crate::hub::Hub;
 use crate::online_count::OnlineCount;
 use crate::presence::Presence;
+use crate::rate_history::History;
 use crate::recent::Recent;
 use crate::redis_driver::ManagedDriver;
+use crate::reload::{Live, Reloader};
+use crate::sessions::Caps;
+use crate::tls::Tls;
 use crate::tokens::Tokens;
 use crate::unix_listener::{SocketAccess, UnixIngress};
 
@@ -109,24 +132,42 @@ const LISTEN_BACKLOG: u32 = 4096;
 /// they are dropped (and logged). Held only while there is a backlog.
 const CLUSTER_BACKLOG: usize = 65_536;
 
+/// Checks what the settings name beyond their syntax (the TLS files, the
+/// Redis URL), for `--check-config`.
+pub fn check(config: &Config) -> Result<(), String> {
+    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+        Tls::load(cert, key)?;
+    }
+    if let Some(url) = &config.redis_url {
+        redis_driver::parse_url(url).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 /// Runs the daemon until `shutdown` is cancelled, then stops accepting,
 /// answers what was already read, disconnects browsers and removes the socket.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Box<dyn Error>> {
+/// `reloader` re-reads the settings on SIGHUP.
+pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken) -> Result<(), Box<dyn Error>> {
+    let started = Instant::now();
+    let hangups = reload::hangups()?;
     let secret = secret::load_or_create(&config.token_secret_file)?;
     let mut shared = Shared {
         presence: Arc::new(Presence::default()),
         online: Arc::new(OnlineCount::new(config.online_count_template.clone())),
         tokens: Arc::new(Tokens::new(&secret, config.token_leeway_secs)),
+        messages_per_sec: Arc::new(AtomicU32::new(config.max_client_messages_per_sec)),
     };
-    let Some(url) = config.redis_url.clone() else {
-        let (io, socket_io, ()) = browser::socket_io(SocketIo::builder(), &config, &shared);
-        return serve(config, shared, Browsers::Alone(io), None, socket_io, shutdown).await;
+    let daemon = Daemon { config, reloader, hangups, started, shutdown };
+    let Some(url) = daemon.config.redis_url.clone() else {
+        let (io, socket_io, ()) = browser::socket_io(SocketIo::builder(), &daemon.config, &shared);
+        return serve(daemon, shared, Browsers::Alone(io), None, socket_io).await;
     };
     redis_driver::parse_url(&url)?;
     let dropped = Arc::new(Notify::new());
-    let Some((driver, conn)) = connect_redis(&url, &dropped, &shutdown).await else {
+    let Some((driver, conn)) = connect_redis(&url, &dropped, &daemon.shutdown).await else {
         return Ok(());
     };
+    let config = &daemon.config;
     let ttl = Duration::from_secs(config.cluster_node_ttl_secs);
     let census = Arc::new(Census::new(conn, &config.redis_prefix, ttl, dropped));
     let adapter = RedisAdapterConfig::new()
@@ -135,54 +176,80 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Box<
         .with_request_timeout(redis_driver::REDIS_TIMEOUT);
     let builder = SocketIo::builder().with_adapter::<ClusterAdapter>(RedisAdapterCtr::new_with_driver(driver, adapter));
     shared.presence = Arc::new(Presence::tracking_changes());
-    let (io, socket_io, init) = browser::socket_io(builder, &config, &shared);
+    let (io, socket_io, init) = browser::socket_io(builder, config, &shared);
     init.await.map_err(|e| format!("cannot join the cluster on Redis: {e}"))?;
     tracing::info!(node = census.node(), "cluster node on redis");
-    serve(config, shared, Browsers::Clustered(io), Some(census), socket_io, shutdown).await
+    serve(daemon, shared, Browsers::Clustered(io), Some(census), socket_io).await
+}
+
+/// What [`serve`] needs besides the Socket.IO server.
+struct Daemon {
+    config: Config,
+    reloader: Reloader,
+    hangups: tokio::signal::unix::Signal,
+    started: Instant,
+    shutdown: CancellationToken,
 }
 
 /// Serves the daemon with its Socket.IO server built (alone, or a cluster
 /// node with its `census`).
 async fn serve<S>(
-    config: Config,
+    daemon: Daemon,
     shared: Shared,
     browsers: Browsers,
     census: Option<Arc<Census>>,
     socket_io: S,
-    shutdown: CancellationToken,
 ) -> Result<(), Box<dyn Error>>
 where
     S: Service<Request<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
     S::Response: IntoResponse,
     S::Future: Send + 'static,
 {
-    let Shared { presence, online, tokens } = shared;
+    let Daemon { config, reloader, hangups, started, shutdown } = daemon;
+    let Shared { presence, online, tokens, messages_per_sec } = shared;
     let recent = Recent::new(Duration::from_secs(config.dedup_window_secs), config.dedup_max_ids);
-    let hub = Arc::new(Hub::new(browsers.clone(), presence.clone(), census.clone(), online, tokens, recent));
+    let hub = Arc::new(Hub::new(browsers.clone(), presence.clone(), census.clone(), online.clone(), tokens, recent));
 
     let access = SocketAccess { mode: config.socket_mode, group: config.socket_group.clone() };
     let unix = UnixIngress::bind(&config.socket, &access)?;
-    let web_listener = bind_tcp(config.listen, "--listen")?;
-    let http_listener = bind_tcp(config.http_listen, "--http-listen")?;
-    let origins = origin::OriginPolicy::new(&config.cors_origin, config.refuse_missing_origin);
-    let caps = sessions::Caps {
-        sessions: to_usize(config.max_sessions),
-        per_address: to_usize(config.max_sessions_per_address),
-        pending: to_usize(config.max_pending_sessions),
-        pending_per_address: to_usize(config.max_pending_sessions_per_address),
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(Arc::new(Tls::load(cert, key)?)),
+        _ => None,
     };
+    let web_listener = http_server::Listener {
+        name: "socket.io",
+        metric: "socket_io",
+        tcp: bind_tcp(config.listen, "--listen")?,
+        tls: tls.as_ref().map(|tls| tls.server_config()),
+    };
+    let http_listener = http_server::Listener {
+        name: "http push api",
+        metric: "http_api",
+        tcp: bind_tcp(config.http_listen, "--http-listen")?,
+        tls: None,
+    };
+    let origins = origin::OriginPolicy::new(&config.cors_origin, config.refuse_missing_origin);
     let proxies = client_addr::TrustedProxies::new(config.trusted_proxy.clone());
-    let sessions = Arc::new(sessions::Sessions::new(caps, proxies));
-    let socket_io = sessions::Gate::new(socket_io, sessions, Duration::from_secs(config.connect_timeout_secs));
-    let web = web::router(hub.clone(), socket_io, origins, config.demo);
+    let sessions = Arc::new(sessions::Sessions::new(Caps::of(&config), proxies));
+    let gate = sessions::Gate::new(socket_io, sessions.clone(), Duration::from_secs(config.connect_timeout_secs));
+    let web = web::router(hub.clone(), gate, origins, config.demo);
+    let api_key = ApiKey::new(config.http_api_key.clone());
+    let history = Arc::new(History::default());
     let http = http_api::router(http_api::HttpApi {
         hub: hub.clone(),
-        api_key: config.http_api_key.clone(),
+        api_key: api_key.clone(),
         max_body: config.max_body_bytes,
     })
-    .merge(health::router(health::Health { hub: hub.clone(), shutdown: shutdown.clone() }));
+    .merge(health::router(health::Health { hub: hub.clone(), shutdown: shutdown.clone() }))
+    .merge(monitoring::router(monitoring::Monitoring {
+        hub: hub.clone(),
+        api_key,
+        history: history.clone(),
+        started,
+    }));
 
-    tracing::info!(address = %config.listen, "socket.io listening");
+    let scheme = if tls.is_some() { "https (wss)" } else { "http (ws)" };
+    tracing::info!(address = %config.listen, scheme, "socket.io listening");
     tracing::info!(address = %config.http_listen, "http push api listening");
     tracing::info!(path = %config.socket.display(), "unix socket listening");
     match config.auth {
@@ -204,6 +271,7 @@ where
     };
     tasks.spawn(unix.serve(hub.clone(), limits, shutdown.clone()));
     tasks.spawn(hub.clone().broadcast_online_count(shutdown.clone()));
+    tasks.spawn(history.run(shutdown.clone()));
     if let Some(census) = census {
         tasks.spawn(census.run(presence, move || browsers.sockets(), shutdown.clone()));
     }
@@ -212,13 +280,17 @@ where
         body: Duration::from_secs(config.http_body_timeout_secs),
     };
     let connections = Arc::new(Semaphore::new(config.max_connections()));
-    let serve =
-        |name, listener, app| http_server::serve(name, listener, app, deadlines, connections.clone(), shutdown.clone());
-    tasks.spawn(serve("socket.io", web_listener, web));
-    tasks.spawn(serve("http push api", http_listener, http));
+    let serve = |listener, app| http_server::serve(listener, app, deadlines, connections.clone(), shutdown.clone());
+    tasks.spawn(serve(web_listener, web));
+    tasks.spawn(serve(http_listener, http));
+    let live = Live { sessions, online, messages_per_sec, tls };
+    tasks.spawn(reload::run(hangups, reloader, live, config, shutdown.clone()));
     tasks.close();
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    tracing::info!("ready");
 
     shutdown.cancelled().await;
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     // Closing a browser's socket waits for its writer, which a client that
     // stopped reading holds: the grace bounds that too.
     let drained = async {
@@ -254,10 +326,6 @@ async fn connect_redis(
             _ = shutdown.cancelled() => return None,
         }
     }
-}
-
-fn to_usize(n: u64) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 fn bind_tcp(addr: SocketAddr, flag: &str) -> Result<TcpListener, Box<dyn Error>> {

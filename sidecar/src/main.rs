@@ -1,11 +1,10 @@
-//! The `msgpushd` executable: flags, logging, runtime, then [`msgpushd::run`].
+//! The `msgpushd` executable: settings, logging, runtime, then [`msgpushd::run`].
 
-use std::io::IsTerminal;
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
-use msgpushd::config::{Config, LogFormat};
-use tracing_subscriber::EnvFilter;
+use msgpushd::config_file::{self, SettingsError};
+use msgpushd::reload::Reloader;
 
 /// jemalloc, with its background threads on: memory freed after a burst of
 /// short-lived sessions goes back to the system within seconds (glibc's
@@ -13,15 +12,32 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// Exit status for settings that are wrong (as clap uses for usage errors).
+const BAD_SETTINGS: u8 = 2;
+
 fn main() -> ExitCode {
-    let config = Config::parse();
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("MSGPUSHD_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr);
-    match config.log_format {
-        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => logs.json().flatten_event(true).init(),
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let config = match config_file::load(&args) {
+        Ok(config) => config,
+        Err(SettingsError::Usage(e)) => e.exit(),
+        Err(SettingsError::File(why)) => {
+            eprintln!("msgpushd: {why}");
+            return ExitCode::from(BAD_SETTINGS);
+        }
+    };
+    if config.check_config {
+        return match msgpushd::check(&config) {
+            Ok(()) => {
+                print!("{}", config_file::effective(&config));
+                ExitCode::SUCCESS
+            }
+            Err(why) => {
+                eprintln!("msgpushd: {why}");
+                ExitCode::from(BAD_SETTINGS)
+            }
+        };
     }
+    let logs = msgpushd::logging::init(config.log_format, &config.log_level);
     match msgpushd::fd_limit::raise() {
         Ok(limit) => tracing::debug!("open descriptor limit: {limit}"),
         Err(e) => tracing::warn!("cannot raise the open descriptor limit: {e}"),
@@ -35,7 +51,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let shutdown = msgpushd::shutdown::on_signal()?;
-        msgpushd::run(config, shutdown).await
+        msgpushd::run(config, Reloader { args, logs }, shutdown).await
     });
     // Tasks still stuck on a client after the grace period are dropped, not awaited.
     runtime.shutdown_background();

@@ -12,9 +12,15 @@ pub const DEFAULT_TEMPLATE: &str = "当前<b>{uids}</b>人在线，共打开<b>{
 
 /// The message template and the last message broadcast.
 #[derive(Debug)]
-pub struct OnlineCount {
+pub struct OnlineCount(Mutex<Last>);
+
+#[derive(Debug)]
+struct Last {
     template: String,
-    last: Mutex<(OnlineCounts, Arc<str>)>,
+    /// The figures of `message`; None once the template changed, so that
+    /// the next update is broadcast whatever the figures.
+    counts: Option<OnlineCounts>,
+    message: Arc<str>,
 }
 
 impl OnlineCount {
@@ -22,27 +28,36 @@ impl OnlineCount {
     pub fn new(template: String) -> Self {
         let zero = OnlineCounts::default();
         let message = render(&template, zero).into();
-        OnlineCount { template, last: Mutex::new((zero, message)) }
+        OnlineCount(Mutex::new(Last { template, counts: Some(zero), message }))
     }
 
     /// The last message broadcast, sent to a socket right after it logs in.
     pub fn last_message(&self) -> Arc<str> {
-        self.lock().1.clone()
+        self.lock().message.clone()
     }
 
-    /// Records `counts`; returns the new message if a figure changed.
+    /// Records `counts`; returns the new message if a figure (or the
+    /// template) changed.
     pub fn update(&self, counts: OnlineCounts) -> Option<Arc<str>> {
         let mut last = self.lock();
-        if last.0 == counts {
+        if last.counts == Some(counts) {
             return None;
         }
-        let message: Arc<str> = render(&self.template, counts).into();
-        *last = (counts, message.clone());
+        let message: Arc<str> = render(&last.template, counts).into();
+        last.counts = Some(counts);
+        last.message = message.clone();
         Some(message)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (OnlineCounts, Arc<str>)> {
-        self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Renders the figures with `template` from now on (at a reload).
+    pub fn set_template(&self, template: String) {
+        let mut last = self.lock();
+        last.template = template;
+        last.counts = None;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Last> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -53,6 +68,17 @@ fn render(template: &str, counts: OnlineCounts) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_template_is_broadcast_at_the_next_update() {
+        let online = OnlineCount::new("{uids}/{sockets}".into());
+        let counts = OnlineCounts { uids: 1, sockets: 2 };
+        assert_eq!(online.update(counts).as_deref(), Some("1/2"));
+        assert_eq!(online.update(counts), None);
+        online.set_template("{uids} users".into());
+        assert_eq!(online.update(counts).as_deref(), Some("1 users"));
+        assert_eq!(&*online.last_message(), "1 users");
+    }
 
     #[test]
     fn default_message_is_web_msg_senders() {

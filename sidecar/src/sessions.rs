@@ -16,7 +16,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -28,6 +28,8 @@ use tower::{Service, ServiceExt};
 
 use crate::accept_errors::AcceptErrors;
 use crate::client_addr::TrustedProxies;
+use crate::config::Config;
+use crate::metrics::METRICS;
 
 /// Largest handshake answer read back for its session id.
 const MAX_HANDSHAKE_BYTES: usize = 4096;
@@ -45,10 +47,24 @@ pub struct Caps {
     pub pending_per_address: usize,
 }
 
+impl Caps {
+    /// The caps `config` sets.
+    pub fn of(config: &Config) -> Caps {
+        let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        Caps {
+            sessions: to_usize(config.max_sessions),
+            per_address: to_usize(config.max_sessions_per_address),
+            pending: to_usize(config.max_pending_sessions),
+            pending_per_address: to_usize(config.max_pending_sessions_per_address),
+        }
+    }
+}
+
 /// Sessions admitted so far, in total and by address.
 #[derive(Debug)]
 pub struct Sessions {
-    caps: Caps,
+    /// Changed by a reload; sessions already admitted stay.
+    caps: RwLock<Caps>,
     proxies: TrustedProxies,
     counts: Mutex<Counts>,
     refusals: Mutex<AcceptErrors>,
@@ -92,7 +108,7 @@ impl Sessions {
     /// Empty, with `caps`, believing `X-Forwarded-For` from `proxies`.
     pub fn new(caps: Caps, proxies: TrustedProxies) -> Sessions {
         Sessions {
-            caps,
+            caps: RwLock::new(caps),
             proxies,
             counts: Mutex::default(),
             refusals: Mutex::new(AcceptErrors::new("socket.io sessions")),
@@ -101,12 +117,13 @@ impl Sessions {
 
     /// Admits a new, pending session from `ip`, or says which cap it hits.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Arc<Admission>, Refusal> {
+        let caps = *self.caps.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut counts = self.lock();
-        if counts.sessions >= self.caps.sessions || counts.pending >= self.caps.pending {
+        if counts.sessions >= caps.sessions || counts.pending >= caps.pending {
             return Err(Refusal::Total);
         }
         let address = counts.by_address.entry(ip).or_default();
-        if address.sessions >= self.caps.per_address || address.pending >= self.caps.pending_per_address {
+        if address.sessions >= caps.per_address || address.pending >= caps.pending_per_address {
             return Err(Refusal::PerAddress);
         }
         address.sessions += 1;
@@ -114,6 +131,11 @@ impl Sessions {
         counts.sessions += 1;
         counts.pending += 1;
         Ok(Arc::new(Admission { sessions: self.clone(), ip, pending: AtomicBool::new(true), sid: OnceLock::new() }))
+    }
+
+    /// Applies `caps` to handshakes from now on (at a reload).
+    pub fn set_caps(&self, caps: Caps) {
+        *self.caps.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = caps;
     }
 
     /// A request naming session `sid` arrived: that session is in use.
@@ -137,13 +159,17 @@ impl Sessions {
     }
 
     fn refused(&self, refusal: Refusal) -> Response {
-        let (status, cause) = match refusal {
-            Refusal::Total => (StatusCode::SERVICE_UNAVAILABLE, "--max-sessions or --max-pending-sessions reached"),
+        let (status, cap, cause) = match refusal {
+            Refusal::Total => {
+                (StatusCode::SERVICE_UNAVAILABLE, "total", "--max-sessions or --max-pending-sessions reached")
+            }
             Refusal::PerAddress => (
                 StatusCode::TOO_MANY_REQUESTS,
+                "per_address",
                 "--max-sessions-per-address or --max-pending-sessions-per-address reached",
             ),
         };
+        METRICS.session_refused(cap);
         self.refusals.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).note(&cause);
         (status, "too many sessions\n").into_response()
     }

@@ -71,6 +71,19 @@ impl fmt::Display for TokenError {
 
 impl std::error::Error for TokenError {}
 
+impl TokenError {
+    /// The refusal's reason, as a metric label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TokenError::NotAToken => "not_a_token",
+            TokenError::Malformed => "malformed",
+            TokenError::BadSignature => "bad_signature",
+            TokenError::Expired => "expired",
+            TokenError::BadUid(_) => "bad_uid",
+        }
+    }
+}
+
 impl Tokens {
     /// Tokens signed with `secret`, accepted up to `leeway_secs` past `exp`
     /// (jsonwebtoken's default of 60 s is replaced, not added to).

@@ -16,6 +16,7 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::Hub;
+use crate::metrics::Ingress;
 
 /// What one connection may take.
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +87,7 @@ pub async fn serve(stream: UnixStream, hub: Arc<Hub>, limits: Limits, shutdown: 
 
 async fn answer(request: Request, hub: &Hub) -> Response {
     let reply = match request.cmd {
-        Command::Publish(publish) => match hub.publish(publish).await {
+        Command::Publish(publish) => match hub.publish(publish, Ingress::Unix).await {
             Ok(sockets) => Reply::Delivered { sockets },
             Err(e) => Reply::Error { code: e.code(), message: e.to_string() },
         },

@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::accept_errors::AcceptErrors;
 use crate::hub::Hub;
+use crate::metrics::METRICS;
 use crate::unix_connection::{self, Limits};
 
 /// A bound Unix socket; its file is removed when this is dropped.
@@ -64,7 +65,12 @@ impl UnixIngress {
                 Ok((stream, _)) => {
                     let peer = stream.peer_cred().ok().and_then(|c| c.pid());
                     tracing::debug!(pid = ?peer, "unix socket connection opened");
-                    connections.spawn(unix_connection::serve(stream, hub.clone(), limits, shutdown.clone()));
+                    let open = METRICS.unix_connection();
+                    let serve = unix_connection::serve(stream, hub.clone(), limits, shutdown.clone());
+                    connections.spawn(async move {
+                        serve.await;
+                        drop(open);
+                    });
                 }
                 Err(e) => errors.failed(e).await,
             }

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use tower::{Service, ServiceBuilder};
 
 use crate::hub::Hub;
+use crate::metrics::Ingress;
 use crate::origin::{self, OriginPolicy};
 
 /// The socket.io client, from the npm package pinned in `package-lock.json`.
@@ -81,7 +82,7 @@ struct DemoPush {
 async fn demo_push(State(hub): State<Arc<Hub>>, Json(form): Json<DemoPush>) -> Response {
     let to = if form.to.is_empty() { Target::Everyone } else { Target::Users(vec![form.to]) };
     let publish = Publish { to, event: events::NEW_MSG.to_owned(), content: Content::Text(form.content), msg_id: None };
-    match hub.publish(publish).await {
+    match hub.publish(publish, Ingress::Demo).await {
         Ok(sockets) => Json(serde_json::json!({ "sockets": sockets })).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }

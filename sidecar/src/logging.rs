@@ -1,0 +1,35 @@
+//! Log lines to stderr, as text or JSON, at a level a reload can change.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, reload, EnvFilter, Registry};
+
+use crate::config::LogFormat;
+
+/// Changes the level of the logs set up by [`init`].
+#[derive(Debug, Clone)]
+pub struct LogLevel(reload::Handle<EnvFilter, Registry>);
+
+/// Sets up the process's logs; `level` as `--log-level` takes it.
+pub fn init(format: LogFormat, level: &str) -> LogLevel {
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, handle) = reload::Layer::new(filter);
+    let (text, json) = match format {
+        LogFormat::Text => {
+            (Some(fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal())), None)
+        }
+        LogFormat::Json => (None, Some(fmt::layer().json().flatten_event(true).with_writer(std::io::stderr))),
+    };
+    tracing_subscriber::registry().with(filter).with(text).with(json).init();
+    LogLevel(handle)
+}
+
+impl LogLevel {
+    /// Logs at `level` from now on.
+    pub fn set(&self, level: &str) -> Result<(), String> {
+        let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        self.0.reload(filter).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,347 @@
+//! The daemon's Prometheus metrics. Events are counted where they happen,
+//! through [`METRICS`]: one set per process, as Prometheus sees a process,
+//! so no layer has to be handed a registry. Figures that are states rather
+//! than events (sockets connected, users, the cluster's) are set just before
+//! each scrape, from the state itself, so they can never drift from it.
+
+use std::sync::{LazyLock, OnceLock};
+use std::time::Duration;
+
+use prometheus::proto::MetricType;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// The metrics of this process.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// Push handling times, in seconds: from 50 µs (a push to one socket) to
+/// a second (a cluster push waiting on a slow Redis).
+const PUSH_SECONDS_BUCKETS: &[f64] =
+    &[0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
+
+/// Where a push came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingress {
+    /// The PHP extension, over the Unix socket.
+    Unix,
+    /// The web-msg-sender-compatible HTTP API.
+    Http,
+    /// The demo page's form (`--demo`).
+    Demo,
+}
+
+impl Ingress {
+    fn label(self) -> &'static str {
+        match self {
+            Ingress::Unix => "unix",
+            Ingress::Http => "http",
+            Ingress::Demo => "demo",
+        }
+    }
+}
+
+/// How a push ended, as the `result` label says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushResult {
+    /// Emitted to at least one socket.
+    Delivered,
+    /// No socket to emit to.
+    Offline,
+    /// A copy of a message already handled (same id, within the window).
+    Duplicate,
+    /// Refused: it broke a rule.
+    Invalid,
+    /// The daemon could not carry it out.
+    Failed,
+}
+
+impl PushResult {
+    fn label(self) -> &'static str {
+        match self {
+            PushResult::Delivered => "delivered",
+            PushResult::Offline => "offline",
+            PushResult::Duplicate => "duplicate",
+            PushResult::Invalid => "invalid",
+            PushResult::Failed => "failed",
+        }
+    }
+}
+
+/// Every metric, registered in one registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Browser sockets on this node, by transport and Socket.IO protocol (set at scrape).
+    pub sockets: IntGaugeVec,
+    /// Sockets logged in on this node (set at scrape).
+    pub logged_in_sockets: IntGauge,
+    /// Distinct uids logged in on this node (set at scrape).
+    pub users: IntGauge,
+    sockets_connected: IntCounter,
+    sockets_disconnected: IntCounterVec,
+    logins_accepted: IntCounter,
+    logins_refused: IntCounterVec,
+    sessions_refused: IntCounterVec,
+    pushes: IntCounterVec,
+    push_seconds: HistogramVec,
+    messages_emitted: IntCounter,
+    messages_dropped: IntCounter,
+    unix_connections: IntGauge,
+    http_connections: IntGaugeVec,
+    cluster: OnceLock<Cluster>,
+}
+
+/// The cluster's figures, registered once the node is in a cluster (set at scrape).
+#[derive(Debug)]
+pub struct Cluster {
+    /// 1 while Redis answers this node, else 0.
+    pub redis_up: IntGauge,
+    /// Nodes in the cluster's census.
+    pub nodes: IntGauge,
+    /// Distinct uids logged in across the cluster.
+    pub users: IntGauge,
+    /// Sockets logged in across the cluster.
+    pub sockets: IntGauge,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let registry = Registry::new();
+        let metrics = Metrics {
+            sockets: gauge_vec(
+                &registry,
+                "msgpush_sockets",
+                "Browser sockets connected to this node, by transport and Socket.IO protocol \
+                 (4: socket.io 2.x clients, 5: 3.x and 4.x)",
+                &["transport", "protocol"],
+            ),
+            logged_in_sockets: gauge(&registry, "msgpush_logged_in_sockets", "Sockets logged in on this node"),
+            users: gauge(&registry, "msgpush_users", "Distinct uids logged in on this node"),
+            sockets_connected: counter(&registry, "msgpush_sockets_connected_total", "Browser sockets connected"),
+            sockets_disconnected: counter_vec(
+                &registry,
+                "msgpush_sockets_disconnected_total",
+                "Browser sockets disconnected, by reason",
+                &["reason"],
+            ),
+            logins_accepted: counter(&registry, "msgpush_logins_accepted_total", "Logins accepted"),
+            logins_refused: counter_vec(
+                &registry,
+                "msgpush_logins_refused_total",
+                "Logins refused (bad token, bad uid), by reason",
+                &["reason"],
+            ),
+            sessions_refused: counter_vec(
+                &registry,
+                "msgpush_sessions_refused_total",
+                "Socket.IO handshakes refused by the session caps, by cap (total or per_address)",
+                &["cap"],
+            ),
+            pushes: counter_vec(
+                &registry,
+                "msgpush_pushes_total",
+                "Pushes handled, by ingress (unix, http) and result",
+                &["ingress", "result"],
+            ),
+            push_seconds: {
+                let opts = HistogramOpts::new(
+                    "msgpush_push_duration_seconds",
+                    "Time from a push read to its answer, by ingress",
+                )
+                .buckets(PUSH_SECONDS_BUCKETS.to_vec());
+                let histogram = HistogramVec::new(opts, &["ingress"]).expect("a valid histogram");
+                registry.register(Box::new(histogram.clone())).expect("registered once");
+                histogram
+            },
+            messages_emitted: counter(
+                &registry,
+                "msgpush_messages_emitted_total",
+                "Pushed messages handed to browser sockets (in a cluster, counted by the node that took the push)",
+            ),
+            messages_dropped: counter(
+                &registry,
+                "msgpush_messages_dropped_total",
+                "Messages to this node's sockets dropped because the socket's send buffer was full \
+                 (a client not reading)",
+            ),
+            unix_connections: gauge(&registry, "msgpush_unix_connections", "Open connections on the Unix socket"),
+            http_connections: gauge_vec(
+                &registry,
+                "msgpush_http_connections",
+                "Open TCP connections, by listener (socket_io, http_api)",
+                &["listener"],
+            ),
+            cluster: OnceLock::new(),
+            registry,
+        };
+        let process = prometheus::process_collector::ProcessCollector::for_self();
+        metrics.registry.register(Box::new(process)).expect("registered once");
+        let build = IntGaugeVec::new(Opts::new("msgpush_build_info", "The running version (always 1)"), &["version"])
+            .expect("a valid gauge");
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        metrics.registry.register(Box::new(build)).expect("registered once");
+        metrics
+    }
+
+    /// The cluster's gauges, registered on first use.
+    pub fn cluster(&self) -> &Cluster {
+        self.cluster.get_or_init(|| Cluster {
+            redis_up: gauge(&self.registry, "msgpush_redis_up", "1 while Redis answers this node, else 0"),
+            nodes: gauge(&self.registry, "msgpush_cluster_nodes", "Nodes in the cluster"),
+            users: gauge(&self.registry, "msgpush_cluster_users", "Distinct uids logged in across the cluster"),
+            sockets: gauge(&self.registry, "msgpush_cluster_logged_in_sockets", "Sockets logged in across the cluster"),
+        })
+    }
+
+    /// Every metric in Prometheus' text exposition format.
+    pub fn encode(&self) -> String {
+        let mut text = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut text).expect("text encoding cannot fail");
+        String::from_utf8(text).expect("the text format is UTF-8")
+    }
+
+    /// The value of the unlabelled gauge or counter `name` (the process
+    /// collector's, for instance), if there is one.
+    pub fn value(&self, name: &str) -> Option<f64> {
+        let family = self.registry.gather().into_iter().find(|f| f.name() == name)?;
+        let metric = family.get_metric().first()?;
+        match family.get_field_type() {
+            MetricType::GAUGE => Some(metric.get_gauge().get_value()),
+            MetricType::COUNTER => Some(metric.get_counter().get_value()),
+            _ => None,
+        }
+    }
+
+    /// A browser socket connected.
+    pub fn socket_connected(&self) {
+        self.sockets_connected.inc();
+    }
+
+    /// A browser socket disconnected, for `reason`.
+    pub fn socket_disconnected(&self, reason: &'static str) {
+        self.sockets_disconnected.with_label_values(&[reason]).inc();
+    }
+
+    /// A login was accepted.
+    pub fn login_accepted(&self) {
+        self.logins_accepted.inc();
+    }
+
+    /// A login was refused, for `reason`.
+    pub fn login_refused(&self, reason: &'static str) {
+        self.logins_refused.with_label_values(&[reason]).inc();
+    }
+
+    /// A handshake was refused by a session cap (`total` or `per_address`).
+    pub fn session_refused(&self, cap: &'static str) {
+        self.sessions_refused.with_label_values(&[cap]).inc();
+    }
+
+    /// A push from `ingress` ended with `result` after `took`, handing the
+    /// message to `sockets` sockets.
+    pub fn pushed(&self, ingress: Ingress, result: PushResult, took: Duration, sockets: u64) {
+        self.pushes.with_label_values(&[ingress.label(), result.label()]).inc();
+        self.push_histogram(ingress).observe(took.as_secs_f64());
+        if result == PushResult::Delivered {
+            self.messages_emitted.inc_by(sockets);
+        }
+    }
+
+    fn push_histogram(&self, ingress: Ingress) -> Histogram {
+        self.push_seconds.with_label_values(&[ingress.label()])
+    }
+
+    /// Pushes handled so far, whatever their ingress and result.
+    pub fn pushes_so_far(&self) -> u64 {
+        [Ingress::Unix, Ingress::Http, Ingress::Demo]
+            .into_iter()
+            .map(|i| self.push_histogram(i).get_sample_count())
+            .sum()
+    }
+
+    /// `sockets` missed a message: their send buffer was full.
+    pub fn dropped(&self, sockets: usize) {
+        self.messages_dropped.inc_by(sockets as u64);
+    }
+
+    /// Messages dropped for slow clients so far.
+    pub fn dropped_so_far(&self) -> u64 {
+        self.messages_dropped.get()
+    }
+
+    /// A connection on the Unix socket, counted until the guard is dropped.
+    pub fn unix_connection(&self) -> Open {
+        Open::new(self.unix_connections.clone())
+    }
+
+    /// A TCP connection on `listener`, counted until the guard is dropped.
+    pub fn http_connection(&self, listener: &'static str) -> Open {
+        Open::new(self.http_connections.with_label_values(&[listener]))
+    }
+}
+
+/// An open connection, counted in its gauge until dropped.
+#[derive(Debug)]
+pub struct Open(IntGauge);
+
+impl Open {
+    fn new(gauge: IntGauge) -> Open {
+        gauge.inc();
+        Open(gauge)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let counter = IntCounter::new(name, help).expect("a valid counter");
+    registry.register(Box::new(counter.clone())).expect("registered once");
+    counter
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let counter = IntCounterVec::new(Opts::new(name, help), labels).expect("a valid counter");
+    registry.register(Box::new(counter.clone())).expect("registered once");
+    counter
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let gauge = IntGauge::new(name, help).expect("a valid gauge");
+    registry.register(Box::new(gauge.clone())).expect("registered once");
+    gauge
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let gauge = IntGaugeVec::new(Opts::new(name, help), labels).expect("a valid gauge");
+    registry.register(Box::new(gauge.clone())).expect("registered once");
+    gauge
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_names_every_family_with_its_labels() {
+        let metrics = Metrics::new();
+        metrics.pushed(Ingress::Unix, PushResult::Delivered, Duration::from_micros(80), 3);
+        metrics.login_refused("expired");
+        let _open = metrics.unix_connection();
+        let text = metrics.encode();
+        assert!(text.contains("msgpush_pushes_total{ingress=\"unix\",result=\"delivered\"} 1\n"), "{text}");
+        assert!(text.contains("msgpush_messages_emitted_total 3\n"), "{text}");
+        assert!(text.contains("msgpush_logins_refused_total{reason=\"expired\"} 1\n"), "{text}");
+        assert!(text.contains("msgpush_unix_connections 1\n"), "{text}");
+        assert!(text.contains("msgpush_push_duration_seconds_bucket{ingress=\"unix\",le=\"0.0001\"} 1\n"), "{text}");
+        assert!(text.contains("process_resident_memory_bytes "), "{text}");
+        assert_eq!(metrics.pushes_so_far(), 1);
+        metrics.cluster().redis_up.set(1);
+        assert!(metrics.encode().contains("msgpush_redis_up 1\n"));
+    }
+}
