@@ -33,6 +33,8 @@ pub enum Ingress {
 }
 
 impl Ingress {
+    const ALL: [Ingress; 3] = [Ingress::Unix, Ingress::Http, Ingress::Demo];
+
     fn label(self) -> &'static str {
         match self {
             Ingress::Unix => "unix",
@@ -58,6 +60,9 @@ pub enum PushResult {
 }
 
 impl PushResult {
+    const ALL: [PushResult; 5] =
+        [PushResult::Delivered, PushResult::Offline, PushResult::Duplicate, PushResult::Invalid, PushResult::Failed];
+
     fn label(self) -> &'static str {
         match self {
             PushResult::Delivered => "delivered",
@@ -176,6 +181,16 @@ impl Metrics {
             cluster: OnceLock::new(),
             registry,
         };
+        // Every push series from the start, so that rates work from the first scrape.
+        for ingress in Ingress::ALL {
+            for result in PushResult::ALL {
+                metrics.pushes.with_label_values(&[ingress.label(), result.label()]);
+            }
+            metrics.push_histogram(ingress);
+        }
+        for cap in ["total", "per_address"] {
+            metrics.sessions_refused.with_label_values(&[cap]);
+        }
         let process = prometheus::process_collector::ProcessCollector::for_self();
         metrics.registry.register(Box::new(process)).expect("registered once");
         let build = IntGaugeVec::new(Opts::new("msgpush_build_info", "The running version (always 1)"), &["version"])

@@ -3,6 +3,7 @@
 //! reporting what they receive as JSON lines on stdout.
 
 use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Instant;
@@ -63,6 +64,8 @@ pub struct BrowserOptions {
     pub tabs: usize,
     /// socket.io transports, in order.
     pub transports: &'static str,
+    /// A CA certificate (PEM) to trust besides the system's, for `https://`.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl BrowserOptions {
@@ -75,6 +78,7 @@ impl BrowserOptions {
             via: Via::Event,
             tabs: 1,
             transports: "websocket,polling",
+            ca_file: None,
         }
     }
 
@@ -116,6 +120,9 @@ impl Browser {
             .arg(repo_root().join("tests/js/client.js"))
             .args(["--url", &daemon.url(), "--client", generation, "--via", via])
             .args(["--tabs", &options.tabs.to_string(), "--transports", options.transports]);
+        if let Some(ca) = &options.ca_file {
+            command.env("NODE_EXTRA_CA_CERTS", ca);
+        }
         if let Some(login) = options.login.or_else(|| options.uid.map(|uid| daemon.login_value(&uid))) {
             command.args(["--login", &login]);
         }
@@ -180,4 +187,24 @@ impl Browser {
         writeln!(self.stdin, "{command}").unwrap();
         self.stdin.flush().unwrap();
     }
+}
+
+/// A websocket client logged in as `uid` that has stopped reading
+/// (`tests/js/slow_reader.js`), once the daemon counts it online; killed
+/// when dropped.
+pub fn slow_reader(daemon: &Daemon, uid: &str) -> ChildGuard {
+    let mut slow = ChildGuard::kill_on_drop(
+        Command::new("node")
+            .arg(repo_root().join("tests/js/slow_reader.js"))
+            .arg(format!("ws://{}", daemon.web))
+            .arg(daemon.token(uid))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run node (installed by make test)"),
+    );
+    let mut paused = String::new();
+    BufReader::new(slow.child().stdout.as_mut().unwrap()).read_line(&mut paused).unwrap();
+    assert_eq!(paused.trim(), "paused");
+    daemon.wait_online(uid, 1);
+    slow
 }

@@ -64,6 +64,26 @@ impl Daemon {
         Daemon::start_in(dir, socket, args)
     }
 
+    /// Starts msgpushd with the settings file `settings` (its `config_file`,
+    /// which the test may rewrite before a [`Daemon::reload`]) and extra flags.
+    /// The file decides the log level.
+    pub fn start_with_config(settings: &str, args: &[&str]) -> Daemon {
+        let dir = TempDir::new("daemon");
+        let file = dir.path().join("msgpushd.toml");
+        std::fs::write(&file, settings).unwrap();
+        let socket = dir.path().join("msgpushd.sock");
+        let mut args: Vec<&str> = args.to_vec();
+        let file = file.to_str().unwrap().to_owned();
+        args.extend(["--config", &file]);
+        Daemon::start_in(dir, socket, &args)
+    }
+
+    /// The settings file given with `--config`.
+    pub fn config_file(&self) -> PathBuf {
+        let i = self.args.iter().position(|a| a == "--config").expect("started with a settings file");
+        PathBuf::from(&self.args[i + 1])
+    }
+
     /// Starts msgpushd with its Unix socket at `socket` (a path the test
     /// chose, for example where a stale socket file lies).
     pub fn start_at(socket: &Path) -> Daemon {
@@ -97,16 +117,15 @@ impl Daemon {
         if let Some(i) = args.iter().position(|a| a == "--token-secret-file") {
             args.drain(i..i + 2);
         }
-        let child = command(self.web, self.http, &self.secret_path())
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(&args)
+        let mut command = command(self.web, self.http, &self.secret_path());
+        command.arg("--socket").arg(&self.socket).args(&args);
+        if args.iter().any(|a| a == "--config") {
+            command.env_remove("MSGPUSHD_LOG");
+        } else {
             // Tests read connection lines from the log; benchmarks ask for less.
-            .env("MSGPUSHD_LOG", std::env::var("MSGPUSHD_LOG").unwrap_or_else(|_| "debug".into()))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start msgpushd");
+            command.env("MSGPUSHD_LOG", std::env::var("MSGPUSHD_LOG").unwrap_or_else(|_| "debug".into()));
+        }
+        let child = command.stdout(Stdio::null()).stderr(log).spawn().expect("start msgpushd");
         let child = self.child.insert(ChildGuard::kill_on_drop(child));
         let mut exited = false;
         let ready = wait_until(|| {
@@ -154,9 +173,15 @@ impl Daemon {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
-    /// The Socket.IO URL.
+    /// The Socket.IO URL (https with `--tls-cert`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.web)
+        let scheme = if self.args.iter().any(|a| a == "--tls-cert") { "https" } else { "http" };
+        format!("{scheme}://{}", self.web)
+    }
+
+    /// Sends SIGHUP: the daemon reloads its settings.
+    pub fn reload(&self) {
+        self.child.as_ref().expect("running").hang_up();
     }
 
     /// The process id.

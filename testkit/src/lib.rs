@@ -13,7 +13,8 @@
 //! - [`scratch`]: temporary directories; [`ports`]: free loopback ports.
 //! - [`process`]: a child process stopped when its guard is dropped.
 //! - [`fd_limit`]: raising this process's descriptor limit.
-//! - [`daemon`]: a running msgpushd.
+//! - [`daemon`]: a running msgpushd; [`metrics`]: its Prometheus metrics;
+//!   [`tls`]: test certificates for it.
 //! - [`redis`]: a private redis-server, for clusters of daemons.
 //! - [`unix_client`]: a blocking client of its Unix socket.
 //! - [`http`]: HTTP/1.1 requests, one-shot or on a keep-alive connection.
@@ -30,6 +31,7 @@ pub mod fake_daemon;
 pub mod fastcgi;
 pub mod fd_limit;
 pub mod http;
+pub mod metrics;
 pub mod nginx;
 pub mod paths;
 pub mod php;
@@ -38,13 +40,15 @@ pub mod ports;
 pub mod process;
 pub mod redis;
 pub mod scratch;
+pub mod tls;
 pub mod unix_client;
 pub mod wait;
 
-pub use browser::{text, Browser, BrowserOptions, ClientVersion, Via};
+pub use browser::{slow_reader, text, Browser, BrowserOptions, ClientVersion, Via};
 pub use daemon::{msgpushd_command, Daemon};
 pub use fake_daemon::FakeDaemon;
 pub use http::{http_get, http_post, http_raw, HttpConnection};
+pub use metrics::Scrape;
 pub use paths::{artifact, repo_root};
 pub use php::{php_command, php_json, php_ok, PhpSession};
 pub use ports::free_port;

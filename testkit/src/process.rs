@@ -43,6 +43,11 @@ impl ChildGuard {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
+    /// Sends SIGHUP (msgpushd reloads its settings).
+    pub fn hang_up(&self) {
+        kill(self.pid(), Signal::SIGHUP).expect("send SIGHUP");
+    }
+
     /// Sends SIGTERM and waits for the exit; None if it did not exit within
     /// [`PATIENCE`] (it is then killed on drop).
     pub fn terminate(&mut self) -> Option<ExitStatus> {

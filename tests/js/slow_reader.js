@@ -1,5 +1,5 @@
-// A client that connects over websocket, logs in with LOGIN (a token for
-// "slow"), then never reads again: the daemon must not let it wedge anything.
+// A client that connects over websocket, logs in with LOGIN (a login
+// token), then never reads again: the daemon must not let it wedge anything.
 // Prints "paused" when it has stopped reading.
 //   node slow_reader.js ws://127.0.0.1:PORT LOGIN
 'use strict';

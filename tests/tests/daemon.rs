@@ -3,7 +3,7 @@
 //! kind followed by a check that everyone is still served.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use msgpush_protocol::frame::{self, PROTOCOL_VERSION};
 use msgpush_protocol::limits::MAX_UID_BYTES;
@@ -397,30 +397,10 @@ fn pipelined_requests_are_answered_in_order_and_delivered_in_order() {
     assert_eq!(received, expected);
 }
 
-/// A websocket client logged in as "slow" that has stopped reading
-/// (`tests/js/slow_reader.js`); killed when dropped.
-fn slow_reader(daemon: &Daemon) -> ChildGuard {
-    let mut slow = ChildGuard::kill_on_drop(
-        Command::new("node")
-            .arg(repo_root().join("tests/js/slow_reader.js"))
-            .arg(format!("ws://{}", daemon.web))
-            .arg(daemon.token("slow"))
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut paused = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(slow.child().stdout.as_mut().unwrap()), &mut paused)
-        .unwrap();
-    assert_eq!(paused.trim(), "paused");
-    daemon.wait_online("slow", 1);
-    slow
-}
-
 #[test]
 fn a_client_that_never_reads_does_not_wedge_the_daemon() {
     let daemon = Daemon::start_with(&["--max-buffered-packets", "64"]);
-    let _slow = slow_reader(&daemon);
+    let _slow = slow_reader(&daemon, "slow");
 
     let mut fast = Browser::open(&daemon, "fast");
     daemon.wait_online("fast", 1);
@@ -468,7 +448,7 @@ fn a_message_sent_again_with_its_id_is_answered_but_delivered_once() {
 fn a_websocket_that_stops_reading_is_evicted_and_no_longer_counted() {
     let args = ["--ping-interval-secs", "1", "--ping-timeout-secs", "1", "--max-buffered-packets", "64"];
     let daemon = Daemon::start_with(&args);
-    let _slow = slow_reader(&daemon);
+    let _slow = slow_reader(&daemon, "slow");
     let mut fast = Browser::open(&daemon, "fast");
     daemon.wait_online("fast", 1);
     // Fill the kernel's buffers and the socket's queue: its writer is stuck.
@@ -581,7 +561,7 @@ fn sessions_are_capped_per_address_and_forwarded_for_is_believed_from_trusted_pr
 #[test]
 fn sigterm_stops_the_daemon_even_with_a_client_that_never_reads() {
     let mut daemon = Daemon::start_with(&["--max-buffered-packets", "64"]);
-    let _slow = slow_reader(&daemon);
+    let _slow = slow_reader(&daemon, "slow");
     // Fill the kernel's buffers and the socket's queue: its writer is now stuck.
     let big = "x".repeat(64 * 1024);
     let mut unix = daemon.unix();
