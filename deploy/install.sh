@@ -3,8 +3,9 @@
 # and `make uninstall` call it):
 #   - the PHP extension, into the extension directory of the `php-config` in
 #     PATH, enabled for every SAPI (cli, fpm, ...) with php-ext/msgpush.ini;
-#   - msgpushd, into /usr/local/bin, with its systemd unit and
-#     /etc/default/msgpushd (an existing one is kept).
+#   - msgpushd, into /usr/local/bin, with its systemd unit, its settings
+#     /etc/msgpush/msgpushd.toml and its secrets /etc/default/msgpushd
+#     (existing ones are kept).
 #
 #   install.sh install TARGET_DIR     (TARGET_DIR holds libmsgpush.so and msgpushd)
 #   install.sh uninstall
@@ -16,6 +17,7 @@ mods_available="/etc/php/$php_version/mods-available"
 scan_dir="$(php -n --ini | sed -n 's/^Scan for additional .ini files in: //p')"
 bin=/usr/local/bin/msgpushd
 unit=/etc/systemd/system/msgpushd.service
+settings=/etc/msgpush/msgpushd.toml
 defaults=/etc/default/msgpushd
 
 uses_phpenmod() { command -v phpenmod >/dev/null && [ -d "$mods_available" ]; }
@@ -35,8 +37,9 @@ install_all() {
   fi
   install -D -m 0755 "$target/msgpushd" "$bin"
   install -D -m 0644 "$here/deploy/msgpushd.service" "$unit"
-  [ -e "$defaults" ] || install -D -m 0644 "$here/deploy/msgpushd.default" "$defaults"
-  echo "daemon: $bin, unit $unit, settings $defaults"
+  [ -e "$settings" ] || install -D -m 0644 "$here/deploy/msgpushd.toml" "$settings"
+  [ -e "$defaults" ] || install -D -m 0600 "$here/deploy/msgpushd.default" "$defaults"
+  echo "daemon: $bin, unit $unit, settings $settings, secrets $defaults"
   if has_systemd; then
     systemctl daemon-reload
     echo "start it with: systemctl enable --now msgpushd"
@@ -52,7 +55,8 @@ uninstall_all() {
     phpdismod -v "$php_version" msgpush
     rm -f "$mods_available/msgpush.ini"
   fi
-  rm -f "$scan_dir/20-msgpush.ini" "$ext_dir/msgpush.so" "$bin" "$unit" "$defaults"
+  rm -f "$scan_dir/20-msgpush.ini" "$ext_dir/msgpush.so" "$bin" "$unit" "$settings" "$defaults"
+  rmdir /etc/msgpush 2>/dev/null || true
   if has_systemd; then systemctl daemon-reload; fi
   echo "msgpush removed"
 }

@@ -36,6 +36,18 @@ fn a_push_on_any_node_reaches_every_tab_and_counts_are_the_clusters() {
     for browser in [&mut carol, &mut dave_old, &mut dave_new] {
         browser.expect_event("update_online_count", &online(2, 3));
     }
+    // So do the metrics and the status page, beside the node's own figures.
+    let metrics = Scrape::get(two.http, "/metrics");
+    assert_eq!(metrics.value("msgpush_redis_up", &[]), 1.0);
+    assert_eq!(metrics.value("msgpush_cluster_nodes", &[]), 3.0);
+    assert_eq!(metrics.value("msgpush_cluster_users", &[]), 2.0);
+    assert_eq!(metrics.value("msgpush_cluster_logged_in_sockets", &[]), 3.0);
+    assert_eq!(metrics.value("msgpush_users", &[]), 1.0, "dave, on this node");
+    let (_, status) = http_get(two.http, "/status");
+    assert!(status.contains("<b id=\"cluster-users\">2</b>"), "{status}");
+    assert!(status.contains("<b id=\"cluster-nodes\">3</b>"), "{status}");
+    assert_eq!(status.matches("<tr><td><code>").count(), 3, "a row per node: {status}");
+    assert_eq!(status.matches("this node").count(), 1, "{status}");
     // A targeted push from node 1 reaches carol on node 3, and nobody else.
     assert_eq!(one.unix().push_text("carol", "for carol"), 1);
     carol.expect_event("new_msg", &text("for carol"));
@@ -120,6 +132,9 @@ fn with_redis_down_each_node_serves_its_own_browsers_and_cluster_delivery_resume
     // The readiness check says so, for a load balancer or a monitor.
     let readyz = || http_get(nodes[0].http, "/readyz");
     assert_eq!(readyz(), (503, "not ready: redis unreachable\n".into()));
+    let redis_up = || Scrape::get(nodes[0].http, "/metrics").value("msgpush_redis_up", &[]);
+    assert_eq!(redis_up(), 0.0);
+    assert!(http_get(nodes[0].http, "/status").1.contains("Redis <b id=\"redis\">UNREACHABLE</b>"));
 
     redis.start_again();
     nodes[0].wait_online("hank", 1);
@@ -128,6 +143,7 @@ fn with_redis_down_each_node_serves_its_own_browsers_and_cluster_delivery_resume
     assert!(hank.received("new_msg").iter().all(|m| m != "remote during the outage"));
     assert!(nodes[0].log().contains("redis reachable again"), "{}", nodes[0].log());
     assert_eq!(readyz(), (200, "ready\n".into()));
+    assert_eq!(redis_up(), 1.0);
     nodes[0].assert_serving();
     nodes[1].assert_serving();
 }
