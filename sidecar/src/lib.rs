@@ -298,7 +298,7 @@ where
         tasks.wait().await;
     };
     if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
-        tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; exiting anyway");
+        tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; exiting anyway");
     }
     tracing::info!("stopped");
     Ok(())

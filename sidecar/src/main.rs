@@ -39,8 +39,8 @@ fn main() -> ExitCode {
     }
     let logs = msgpushd::logging::init(config.log_format, &config.log_level);
     match msgpushd::fd_limit::raise() {
-        Ok(limit) => tracing::debug!("open descriptor limit: {limit}"),
-        Err(e) => tracing::warn!("cannot raise the open descriptor limit: {e}"),
+        Ok(limit) => tracing::debug!(limit, "open descriptor limit"),
+        Err(e) => tracing::warn!(cause = %e, "cannot raise the open descriptor limit"),
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

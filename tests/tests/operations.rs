@@ -354,7 +354,7 @@ fn systemd_is_told_when_the_daemon_is_ready_reloading_and_stopping() {
     assert!(next().starts_with("RELOADING=1"));
     assert_eq!(next(), "READY=1");
     let status = std::thread::scope(|s| {
-        let stopped = s.spawn(|| next());
+        let stopped = s.spawn(next);
         let status = daemon.terminate();
         assert_eq!(stopped.join().unwrap(), "STOPPING=1");
         status
