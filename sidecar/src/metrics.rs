@@ -21,7 +21,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 const PUSH_SECONDS_BUCKETS: &[f64] =
     &[0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 
-/// Where a push came from.
+/// Where a push came from (in the order of [`Ingress::ALL`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ingress {
     /// The PHP extension, over the Unix socket.
@@ -44,7 +44,8 @@ impl Ingress {
     }
 }
 
-/// How a push ended, as the `result` label says it.
+/// How a push ended, as the `result` label says it (in the order of
+/// [`PushResult::ALL`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushResult {
     /// Emitted to at least one socket.
@@ -89,8 +90,11 @@ pub struct Metrics {
     logins_accepted: IntCounter,
     logins_refused: IntCounterVec,
     sessions_refused: IntCounterVec,
-    pushes: IntCounterVec,
-    push_seconds: HistogramVec,
+    /// `msgpush_pushes_total`'s series, by ingress and result, resolved once
+    /// so that a push takes no lock to count itself.
+    pushes: [[IntCounter; PushResult::ALL.len()]; Ingress::ALL.len()],
+    /// `msgpush_push_duration_seconds`'s series, by ingress.
+    push_seconds: [Histogram; Ingress::ALL.len()],
     messages_emitted: IntCounter,
     messages_dropped: IntCounter,
     unix_connections: IntGauge,
@@ -144,12 +148,15 @@ impl Metrics {
                 "Socket.IO handshakes refused by the session caps, by cap (total or per_address)",
                 &["cap"],
             ),
-            pushes: counter_vec(
-                &registry,
-                "msgpush_pushes_total",
-                "Pushes handled, by ingress (unix, http) and result",
-                &["ingress", "result"],
-            ),
+            pushes: {
+                let pushes = counter_vec(
+                    &registry,
+                    "msgpush_pushes_total",
+                    "Pushes handled, by ingress (unix, http, demo) and result",
+                    &["ingress", "result"],
+                );
+                Ingress::ALL.map(|i| PushResult::ALL.map(|r| pushes.with_label_values(&[i.label(), r.label()])))
+            },
             push_seconds: {
                 let opts = HistogramOpts::new(
                     "msgpush_push_duration_seconds",
@@ -158,7 +165,7 @@ impl Metrics {
                 .buckets(PUSH_SECONDS_BUCKETS.to_vec());
                 let histogram = HistogramVec::new(opts, &["ingress"]).expect("a valid histogram");
                 registry.register(Box::new(histogram.clone())).expect("registered once");
-                histogram
+                Ingress::ALL.map(|i| histogram.with_label_values(&[i.label()]))
             },
             messages_emitted: counter(
                 &registry,
@@ -181,13 +188,6 @@ impl Metrics {
             cluster: OnceLock::new(),
             registry,
         };
-        // Every push series from the start, so that rates work from the first scrape.
-        for ingress in Ingress::ALL {
-            for result in PushResult::ALL {
-                metrics.pushes.with_label_values(&[ingress.label(), result.label()]);
-            }
-            metrics.push_histogram(ingress);
-        }
         for cap in ["total", "per_address"] {
             metrics.sessions_refused.with_label_values(&[cap]);
         }
@@ -257,23 +257,16 @@ impl Metrics {
     /// A push from `ingress` ended with `result` after `took`, handing the
     /// message to `sockets` sockets.
     pub fn pushed(&self, ingress: Ingress, result: PushResult, took: Duration, sockets: u64) {
-        self.pushes.with_label_values(&[ingress.label(), result.label()]).inc();
-        self.push_histogram(ingress).observe(took.as_secs_f64());
+        self.pushes[ingress as usize][result as usize].inc();
+        self.push_seconds[ingress as usize].observe(took.as_secs_f64());
         if result == PushResult::Delivered {
             self.messages_emitted.inc_by(sockets);
         }
     }
 
-    fn push_histogram(&self, ingress: Ingress) -> Histogram {
-        self.push_seconds.with_label_values(&[ingress.label()])
-    }
-
     /// Pushes handled so far, whatever their ingress and result.
     pub fn pushes_so_far(&self) -> u64 {
-        [Ingress::Unix, Ingress::Http, Ingress::Demo]
-            .into_iter()
-            .map(|i| self.push_histogram(i).get_sample_count())
-            .sum()
+        self.push_seconds.iter().map(Histogram::get_sample_count).sum()
     }
 
     /// `sockets` missed a message: their send buffer was full.
@@ -341,6 +334,12 @@ fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> In
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_label_tables_are_in_declaration_order() {
+        assert!(Ingress::ALL.iter().enumerate().all(|(i, &ingress)| ingress as usize == i));
+        assert!(PushResult::ALL.iter().enumerate().all(|(i, &result)| result as usize == i));
+    }
 
     #[test]
     fn the_exposition_names_every_family_with_its_labels() {
