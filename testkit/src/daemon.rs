@@ -1,10 +1,11 @@
 //! A running `msgpushd`: the release binary, on free loopback ports and a
 //! Unix socket in a scratch directory, logging to a file the test can read.
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 
 use msgpush_protocol::defaults;
 use msgpush_protocol::{Command as Cmd, Content, Reply, Target};
@@ -31,6 +32,26 @@ fn command(web: SocketAddr, http: SocketAddr, secret: &Path) -> Command {
 pub fn msgpushd_command(dir: &Path) -> Command {
     let free = || SocketAddr::from(([127, 0, 0, 1], free_port()));
     command(free(), free(), &dir.join("token-secret"))
+}
+
+/// `msgpushd --check-config` with `args` and the environment `env`, with
+/// its scratch files in `dir`.
+pub fn check_config(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut command = msgpushd_command(dir);
+    command.arg("--check-config").args(args).env_remove("MSGPUSHD_LOG");
+    command.envs(env.iter().copied());
+    command.output().expect("run msgpushd")
+}
+
+/// The effective settings a successful `--check-config` printed, by key
+/// (values as TOML writes them: strings quoted).
+pub fn effective_settings(output: &Output) -> BTreeMap<String, String> {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_once(" = "))
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
 }
 
 /// A running `msgpushd`.

@@ -45,7 +45,7 @@ pub mod unix_client;
 pub mod wait;
 
 pub use browser::{slow_reader, text, Browser, BrowserOptions, ClientVersion, Via};
-pub use daemon::{msgpushd_command, Daemon};
+pub use daemon::{check_config, effective_settings, msgpushd_command, Daemon};
 pub use fake_daemon::FakeDaemon;
 pub use http::{http_get, http_post, http_raw, HttpConnection};
 pub use metrics::Scrape;

@@ -56,16 +56,9 @@ fn the_ini_file_the_unit_and_the_extension_agree_on_every_default() {
     assert_eq!(builtin["msgpush.max_message_bytes"], defaults::MAX_FRAME_BYTES.to_string());
 }
 
-/// `msgpushd --check-config` with `args`: the effective settings, by key.
+/// The effective settings with `args`.
 fn effective(dir: &TempDir, args: &[&str]) -> BTreeMap<String, String> {
-    let output =
-        msgpushd_command(dir.path()).arg("--check-config").args(args).env_remove("MSGPUSHD_LOG").output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| line.split_once(" = "))
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect()
+    effective_settings(&check_config(dir.path(), &[], args))
 }
 
 #[test]

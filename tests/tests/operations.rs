@@ -2,9 +2,8 @@
 //! (in chromium), the settings file and `--check-config`, reloading on
 //! SIGHUP, TLS on the Socket.IO port, and systemd's readiness protocol.
 
-use std::collections::BTreeMap;
 use std::os::unix::net::UnixDatagram;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use msgpush_protocol::{Content, Reply, Target};
 use msgpush_testkit::tls::TestCa;
@@ -183,26 +182,6 @@ fn the_status_page_renders_in_chromium_with_its_figures() {
     assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000, "a screenshot at {}", screenshot.display());
 }
 
-/// `msgpushd --check-config` with `args`, and `env` set.
-fn check_config(dir: &TempDir, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut command = msgpushd_command(dir.path());
-    command.arg("--check-config").args(args).env_remove("MSGPUSHD_LOG");
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command.output().unwrap()
-}
-
-/// The `key = value` lines `--check-config` printed.
-fn settings(output: &Output) -> BTreeMap<String, String> {
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| line.split_once(" = "))
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect()
-}
-
 #[test]
 fn settings_come_from_flags_then_environment_then_the_file_and_check_config_shows_them() {
     let dir = TempDir::new("settings");
@@ -210,39 +189,39 @@ fn settings_come_from_flags_then_environment_then_the_file_and_check_config_show
     let config = file.to_str().unwrap();
     std::fs::write(&file, "# limits\nmax_sessions = 7\nmax_pending_sessions = 3\nlog_format = \"json\"\n").unwrap();
 
-    let defaults = settings(&check_config(&dir, &[], &[]));
+    let defaults = effective_settings(&check_config(dir.path(), &[], &[]));
     assert_eq!(defaults["max_sessions"], "100000");
     assert_eq!(defaults["log_format"], "\"text\"");
-    let from_file = settings(&check_config(&dir, &[], &["--config", config]));
+    let from_file = effective_settings(&check_config(dir.path(), &[], &["--config", config]));
     assert_eq!((from_file["max_sessions"].as_str(), from_file["max_pending_sessions"].as_str()), ("7", "3"));
     assert_eq!(from_file["log_format"], "\"json\"");
     let env = [("MSGPUSHD_MAX_SESSIONS", "8")];
-    let from_env = settings(&check_config(&dir, &env, &["--config", config]));
+    let from_env = effective_settings(&check_config(dir.path(), &env, &["--config", config]));
     assert_eq!((from_env["max_sessions"].as_str(), from_env["max_pending_sessions"].as_str()), ("8", "3"));
-    let from_flag = settings(&check_config(&dir, &env, &["--config", config, "--max-sessions", "9"]));
+    let from_flag = effective_settings(&check_config(dir.path(), &env, &["--config", config, "--max-sessions", "9"]));
     assert_eq!(from_flag["max_sessions"], "9");
     // The file may also be named by the environment.
-    let named_by_env = settings(&check_config(&dir, &[("MSGPUSHD_CONFIG", config)], &[]));
+    let named_by_env = effective_settings(&check_config(dir.path(), &[("MSGPUSHD_CONFIG", config)], &[]));
     assert_eq!(named_by_env["max_sessions"], "7");
     // Secrets are never printed.
-    let secret = check_config(&dir, &[], &["--http-api-key", "s3cret"]);
-    assert_eq!(settings(&secret)["http_api_key"], "\"(hidden)\"");
+    let secret = check_config(dir.path(), &[], &["--http-api-key", "s3cret"]);
+    assert_eq!(effective_settings(&secret)["http_api_key"], "\"(hidden)\"");
     assert!(!String::from_utf8_lossy(&secret.stdout).contains("s3cret"));
 
     // Mistakes name the file and the line, and the exit status is 2.
     std::fs::write(&file, "max_sessions = 7\n\nmax_sesions = 8\n").unwrap();
-    let unknown = check_config(&dir, &[], &["--config", config]);
+    let unknown = check_config(dir.path(), &[], &["--config", config]);
     assert_eq!(unknown.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&unknown.stderr);
     assert!(stderr.contains(&format!("{config} line 3: unknown setting `max_sesions`")), "{stderr}");
     std::fs::write(&file, "max_sessions = \"many\"\n").unwrap();
-    let bad = check_config(&dir, &[], &["--config", config]);
+    let bad = check_config(dir.path(), &[], &["--config", config]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("line 1: max_sessions: invalid value 'many'"));
     // Files the settings name are checked too.
     let missing = dir.path().join("missing.pem");
     let missing = missing.to_str().unwrap();
-    let tls = check_config(&dir, &[], &["--tls-cert", missing, "--tls-key", missing]);
+    let tls = check_config(dir.path(), &[], &["--tls-cert", missing, "--tls-key", missing]);
     assert_eq!(tls.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&tls.stderr).contains(&format!("cannot read {missing}")));
     // And a daemon refuses to start on a bad file.
