@@ -10,15 +10,20 @@ DAEMON := $(PROFILE_DIR)/msgpushd
 # libclang-dev: bindgen; php-cli), plus node and npm (installed when missing)
 # for the socket.io client the daemon embeds. The tests add php-fpm, php-curl,
 # the browser test's chromium, a CJK font for its screenshots and nginx,
-# systemd for systemd-analyze, and redis-server for the cluster tests (each
-# starts its own on a free port); the benchmarks add php-curl and redis-server.
+# systemd for systemd-analyze, redis-server for the cluster tests (each
+# starts its own on a free port), and for the packages' tests dpkg-dev (the
+# packages' Depends), debootstrap (the root they are installed into) and
+# autoconf (phpize); the benchmarks add php-curl and redis-server. `make deb`
+# adds dpkg-dev.
 BUILD_PACKAGES := php-dev php-cli libclang-dev
-TEST_PACKAGES := php-fpm php-curl chromium fonts-wqy-zenhei nginx-light systemd redis-server
+TEST_PACKAGES := php-fpm php-curl chromium fonts-wqy-zenhei nginx-light systemd redis-server dpkg-dev debootstrap autoconf
 BENCH_PACKAGES := php-curl redis-server
+DEB_PACKAGES := dpkg-dev
 # What system-packages installs; `make test` and `make bench` ask for more.
 PACKAGES = $(BUILD_PACKAGES)
 test: PACKAGES = $(BUILD_PACKAGES) $(TEST_PACKAGES)
 bench: PACKAGES = $(BUILD_PACKAGES) $(BENCH_PACKAGES)
+deb: PACKAGES = $(BUILD_PACKAGES) $(DEB_PACKAGES)
 
 # Where `make run` puts the socket and the token secret: the daemon's default
 # paths when run as root, paths in the build directory otherwise.
@@ -31,7 +36,7 @@ RUN_SECRET ?= $(CURDIR)/target/token-secret
 endif
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all run check test bench build deps system-packages node-modules install uninstall clean
+.PHONY: all run check test bench build deps system-packages node-modules install uninstall deb dist clean
 
 all: build
 
@@ -49,9 +54,13 @@ check: build
 # `check`, then every end-to-end test; --no-fail-fast so that one failing
 # test binary does not hide the others. The last line sums up both.
 test: check
+	rm -f target/test-skips.log
 	set -o pipefail; $(CARGO) test --release --workspace --no-fail-fast --test '*' 2>&1 | tee target/test.log
 	@cat target/check.log target/test.log | \
-	  awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }'
+	  awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed", passed, failed }'
+	@if [ -s target/test-skips.log ]; then \
+	  printf ', %d skipped on this machine:\n' "$$(wc -l < target/test-skips.log)"; sed 's/^/  /' target/test-skips.log; \
+	else echo; fi
 
 # Release benchmarks against a fresh msgpushd; writes docs/BENCHMARKS.md.
 bench: build
@@ -88,6 +97,14 @@ install: build
 
 uninstall:
 	$(SUDO) bash deploy/install.sh uninstall
+
+# Debian packages of msgpushd and of the extension (for this PHP), in target/debian/.
+deb: build
+	bash deploy/deb.sh $(PROFILE_DIR) target/debian
+
+# Prebuilt archives (named as PIE names them) and checksums, in target/dist/.
+dist: build
+	bash deploy/dist.sh $(PROFILE_DIR) target/dist
 
 clean:
 	$(CARGO) clean

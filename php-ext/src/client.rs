@@ -106,7 +106,23 @@ fn failure(e: FrameError, conn: &Connection, settings: &Settings) -> PushError {
         FrameError::Io(e) => {
             PushError::ConnectionLost(format!("connection to msgpushd at {} failed: {e}", conn.path().display()))
         }
-        other => PushError::ConnectionLost(format!("unreadable reply from msgpushd: {other}")),
+        other => PushError::ConnectionLost(format!(
+            "unreadable reply from msgpushd (is it newer than this extension, {}?): {other}",
+            env!("CARGO_PKG_VERSION")
+        )),
+    }
+}
+
+/// A line for `php --ri msgpush`: the daemon's version, from a ping over
+/// this process's connection, or why it could not be asked.
+pub fn daemon_version() -> String {
+    match call(Command::Ping, "a ping") {
+        Ok(Reply::Pong { version }) => match Settings::current() {
+            Ok(settings) => format!("{version} at {}", settings.socket.display()),
+            Err(_) => version,
+        },
+        Ok(other) => unexpected(other).to_string(),
+        Err(e) => format!("not reachable: {e}"),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The `php --ri msgpush` / `phpinfo()` section: version, effective settings,
-//! this process's connection and queue.
+//! this process's connection and queue, and the daemon's version (asked
+//! with a ping, so a mismatch shows where it is looked for).
 
 use ext_php_rs::zend::ModuleEntry;
 use ext_php_rs::{info_table_end, info_table_row, info_table_start};
@@ -22,6 +23,7 @@ fn print_table() {
         info_table_row!(setting.name, text(setting.value().unwrap_or_default()));
     }
     info_table_row!("connection", text(client::describe()));
+    info_table_row!("msgpushd", text(client::daemon_version()));
     info_table_row!("login tokens minted", auth::minted().to_string());
     match queue::stats() {
         None => info_table_row!("queue", "not started"),

@@ -8,7 +8,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use crate::frame::{self, FrameError, LENGTH_LEN};
 use crate::limits::MAX_REPLY_BYTES;
-use crate::message::{ErrorCode, Request, Response};
+use crate::message::{Command, ErrorCode, Request, Response};
 
 /// Decodes requests and encodes responses on one connection.
 ///
@@ -33,23 +33,40 @@ impl ServerCodec {
     }
 }
 
-/// Just the id of a request, to address an error reply to a frame whose
-/// command could not be parsed.
+/// The id and command name of a request, to answer a frame whose command
+/// could not be parsed: a command this version does not know (from a newer
+/// client) gets its own error code, anything else is malformed.
 #[derive(Deserialize)]
-struct IdOnly {
+struct Envelope {
     id: u64,
+    #[serde(default)]
+    cmd: serde_json::Value,
 }
 
 fn decode_request(payload: &[u8]) -> Decoded {
     frame::decode_payload::<Request>(payload).map_err(|err| {
-        let (id, code) = match &err {
-            FrameError::UnsupportedVersion(_) => (0, ErrorCode::UnsupportedVersion),
-            _ => {
-                let id = serde_json::from_slice::<IdOnly>(&payload[1.min(payload.len())..]).map_or(0, |r| r.id);
-                (id, ErrorCode::Malformed)
-            }
+        if let FrameError::UnsupportedVersion(_) = err {
+            return Response::error(0, ErrorCode::UnsupportedVersion, err.to_string());
+        }
+        let Ok(envelope) = serde_json::from_slice::<Envelope>(&payload[1.min(payload.len())..]) else {
+            return Response::error(0, ErrorCode::Malformed, err.to_string());
         };
-        Response::error(id, code, err.to_string())
+        let name = match &envelope.cmd {
+            serde_json::Value::String(name) => Some(name.as_str()),
+            serde_json::Value::Object(fields) if fields.len() == 1 => fields.keys().next().map(String::as_str),
+            _ => None,
+        };
+        match name {
+            Some(name) if !Command::NAMES.contains(&name) => Response::error(
+                envelope.id,
+                ErrorCode::UnsupportedCommand,
+                format!(
+                    "msgpushd {} does not know the command `{name}`: the caller is newer; upgrade msgpushd",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            ),
+            _ => Response::error(envelope.id, ErrorCode::Malformed, err.to_string()),
+        }
     })
 }
 
@@ -161,6 +178,43 @@ mod tests {
         assert!(matches!(bad.reply, Reply::Error { code: ErrorCode::Malformed, .. }));
         let good = codec.decode(&mut src).unwrap().unwrap().unwrap();
         assert_eq!(good.id, 42);
+    }
+
+    #[test]
+    fn a_command_from_a_newer_caller_is_named_as_unsupported() {
+        let mut codec = ServerCodec::new(1024);
+        for body in [&br#"{"id":7,"cmd":{"subscribe":{"uid":"1"}}}"#[..], br#"{"id":7,"cmd":"stats"}"#] {
+            let bad = codec.decode(&mut frame_of(body)).unwrap().unwrap().unwrap_err();
+            assert_eq!(bad.id, 7);
+            let Reply::Error { code: ErrorCode::UnsupportedCommand, message } = bad.reply else {
+                panic!("{:?}", bad.reply);
+            };
+            assert!(message.contains("does not know the command") && message.contains("upgrade msgpushd"), "{message}");
+        }
+    }
+
+    #[test]
+    fn every_command_is_named_in_the_list_of_names() {
+        let commands = [
+            Command::Ping,
+            Command::Token(crate::TokenRequest { uid: "1".into(), ttl: 1 }),
+            Command::Disconnect(crate::Disconnect { uids: vec![] }),
+            Command::Publish(crate::Publish {
+                to: crate::Target::Everyone,
+                event: "e".into(),
+                content: crate::Content::Text(String::new()),
+                msg_id: None,
+            }),
+        ];
+        for command in commands {
+            let json = serde_json::to_value(&command).unwrap();
+            let name = json
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| json.as_object().unwrap().keys().next().unwrap().clone());
+            assert!(Command::NAMES.contains(&name.as_str()), "{name}");
+        }
+        assert_eq!(Command::NAMES.len(), 4);
     }
 
     #[test]

@@ -34,6 +34,12 @@ pub enum Command {
     Disconnect(Disconnect),
 }
 
+impl Command {
+    /// The name of every command (its tag on the wire), so that a daemon can
+    /// tell a command it does not know from a malformed one.
+    pub const NAMES: &'static [&'static str] = &["publish", "ping", "token", "disconnect"];
+}
+
 /// What a [`Command::Token`] asks for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenRequest {
@@ -157,8 +163,10 @@ pub enum Reply {
 pub enum ErrorCode {
     /// The frame's protocol version is not one the daemon speaks.
     UnsupportedVersion,
-    /// The frame's body is not a request (bad JSON, invalid UTF-8, unknown command).
+    /// The frame's body is not a request (bad JSON, invalid UTF-8, bad fields).
     Malformed,
+    /// The command is not one this daemon knows: the caller is newer.
+    UnsupportedCommand,
     /// The frame is larger than the daemon's limit; the connection is closed.
     FrameTooLarge,
     /// The request is well-formed but its values break a rule (empty event,

@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, reload, EnvFilter, Registry};
 
@@ -16,13 +16,15 @@ pub struct LogLevel(reload::Handle<EnvFilter, Registry>);
 pub fn init(format: LogFormat, level: &str) -> LogLevel {
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
-    let (text, json) = match format {
-        LogFormat::Text => {
-            (Some(fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal())), None)
-        }
-        LogFormat::Json => (None, Some(fmt::layer().json().flatten_event(true).with_writer(std::io::stderr))),
+    // The journal (systemd) stamps each line itself.
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let stderr = std::io::stderr;
+    let output = match format {
+        LogFormat::Text if journal => fmt::layer().with_writer(stderr).with_ansi(false).without_time().boxed(),
+        LogFormat::Text => fmt::layer().with_writer(stderr).with_ansi(std::io::stderr().is_terminal()).boxed(),
+        LogFormat::Json => fmt::layer().json().flatten_event(true).with_writer(stderr).boxed(),
     };
-    tracing_subscriber::registry().with(filter).with(text).with(json).init();
+    tracing_subscriber::registry().with(filter).with(output).init();
     LogLevel(handle)
 }
 

@@ -9,7 +9,8 @@ use msgpush_protocol::{defaults, frame, ErrorCode, Request, Response};
 use crate::scratch::TempDir;
 
 /// A stand-in for msgpushd on a Unix socket that misbehaves on purpose: it
-/// never answers, or answers every request with an error.
+/// never answers, answers every request with an error, or with a reply a
+/// later version might send.
 #[derive(Debug)]
 pub struct FakeDaemon {
     /// Its socket path.
@@ -17,18 +18,32 @@ pub struct FakeDaemon {
     _dir: TempDir,
 }
 
+/// How a [`FakeDaemon`] answers.
+#[derive(Debug, Clone, Copy)]
+enum Answer {
+    Never,
+    Error,
+    Unknown,
+}
+
 impl FakeDaemon {
     /// Accepts connections, reads, never answers.
     pub fn silent() -> FakeDaemon {
-        FakeDaemon::spawn(false)
+        FakeDaemon::spawn(Answer::Never)
     }
 
     /// Answers every request with an `internal` error.
     pub fn refusing() -> FakeDaemon {
-        FakeDaemon::spawn(true)
+        FakeDaemon::spawn(Answer::Error)
     }
 
-    fn spawn(answer: bool) -> FakeDaemon {
+    /// Answers every request with a kind of reply this version does not
+    /// know, as a newer daemon might.
+    pub fn newer() -> FakeDaemon {
+        FakeDaemon::spawn(Answer::Unknown)
+    }
+
+    fn spawn(answer: Answer) -> FakeDaemon {
         let dir = TempDir::new("fake");
         let socket = dir.path().join("fake.sock");
         let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
@@ -39,13 +54,20 @@ impl FakeDaemon {
                     let mut buf = Vec::new();
                     while let Ok(request) = frame::read::<Request, _>(&mut stream, &mut buf, defaults::MAX_FRAME_BYTES)
                     {
-                        if answer {
-                            let mut out = Vec::new();
-                            let response = Response::error(request.id, ErrorCode::Internal, "the fake daemon refuses");
-                            frame::encode(&response, &mut out);
-                            if stream.write_all(&out).is_err() {
-                                return;
-                            }
+                        let mut out = Vec::new();
+                        match answer {
+                            Answer::Never => continue,
+                            Answer::Error => frame::encode(
+                                &Response::error(request.id, ErrorCode::Internal, "the fake daemon refuses"),
+                                &mut out,
+                            ),
+                            Answer::Unknown => frame::encode(
+                                &serde_json::json!({ "id": request.id, "reply": { "subscribed": { "channels": 1 } } }),
+                                &mut out,
+                            ),
+                        }
+                        if stream.write_all(&out).is_err() {
+                            return;
                         }
                     }
                 });

@@ -11,6 +11,7 @@
 //! - [`paths`]: the repository root and the built artifacts.
 //! - [`wait`]: how long a test waits for something, and polling for it.
 //! - [`scratch`]: temporary directories; [`ports`]: free loopback ports.
+//! - [`skip`]: saying that a step cannot run on this machine.
 //! - [`process`]: a child process stopped when its guard is dropped.
 //! - [`fd_limit`]: raising this process's descriptor limit.
 //! - [`daemon`]: a running msgpushd; [`metrics`]: its Prometheus metrics;
@@ -40,6 +41,7 @@ pub mod ports;
 pub mod process;
 pub mod redis;
 pub mod scratch;
+pub mod skip;
 pub mod tls;
 pub mod unix_client;
 pub mod wait;
@@ -55,5 +57,6 @@ pub use ports::free_port;
 pub use process::ChildGuard;
 pub use redis::RedisServer;
 pub use scratch::TempDir;
+pub use skip::skip;
 pub use unix_client::UnixClient;
 pub use wait::{wait_until, PATIENCE};

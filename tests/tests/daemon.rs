@@ -326,8 +326,12 @@ fn bad_unix_frames_are_answered_and_the_connection_goes_on() {
     unix.send_raw(&raw_frame(9, b"{}"));
     assert_eq!(error_code(&unix.read_response().reply), ErrorCode::UnsupportedVersion);
 
+    // A command from a newer extension: named as unknown, with what to do.
     unix.send_raw(&raw_frame(PROTOCOL_VERSION, br#"{"id":7,"cmd":"self_destruct"}"#));
-    assert_eq!(error_code(&unix.read_response().reply), ErrorCode::Malformed);
+    let response = unix.read_response();
+    assert_eq!((response.id, error_code(&response.reply)), (7, ErrorCode::UnsupportedCommand));
+    let Reply::Error { message, .. } = response.reply else { unreachable!() };
+    assert!(message.contains("does not know the command `self_destruct`"), "{message}");
 
     for (event, to) in [
         ("", Target::Everyone),

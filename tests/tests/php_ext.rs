@@ -185,24 +185,43 @@ fn queued_messages_are_flushed_when_the_script_ends() {
 }
 
 #[test]
-fn php_ri_shows_version_settings_and_state() {
-    let socket = msgpush_protocol::defaults::SOCKET_PATH;
-    let output = php_command(std::path::Path::new(socket), &["msgpush.timeout_ms=250"])
-        .args(["--ri", "msgpush"])
+fn a_reply_from_a_newer_daemon_is_a_clear_error_not_a_misread() {
+    let newer = FakeDaemon::newer();
+    let output = php_command(&newer.socket, &[])
+        .args(["-r", "try { (new MsgPush\\PushEvent)->setUser('1')->setContent('x')->push(); } catch (MsgPush\\PushException $e) { echo $e->getMessage(); }"])
         .output()
         .unwrap();
-    let info = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{info}");
+    let message = String::from_utf8_lossy(&output.stdout);
+    assert!(message.contains("unreadable reply from msgpushd (is it newer than this extension"), "{message}");
+}
+
+#[test]
+fn php_ri_shows_version_settings_state_and_the_daemons_version() {
+    let ri = |socket: &std::path::Path| {
+        let output = php_command(socket, &["msgpush.timeout_ms=250"]).args(["--ri", "msgpush"]).output().unwrap();
+        let info = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "{info}");
+        info
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    let nowhere = TempDir::new("ri");
+    let missing = nowhere.path().join("msgpushd.sock");
+    let info = ri(&missing);
     for line in [
         "msgpush support => enabled",
-        &format!("version => {}", env!("CARGO_PKG_VERSION")),
-        &format!("msgpush.socket => {socket}"),
+        &format!("version => {version}"),
+        &format!("msgpush.socket => {}", missing.display()),
         "msgpush.timeout_ms => 250",
         "connection => not connected",
         "queue => not started",
+        &format!("msgpushd => not reachable: cannot connect to msgpushd at {}", missing.display()),
     ] {
         assert!(info.contains(line), "missing '{line}' in:\n{info}");
     }
+    let daemon = Daemon::start();
+    let info = ri(&daemon.socket);
+    let line = format!("msgpushd => {version} at {}", daemon.socket.display());
+    assert!(info.contains(&line), "missing '{line}' in:\n{info}");
 }
 
 #[test]
