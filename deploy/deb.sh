@@ -9,21 +9,12 @@
 #
 #   deb.sh TARGET_DIR OUT_DIR     (TARGET_DIR holds msgpushd and libmsgpush.so)
 set -euo pipefail
-here="$(cd "$(dirname "$0")/.." && pwd)"
-target="$(cd "${1:?directory with msgpushd and libmsgpush.so}" && pwd)"
-out="${2:?output directory}"
-mkdir -p "$out"
-out="$(cd "$out" && pwd)"
-
-version="$("$target/msgpushd" --version | cut -d' ' -f2)"
+. "$(dirname "$0")/release-build.sh"
 arch="$(dpkg --print-architecture)"
-php_version="$(php-config --version | cut -d. -f1,2)"
 php_api="$(php-config --phpapi)"
 ext_dir="$(php-config --extension-dir)"
 maintainer="msgpush <msgpush@users.noreply.github.com>"
 homepage="https://github.com/msgpush/msgpush"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
 
 # The shared-library Depends of ELF file $1 (dpkg-shlibdeps wants a debian/control).
 shlib_depends() {

@@ -8,21 +8,12 @@
 #
 #   dist.sh TARGET_DIR OUT_DIR     (TARGET_DIR holds msgpushd and libmsgpush.so)
 set -euo pipefail
-here="$(cd "$(dirname "$0")/.." && pwd)"
-target="$(cd "${1:?directory with msgpushd and libmsgpush.so}" && pwd)"
-out="${2:?output directory}"
-mkdir -p "$out"
-out="$(cd "$out" && pwd)"
-
-version="$("$target/msgpushd" --version | cut -d' ' -f2)"
+. "$(dirname "$0")/release-build.sh"
 arch="$(uname -m)"
-php_version="$(php-config --version | cut -d. -f1,2)"
 php="$(php-config --php-binary)"
 ts="$("$php" -n -r 'echo PHP_ZTS ? "zts" : "nts";')"
 libc=glibc
 if ldd --version 2>&1 | grep -qi musl; then libc=musl; fi
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
 
 ext="php_msgpush-${version}_php${php_version}-${arch}-linux-${libc}-${ts}.tgz"
 install -m 0644 "$target/libmsgpush.so" "$work/msgpush.so"
