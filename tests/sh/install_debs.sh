@@ -37,7 +37,9 @@ in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRON
 php_package="$(cd "$debs" && ls php*-msgpush_*.deb | sed 's/_.*//')"
 php_version="${php_package#php}"; php_version="${php_version%-msgpush}"
 in_root apt-get update -q >&2
-in_root apt-get install -y -q --no-install-recommends "php$php_version-cli" >&2
+# PHP, and what the packages depend on (a minimal Debian 13 lacks adduser),
+# so that the file listings below compare our packages' files alone.
+in_root apt-get install -y -q --no-install-recommends "php$php_version-cli" adduser >&2
 # Every file before our packages, to compare with after the purge.
 snapshot() {
   in_root find / -xdev \( -path /proc -o -path /dev -o -path /run -o -path /tmp -o -path /var/cache \
