@@ -77,7 +77,6 @@ kill "$daemon"; wait "$daemon" || true
 daemon=""
 
 in_root apt-get purge -y -q msgpushd "$php_package" >&2
-in_root apt-get autoremove -y -q >&2 || true
 snapshot > "$root.after"
 echo "left after purge: $(comm -13 "$root.before" "$root.after" | tr '\n' ' ')"
 echo "user after purge: $(in_root getent passwd msgpush || true)"
