@@ -71,6 +71,7 @@ pub async fn serve(
     let mut errors = AcceptErrors::new(listener.name);
     let mut refused = AcceptErrors::new(listener.name);
     let tls = listener.tls.map(TlsAcceptor::from);
+    let connections_gauge = METRICS.http_connections(listener.metric);
     loop {
         let accepted = tokio::select! {
             accepted = listener.tcp.accept() => accepted,
@@ -88,7 +89,7 @@ pub async fn serve(
             refused.note(&"--max-connections reached; connection closed");
             continue;
         };
-        let stream = Counted { stream, _permit: permit, _open: METRICS.http_connection(listener.metric) };
+        let stream = Counted { stream, _permit: permit, _open: connections_gauge.open() };
         let app = app.clone();
         let service = service_fn(move |request: hyper::Request<Incoming>| {
             let mut request = request.map(|body| Body::new(TimeoutBody::new(deadlines.body, body)));

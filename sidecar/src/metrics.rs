@@ -284,9 +284,21 @@ impl Metrics {
         Open::new(self.unix_connections.clone())
     }
 
-    /// A TCP connection on `listener`, counted until the guard is dropped.
-    pub fn http_connection(&self, listener: &'static str) -> Open {
-        Open::new(self.http_connections.with_label_values(&[listener]))
+    /// The gauge of TCP connections on `listener`, resolved once per listener
+    /// so that accepting a connection takes no lock.
+    pub fn http_connections(&self, listener: &'static str) -> Connections {
+        Connections(self.http_connections.with_label_values(&[listener]))
+    }
+}
+
+/// One listener's gauge of open connections.
+#[derive(Debug, Clone)]
+pub struct Connections(IntGauge);
+
+impl Connections {
+    /// A connection, counted until the guard is dropped.
+    pub fn open(&self) -> Open {
+        Open::new(self.0.clone())
     }
 }
 

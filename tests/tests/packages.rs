@@ -27,6 +27,11 @@ fn php_config(option: &str) -> String {
     stdout(Command::new("php-config").arg(option))
 }
 
+/// `X.Y` of the PHP `php-config` names.
+fn php_minor_version() -> String {
+    php_config("--version").split('.').take(2).collect::<Vec<_>>().join(".")
+}
+
 /// The directory holding the release build's msgpushd and libmsgpush.so.
 fn build_dir() -> std::path::PathBuf {
     artifact("msgpushd").parent().unwrap().to_owned()
@@ -46,7 +51,7 @@ fn the_debian_packages_install_push_and_purge_cleanly_on_a_machine_without_rust(
     let out = TempDir::new("debs");
     run(Command::new("bash").arg(repo_root().join("deploy/deb.sh")).arg(build_dir()).arg(out.path()));
     let version = env!("CARGO_PKG_VERSION");
-    let php_version: String = php_config("--version").split('.').take(2).collect::<Vec<_>>().join(".");
+    let php_version = php_minor_version();
     let arch = stdout(Command::new("dpkg").arg("--print-architecture"));
     let daemon = out.path().join(format!("msgpushd_{version}_{arch}.deb"));
     let extension = out.path().join(format!("php{php_version}-msgpush_{version}_{arch}.deb"));
@@ -159,7 +164,7 @@ fn make_dist_writes_archives_named_as_pie_expects_with_checksums() {
     let out = TempDir::new("dist");
     run(Command::new("bash").arg(repo_root().join("deploy/dist.sh")).arg(build_dir()).arg(out.path()));
     let version = env!("CARGO_PKG_VERSION");
-    let php_version: String = php_config("--version").split('.').take(2).collect::<Vec<_>>().join(".");
+    let php_version = php_minor_version();
     let arch = stdout(Command::new("uname").arg("-m"));
     let extension = format!("php_msgpush-{version}_php{php_version}-{arch}-linux-glibc-nts.tgz");
     let daemon = format!("msgpushd-{version}-{arch}-linux.tgz");
