@@ -34,10 +34,11 @@ use crate::online_count::OnlineCount;
 use crate::presence::Presence;
 use crate::tokens::{TokenError, Tokens};
 
-/// Initial read buffer of each browser websocket. Browsers send little (a
-/// `login`), and the buffer grows for larger messages: a small start saves
-/// about 3 KiB per connection over socketioxide's default of 4 KiB.
-const WS_READ_BUFFER_BYTES: usize = 1024;
+/// Initial read buffer of each browser websocket, and the most it reads at
+/// once. Browsers send little (a `login`, pings), and the buffer grows to
+/// hold a larger message: a small one saves 3.75 KiB per connection over
+/// socketioxide's default of 4 KiB.
+const WS_READ_BUFFER_BYTES: usize = 256;
 
 /// The uid a handshake token vouched for, kept on the socket until the
 /// connect handler logs it in.

@@ -67,6 +67,7 @@ mod http_api;
 mod http_params;
 mod http_server;
 mod hub;
+mod kept_request;
 mod message_rate;
 mod metrics;
 mod monitoring;

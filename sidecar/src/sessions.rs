@@ -29,6 +29,7 @@ use tower::{Service, ServiceExt};
 use crate::accept_errors::AcceptErrors;
 use crate::client_addr::TrustedProxies;
 use crate::config::Config;
+use crate::kept_request;
 use crate::metrics::METRICS;
 
 /// Largest handshake answer read back for its session id.
@@ -280,8 +281,13 @@ where
 
     async fn handle(self, mut request: Request<Body>) -> Response {
         let query = request.uri().query().unwrap_or_default().to_owned();
+        let websocket = param(&query, "transport").as_deref() == Some("websocket");
         if let Some(sid) = param(&query, "sid") {
             self.sessions.used(&sid);
+            // An upgrade to websocket: Engine.IO keeps its head while it lasts.
+            if websocket {
+                request = kept_request::detached(request);
+            }
             return self.forward(request).await;
         }
         // Every request from the daemon's own server carries its peer's address.
@@ -296,11 +302,12 @@ where
                 return self.sessions.refused(refusal);
             }
         };
-        let websocket = param(&query, "transport").as_deref() == Some("websocket");
         if websocket {
             admission.activate();
         }
         let path = request.uri().path().to_owned();
+        // A handshake: Engine.IO keeps its head with the session.
+        request = kept_request::detached(request);
         request.extensions_mut().insert(admission.clone());
         let response = self.forward(request).await;
         if websocket || response.status() != StatusCode::OK {

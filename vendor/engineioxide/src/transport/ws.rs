@@ -4,10 +4,11 @@
 //! Other functions are used internally to handle the websocket connection through tasks and channels
 //! and to handle upgrade from polling to ws
 
-use std::sync::Arc;
+use std::{future::poll_fn, sync::Arc};
 
 use futures_util::{
-    SinkExt, StreamExt, TryStreamExt,
+    FutureExt as _, SinkExt, StreamExt, TryFutureExt as _, TryStreamExt,
+    future::Either,
     stream::{SplitSink, SplitStream},
 };
 use http::{HeaderValue, Request, Response, StatusCode, request::Parts};
@@ -65,35 +66,38 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
         .ok_or(Error::InvalidWebSocketKey)?
         .clone();
 
-    tokio::spawn(async move {
-        let conn = hyper::upgrade::on(req)
-            .await
-            .map(hyper_util::rt::TokioIo::new);
-
-        let res = match conn {
-            Ok(conn) => on_init(engine.clone(), conn, protocol, sid, parts).await,
-            Err(_e) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!("ws upgrade error: {}", _e);
-                return;
-            }
-        };
-
-        match res {
-            Ok(_) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(?sid, "ws closed")
-            }
-            Err(Error::MultipleWebsocketRequests) => {}
-            Err(_e) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(?sid, "ws closed with error: {_e}");
-                if let Some(sid) = sid {
-                    engine.close_session(sid, DisconnectReason::TransportError);
-                }
-            }
+    // Taken before spawning, and chained with combinators rather than an
+    // async block, so that the task, which lives as long as the connection,
+    // holds neither the whole request nor a second copy of its head.
+    let on_upgrade = hyper::upgrade::on(req);
+    let task = on_upgrade.then(move |conn| match conn {
+        Ok(conn) => {
+            let conn = hyper_util::rt::TokioIo::new(conn);
+            let closing = engine.clone();
+            Either::Left(
+                on_init(engine, conn, protocol, sid, parts).map(move |res| match res {
+                    Ok(_) => {
+                        #[cfg(feature = "tracing")]
+                        tracing::debug!(?sid, "ws closed")
+                    }
+                    Err(Error::MultipleWebsocketRequests) => {}
+                    Err(_e) => {
+                        #[cfg(feature = "tracing")]
+                        tracing::debug!(?sid, "ws closed with error: {_e}");
+                        if let Some(sid) = sid {
+                            closing.close_session(sid, DisconnectReason::TransportError);
+                        }
+                    }
+                }),
+            )
+        }
+        Err(_e) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!("ws upgrade error: {}", _e);
+            Either::Right(std::future::ready(()))
         }
     });
+    tokio::spawn(task);
 
     Ok(ws_response(&ws_key))
 }
@@ -103,17 +107,78 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
 /// Sends an open packet if it is not an upgrade from a polling request
 ///
 /// Read packets from the websocket and handle them, it will block until the connection is closed
-#[cfg_attr(
-    feature = "tracing",
-    tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
-)]
-pub async fn on_init<H: EngineIoHandler, S>(
+///
+/// Opening and serving are chained with combinators, and the opening is
+/// boxed: the future that lives as long as the connection then carries
+/// neither the request's head nor the handshakes' state (the upgrade's has a
+/// timeout), only what serving needs.
+pub fn on_init<H: EngineIoHandler, S>(
     engine: Arc<EngineIo<H>>,
     conn: S,
     protocol: ProtocolVersion,
     sid: Option<Sid>,
     req_data: Parts,
+) -> impl Future<Output = Result<(), Error>> + Send + 'static
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let serving = engine.clone();
+    Box::pin(open::<H, S>(engine, conn, protocol, sid, req_data)).and_then(move |(socket, ws)| {
+        let (tx, rx) = ws.split();
+        // Pipe between websocket and internal socket channel.
+        tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
+        serve(serving, socket, rx)
+    })
+}
+
+/// Pipes the websocket into the socket until either closes.
+async fn serve<H: EngineIoHandler, S>(
+    engine: Arc<EngineIo<H>>,
+    socket: Arc<Socket<H::Data>>,
+    rx: SplitStream<WebSocketStream<S>>,
 ) -> Result<(), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // pipe between internal socket channel and websocket
+    match forward_to_handler(&engine, rx, &socket)
+        .with_cancellation_token(&socket.cancellation_token)
+        .await
+    {
+        Some(Err(ref e)) => {
+            let reason =
+                Option::<DisconnectReason>::from(e).unwrap_or(DisconnectReason::TransportError);
+
+            #[cfg(feature = "tracing")]
+            tracing::debug!("error when handling packet: {:?}", e);
+            engine.close_session(socket.id, reason);
+        }
+        Some(Ok(())) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = %socket.id, "ws transport was closed");
+            engine.close_session(socket.id, DisconnectReason::TransportClose);
+        }
+        None => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = %socket.id, "socket is closing");
+        }
+    }
+    Ok(())
+}
+
+/// Opens the websocket session: sends the open packet to a new session, or
+/// completes the upgrade of a polling one.
+#[cfg_attr(
+    feature = "tracing",
+    tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
+)]
+async fn open<H: EngineIoHandler, S>(
+    engine: Arc<EngineIo<H>>,
+    conn: S,
+    protocol: ProtocolVersion,
+    sid: Option<Sid>,
+    req_data: Parts,
+) -> Result<(Arc<Socket<H::Data>>, WebSocketStream<S>), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -123,7 +188,7 @@ where
         .max_frame_size(Some(engine.config.ws_max_frame_size));
 
     let ws_init = move || WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config));
-    let (socket, ws) = if let Some(sid) = sid {
+    let opened = if let Some(sid) = sid {
         match engine.get_socket(sid) {
             None => return Err(Error::UnknownSessionID(sid)),
             Some(socket) if socket.is_ws() => return Err(Error::MultipleWebsocketRequests),
@@ -164,35 +229,7 @@ where
             .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
         (socket, ws)
     };
-    let (tx, rx) = ws.split();
-
-    // Pipe between websocket and internal socket channel.
-    tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
-
-    // pipe between internal socket channel and websocket
-    match forward_to_handler(&engine, rx, &socket)
-        .with_cancellation_token(&socket.cancellation_token)
-        .await
-    {
-        Some(Err(ref e)) => {
-            let reason =
-                Option::<DisconnectReason>::from(e).unwrap_or(DisconnectReason::TransportError);
-
-            #[cfg(feature = "tracing")]
-            tracing::debug!("error when handling packet: {:?}", e);
-            engine.close_session(socket.id, reason);
-        }
-        Some(Ok(())) => {
-            #[cfg(feature = "tracing")]
-            tracing::debug!(sid = %socket.id, "ws transport was closed");
-            engine.close_session(socket.id, DisconnectReason::TransportClose);
-        }
-        None => {
-            #[cfg(feature = "tracing")]
-            tracing::debug!(sid = %socket.id, "socket is closing");
-        }
-    }
-    Ok(())
+    Ok(opened)
 }
 
 /// Forwards all packets received from a websocket to a EngineIo [`Socket`]
@@ -214,8 +251,8 @@ where
                     break;
                 }
                 Packet::Pong | Packet::Ping => {
-                    // A full channel means that the client is already known to be alive.
-                    socket.heartbeat_tx.try_send(()).ok();
+                    // A signal already pending means that the client is already known to be alive.
+                    socket.heartbeat.notify_one();
                     Ok::<(), Error>(())
                 }
                 Packet::Message(msg) => {
@@ -251,122 +288,124 @@ where
 /// Forwards all packets waiting to be sent to the websocket
 ///
 /// The websocket stream is flushed only when the internal channel is drained
-async fn forward_to_socket<H: EngineIoHandler, S>(
+fn forward_to_socket<H: EngineIoHandler, S>(
     socket: Arc<Socket<H::Data>>,
     mut tx: SplitSink<WebSocketStream<S>, Message>,
-) where
+) -> impl Future<Output = ()> + Send + 'static
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // A polling request that was in progress during the upgrade may still hold the lock.
-    let lock = socket.internal_rx.lock();
-    let Some(mut internal_rx) = lock
-        .with_cancellation_token(&socket.cancellation_token)
-        .await
-    else {
-        #[cfg(feature = "tracing")]
-        tracing::debug!(sid = %socket.id, "session closed before starting the ws writer");
-        return;
-    };
-    let InternalRx {
-        buffered_rx,
-        volatile_rx,
-        ..
-    } = &mut *internal_rx;
+    // An async block rather than an async fn: an async fn stores its
+    // arguments twice, and this future lives as long as the socket.
+    async move {
+        // A polling request that was in progress during the upgrade may still hold the lock.
+        let lock = socket.internal_rx.lock();
+        let Some(mut internal_rx) = lock
+            .with_cancellation_token(&socket.cancellation_token)
+            .await
+        else {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = %socket.id, "session closed before starting the ws writer");
+            return;
+        };
+        let InternalRx {
+            buffered_rx,
+            volatile_rx,
+            ..
+        } = &mut *internal_rx;
 
-    // map a packet to a websocket message
-    // It is declared as a macro rather than a closure to avoid ownership issues
-    macro_rules! map_fn {
-            ($item:ident) => {
-                let res = match $item {
-                    Packet::Binary(bin) | Packet::BinaryV3(bin) => {
-                        if socket.protocol == ProtocolVersion::V3 {
-                            // v3 protocol requires packet type as the first byte.
-                            // This requires a new buffer. This is OK as it is only for the V3 protocol.
-                            let mut buff = Vec::with_capacity(bin.len() + 1);
-                            buff.push(0x04);
-                            buff.extend(bin);
-                            tx.feed(Message::Binary(buff.into())).await
-                        } else {
-                            tx.feed(Message::Binary(bin)).await
-                        }
-                    }
-                    // A Noop Packet maybe sent by the server to upgrade from a polling connection
-                    // In the case that the packet was not poll in time it will remain in the buffer and therefore
-                    // it should be discarded here
-                    Packet::Noop => Ok(()),
-                    _ => {
-                        let packet: String = $item.try_into().unwrap();
-                        tx.feed(Message::Text(packet.into())).await
-                    }
-                };
-                if let Err(_e) = res {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
-                }
-            };
-        }
-
-    // Forward buffered packets until the channel is closed or the session is cancelled.
-    // Writing is raced against the cancellation too, and the closing flush is
-    // bounded: a client that stops reading blocks `feed`/`flush` for ever, and
-    // the session could then never close (the lock on `internal_rx` would stay
-    // held, so the disconnect handler would never run).
-    let cancelled = socket.cancellation_token.clone();
-    loop {
-        let send = async {
-            tokio::select! {
+        // Forward buffered packets until the channel is closed or the session is cancelled.
+        // Writing is raced against the cancellation too, and the closing flush is
+        // bounded: a client that stops reading blocks `feed`/`flush` for ever, and
+        // the session could then never close (the lock on `internal_rx` would stay
+        // held, so the disconnect handler would never run).
+        // Messages are fed from one place (see `ws_message`): this future lives as
+        // long as the socket, and each feed site would add its own state to it.
+        let cancelled = socket.cancellation_token.clone();
+        loop {
+            let packets = tokio::select! {
                 biased;
-                items = buffered_rx.recv() => {
-                    match items {
-                        Some(packets) => {
-                            for item in packets {
-                                map_fn!(item);
-                            }
-                            while let Ok(packets) = buffered_rx.try_recv() {
-                                for item in packets {
-                                    map_fn!(item);
-                                }
-                            }
-                        }
-                        None => return false,
-                    }
-                }
-                _ = cancelled.cancelled() => return false,
+                items = buffered_rx.recv() => match items {
+                    Some(packets) => packets,
+                    None => break,
+                },
+                _ = cancelled.cancelled() => break,
                 Ok(()) = volatile_rx.changed() => {
                     let val = volatile_rx.borrow_and_update().clone();
-                    if let Some(packets) = val {
-                        #[cfg(feature = "tracing")]
-                        tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                        for item in packets {
-                            map_fn!(item);
+                    match val {
+                        Some(packets) => {
+                            #[cfg(feature = "tracing")]
+                            tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
+                            packets
                         }
+                        None => continue,
                     }
                 },
+            };
+            let write = async {
+                let mut packets = packets;
+                loop {
+                    for packet in packets {
+                        // Ready before the message is made: it is then not
+                        // held across the wait, which keeps this future small.
+                        let ready = poll_fn(|cx| tx.poll_ready_unpin(cx)).await;
+                        let sent = ready.and_then(|()| match ws_message(packet, socket.protocol) {
+                            Some(msg) => tx.start_send_unpin(msg),
+                            None => Ok(()),
+                        });
+                        if let Err(_e) = sent {
+                            #[cfg(feature = "tracing")]
+                            tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
+                        }
+                    }
+                    // The websocket stream is flushed only when the channel is drained.
+                    match buffered_rx.try_recv() {
+                        Ok(more) => packets = more,
+                        Err(_) => break,
+                    }
+                }
+                #[cfg(feature = "tracing")]
+                tracing::trace!(sid = %socket.id, "ws flush");
+                tx.flush().await.ok();
+            };
+            tokio::select! {
+                biased;
+                () = write => {}
+                _ = cancelled.cancelled() => break,
             }
-
-            #[cfg(feature = "tracing")]
-            tracing::trace!(sid = %socket.id, "ws flush");
-            tx.flush().await.ok();
-            true
-        };
-        let go_on = tokio::select! {
-            biased;
-            go_on = send => go_on,
-            _ = cancelled.cancelled() => false,
-        };
-        if !go_on {
-            break;
         }
+
+        #[cfg(feature = "tracing")]
+        tracing::trace!(sid = %socket.id, "ws closing flush");
+
+        let close = async {
+            tx.flush().await.ok();
+            tx.close().await.ok();
+        };
+        tokio::time::timeout(CLOSING_FLUSH_TIMEOUT, close)
+            .await
+            .ok();
     }
+}
 
-    #[cfg(feature = "tracing")]
-    tracing::trace!(sid = %socket.id, "ws closing flush");
-
-    let close = async {
-        tx.flush().await.ok();
-        tx.close().await.ok();
-    };
-    tokio::time::timeout(CLOSING_FLUSH_TIMEOUT, close).await.ok();
+/// The websocket message that carries `packet`, if it is sent at all.
+fn ws_message(packet: Packet, protocol: ProtocolVersion) -> Option<Message> {
+    match packet {
+        Packet::Binary(bin) | Packet::BinaryV3(bin) if protocol == ProtocolVersion::V3 => {
+            // v3 protocol requires packet type as the first byte.
+            // This requires a new buffer. This is OK as it is only for the V3 protocol.
+            let mut buff = Vec::with_capacity(bin.len() + 1);
+            buff.push(0x04);
+            buff.extend(bin);
+            Some(Message::Binary(buff.into()))
+        }
+        Packet::Binary(bin) | Packet::BinaryV3(bin) => Some(Message::Binary(bin)),
+        // A Noop Packet maybe sent by the server to upgrade from a polling connection
+        // In the case that the packet was not poll in time it will remain in the buffer and therefore
+        // it should be discarded here
+        Packet::Noop => None,
+        packet => Some(Message::Text(String::from(packet).into())),
+    }
 }
 
 /// How long a closing websocket may take to flush what is left and send its
@@ -381,7 +420,11 @@ async fn init_handshake<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let packet = Packet::Open(make_open_packet(TransportType::Websocket, sid, config));
+    let packet = Packet::Open(Box::new(make_open_packet(
+        TransportType::Websocket,
+        sid,
+        config,
+    )));
     let packet: String = packet.into();
     ws.send(Message::Text(packet.into())).await?;
     Ok(())
@@ -565,5 +608,40 @@ mod tests {
             .await
             .expect("the writer should stop")
             .unwrap();
+    }
+
+    /// Each websocket keeps these futures for its lifetime: their size is
+    /// memory per connection.
+    #[tokio::test]
+    async fn connection_futures_stay_small() {
+        let socket = socket();
+        let (server, _client) = ws_pair().await;
+        let (tx, _rx) = server.split();
+        let writer = forward_to_socket::<StubHandler, _>(socket.clone(), tx);
+        assert!(
+            size_of_val(&writer) <= 512,
+            "writer: {} bytes",
+            size_of_val(&writer)
+        );
+
+        let engine = Arc::new(EngineIo::new(
+            Arc::new(StubHandler),
+            EngineIoConfig::default(),
+        ));
+        let (conn, _peer) = tokio::io::duplex(1024);
+        let parts = Request::<()>::default().into_parts().0;
+        let reader = on_init(engine, conn, ProtocolVersion::V4, None, parts);
+        assert!(
+            size_of_val(&reader) <= 320,
+            "reader: {} bytes",
+            size_of_val(&reader)
+        );
+
+        let heartbeat = socket.heartbeat(Duration::from_secs(1), Duration::from_secs(1));
+        assert!(
+            size_of_val(&heartbeat) <= 448,
+            "heartbeat: {} bytes",
+            size_of_val(&heartbeat)
+        );
     }
 }
