@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use msgpush_protocol::defaults::events;
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
+
+use crate::stamped::Stamped;
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -24,7 +26,7 @@ pub struct Target {
 
 /// A connected, logged-in client.
 pub struct Client {
-    ws: WebSocketStream<TcpStream>,
+    ws: WebSocketStream<Stamped>,
     eio: u8,
     ping_interval: Duration,
 }
@@ -43,6 +45,7 @@ impl Client {
             socket.bind(SocketAddr::new(ip, 0)).map_err(|e| format!("bind {ip}: {e}"))?;
         }
         let tcp = socket.connect(target.addr).await.map_err(|e| format!("connect: {e}"))?;
+        let tcp = Stamped::new(tcp).map_err(|e| format!("SO_TIMESTAMPNS: {e}"))?;
         let url = format!("ws://{}/socket.io/?EIO={}&transport=websocket", target.addr, target.eio);
         // Small buffers (tungstenite's default is 128 KiB each way): a browser
         // receives short messages, and the generator holds many clients.
@@ -82,6 +85,12 @@ impl Client {
                 None => return Err("closed".into()),
             }
         }
+    }
+
+    /// When the kernel received the data of the latest read (so of the
+    /// latest event), in ns since the Unix epoch.
+    pub fn received_ns(&self) -> u64 {
+        self.ws.get_ref().received_ns()
     }
 
     /// Waits for the next event and returns its name and first argument

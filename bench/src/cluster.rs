@@ -116,7 +116,7 @@ pub async fn cross_node(options: &Options, clients: usize) -> (Section, Vec<Stri
         );
     }
     let once = Pace { rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
-    let fanout = broadcast_receipts(options.runs, clients, &recorder, || {
+    let fanout = broadcast_receipts(options.runs, clients, &recorder, &pids.server, || {
         pusher::unix(&socket, Arc::new(|_| None), once, recorder.clone())
     })
     .await;
@@ -136,7 +136,7 @@ pub async fn cross_node(options: &Options, clients: usize) -> (Section, Vec<Stri
         notes: vec![],
     };
     drop(fleets);
-    (section, vec![format!("{clients}, three nodes"), fanout.first.to_string(), fanout.last.to_string()])
+    (section, fanout.row(format!("{clients}, three nodes")))
 }
 
 /// `options.cluster_clients` clients over as many nodes and generator
@@ -175,7 +175,7 @@ pub async fn scale(options: &Options) -> Section {
     })
     .await;
     let once = Pace { rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
-    let fanout = broadcast_receipts(options.runs, logged_in, &recorder, || {
+    let fanout = broadcast_receipts(options.runs, logged_in, &recorder, &pids.server, || {
         pusher::unix(&socket, Arc::new(|_| None), once, recorder.clone())
     })
     .await;
@@ -193,8 +193,8 @@ pub async fn scale(options: &Options) -> Section {
         vec![format!("`s{}` counted by node {nodes}", total / 2), counted.to_string()],
         vec![format!("{label}: pushes/s, p50, p99, p99.9 ms, lost"), row[1..6].join(", ")],
         vec![
-            "broadcast to all: first, last receipt ms; fewest reached".into(),
-            format!("{}, {}; {} of {logged_in}", fanout.first, fanout.last, fanout.fewest),
+            "broadcast to all: first, last receipt ms; last frame in the kernel ms; fewest reached".into(),
+            format!("{}, {}; {}; {} of {logged_in}", fanout.first, fanout.last, fanout.handed, fanout.fewest),
         ],
     ];
     drop(generators);

@@ -16,8 +16,11 @@ use crate::client::{Client, Target};
 pub struct Receipt {
     /// When it was sent, in ns since the Unix epoch.
     pub sent_ns: u64,
-    /// When it arrived, in ns since the Unix epoch.
+    /// When the client read it, in ns since the Unix epoch.
     pub received_ns: u64,
+    /// When the client's kernel received it (the server's write), in ns
+    /// since the Unix epoch.
+    pub kernel_ns: u64,
 }
 
 /// Tallies of a benchmark run. Times are wall-clock ns since the Unix
@@ -67,12 +70,12 @@ impl Recorder {
         self.failed.load(Ordering::Relaxed)
     }
 
-    fn record(&self, content: &str) {
+    fn record(&self, content: &str, kernel_ns: u64) {
         let received_ns = self.now_ns();
         let mut parts = content.split(' ');
         // "<push number> <sent ns>"
         if let Some(Ok(sent_ns)) = parts.nth(1).map(str::parse) {
-            self.receipts.lock().unwrap().push(Receipt { sent_ns, received_ns });
+            self.receipts.lock().unwrap().push(Receipt { sent_ns, received_ns, kernel_ns });
         }
     }
 }
@@ -120,7 +123,7 @@ impl Fleet {
                             recorder.acked.fetch_add(1, Ordering::Relaxed);
                             permit.take();
                         } else if event == events::NEW_MSG {
-                            recorder.record(&argument);
+                            recorder.record(&argument, client.received_ns());
                         }
                     }
                     if !acked {

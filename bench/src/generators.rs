@@ -2,7 +2,7 @@
 //! process here) caps one process's clients, so large counts are spread over
 //! several `msgpush-bench --hold` children. A child connects its clients,
 //! says `ready LOGGED_IN FAILED`, then reports every receipt as
-//! `r SENT_NS RECEIVED_NS`, which the parent adds to its recorder.
+//! `r SENT_NS RECEIVED_NS KERNEL_NS`, which the parent adds to its recorder.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -45,7 +45,7 @@ pub async fn hold(target: &Target, logins: &Path) {
         }
         let mut out = std::io::stdout().lock();
         for r in recorder.take_receipts() {
-            writeln!(out, "r {} {}", r.sent_ns, r.received_ns).expect("stdout");
+            writeln!(out, "r {} {} {}", r.sent_ns, r.received_ns, r.kernel_ns).expect("stdout");
         }
         out.flush().expect("stdout");
     }
@@ -111,7 +111,9 @@ fn read_reports(stdout: impl BufRead, ready: &mpsc::Sender<(usize, usize)>, reco
             (Some("ready"), &[logged_in, failed]) => {
                 let _ = ready.send((logged_in as usize, failed as usize));
             }
-            (Some("r"), &[sent_ns, received_ns]) => recorder.add_receipts([Receipt { sent_ns, received_ns }]),
+            (Some("r"), &[sent_ns, received_ns, kernel_ns]) => {
+                recorder.add_receipts([Receipt { sent_ns, received_ns, kernel_ns }])
+            }
             _ => {}
         }
     }

@@ -4,14 +4,17 @@
 //! Markdown report.
 //!
 //! # Layout
-//! - [`client`]: a minimal Socket.IO websocket client (Engine.IO 3 and 4).
+//! - [`client`]: a minimal Socket.IO websocket client (Engine.IO 3 and 4),
+//!   on a [`stamped`] TCP stream that keeps the kernel's receive times.
 //! - [`fleet`]: many logged-in clients recording receipts.
 //! - [`pusher`]: pushing through the Unix socket or the HTTP API, paced.
-//! - [`scenarios`]: the single-daemon measurements.
+//! - [`scenarios`]: the single-daemon measurements; [`churn`]: connections
+//!   coming and going.
 //! - [`generators`]: clients held by child processes (`--hold`).
 //! - [`cluster`]: several daemons on one Redis.
 //! - [`stats`] / [`report`]: figures and the Markdown report.
 
+mod churn;
 mod client;
 mod cluster;
 mod fleet;
@@ -19,6 +22,7 @@ mod generators;
 mod pusher;
 mod report;
 mod scenarios;
+mod stamped;
 mod stats;
 
 use std::net::SocketAddr;
@@ -47,10 +51,13 @@ pub struct Options {
     /// Offered rate of the fixed-rate targeted run, pushes per second.
     #[arg(long, default_value_t = 2000.0)]
     pub rate: f64,
-    /// Scenarios to run (php, targeted, memory, storm, cluster, scale;
-    /// targeted and cluster include broadcast).
-    #[arg(long, value_delimiter = ',', default_value = "php,targeted,memory,storm,cluster,scale")]
+    /// Scenarios to run (php, targeted, memory, churn, storm, cluster,
+    /// scale; targeted and cluster include broadcast).
+    #[arg(long, value_delimiter = ',', default_value = "php,targeted,memory,churn,storm,cluster,scale")]
     pub scenarios: Vec<String>,
+    /// Connect/login/disconnect cycles of the churn scenario.
+    #[arg(long, default_value_t = 200_000)]
+    pub churn_cycles: usize,
     /// Clients of the scale scenario, over several nodes and generator processes.
     #[arg(long, default_value_t = 100_000)]
     pub cluster_clients: usize,
@@ -153,6 +160,10 @@ fn main() {
         if wants("memory") {
             eprintln!("bench: memory");
             sections.push(scenarios::memory(&options).await);
+        }
+        if wants("churn") {
+            eprintln!("bench: churn, {} cycles", options.churn_cycles);
+            sections.push(churn::churn(&options).await);
         }
         if wants("storm") {
             eprintln!("bench: storm");

@@ -15,7 +15,7 @@ use crate::client::Target;
 use crate::fleet::{Fleet, Recorder};
 use crate::pusher::{self, Chooser, Outcome, Pace};
 use crate::report::Section;
-use crate::stats::{percentile, rss_kib, CpuMeter, Spread};
+use crate::stats::{cpu_ns, percentile, rss_kib, CpuMeter, Spread};
 use crate::Options;
 
 /// Loopback sources for client sockets: one address has ~28k ephemeral ports.
@@ -56,7 +56,7 @@ impl Server {
     /// What clients logging in as `uids` send: login tokens minted by
     /// msgpushd (as a site's pages would have them), or the uids themselves
     /// for a server of web-msg-sender's protocol.
-    fn logins(&self, uids: Vec<String>) -> Vec<String> {
+    pub fn logins(&self, uids: Vec<String>) -> Vec<String> {
         match &self.socket {
             Some(socket) => {
                 let mut unix = UnixClient::connect(socket);
@@ -66,7 +66,7 @@ impl Server {
         }
     }
 
-    fn target(&self, options: &Options) -> Target {
+    pub fn target(&self, options: &Options) -> Target {
         Target { addr: self.web, eio: options.eio }
     }
 
@@ -247,13 +247,13 @@ pub async fn targeted_and_broadcast(options: &Options, clients: usize) -> (Secti
     };
 
     let once = Pace { rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
-    let fanout = broadcast_receipts(options.runs, clients, &recorder, || {
+    let fanout = broadcast_receipts(options.runs, clients, &recorder, &pids.server, || {
         server.push(true, Arc::new(|_| None), once, recorder.clone())
     })
     .await;
     assert_eq!(fanout.fewest, clients, "a broadcast reached every client");
     drop(fleet);
-    (targeted, vec![clients.to_string(), fanout.first.to_string(), fanout.last.to_string()])
+    (targeted, fanout.row(clients.to_string()))
 }
 
 /// A broadcast fan-out table: rows of clients, first and last receipt.
@@ -261,9 +261,14 @@ pub fn broadcast_section(title: &str, intro: &str, rows: Vec<Vec<String>>) -> Se
     Section {
         title: title.into(),
         intro: format!(
-            "{intro} Time from sending one push to everyone until the first and until the last client received it."
+            "{intro} Time from sending one push to everyone until the first and until the last client read it; \
+             until the kernel received the last client's frame (the server's last write, stamped by the kernel with \
+             `SO_TIMESTAMPNS` as it passed through loopback, so whenever the generator, which shares the cores, got \
+             to read it); and the CPU time the server used for the broadcast."
         ),
-        header: ["clients", "first receipt ms", "last receipt ms"].map(String::from).to_vec(),
+        header: ["clients", "first receipt ms", "last receipt ms", "last frame in the kernel ms", "server CPU ms"]
+            .map(String::from)
+            .to_vec(),
         rows,
         notes: vec![],
     }
@@ -346,6 +351,12 @@ pub struct Fanout {
     pub first: Spread,
     /// Last receipt, ms after sending.
     pub last: Spread,
+    /// The last client's kernel receiving its frame (the server's last
+    /// write), ms after sending: what the server took, whenever the
+    /// generator got to read.
+    pub handed: Spread,
+    /// CPU the server's processes used per broadcast, ms.
+    pub server_cpu: Spread,
     /// Clients reached by the broadcast that reached the fewest.
     pub fewest: usize,
 }
@@ -356,17 +367,20 @@ pub async fn broadcast_receipts<F, Fut>(
     runs: usize,
     clients: usize,
     recorder: &Arc<Recorder>,
+    server_pids: &[u32],
     mut push_once: F,
 ) -> Fanout
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Outcome>,
 {
-    let (mut first, mut last, mut fewest) = (vec![], vec![], clients);
+    let (mut first, mut last, mut handed, mut server_cpu, mut fewest) = (vec![], vec![], vec![], vec![], clients);
+    let cpu_ns = || server_pids.iter().map(|&pid| cpu_ns(pid)).sum::<u64>();
     for _ in 0..runs.max(5) {
         recorder.take_receipts();
         // Late receipts of earlier pushes may still come in: only this one's count.
         let sent_after = recorder.now_ns();
+        let cpu_before = cpu_ns();
         push_once().await;
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut receipts = Vec::new();
@@ -374,13 +388,34 @@ where
             tokio::time::sleep(Duration::from_millis(20)).await;
             receipts.extend(recorder.take_receipts().into_iter().filter(|r| r.sent_ns >= sent_after));
         }
+        server_cpu.push(ms(cpu_ns().saturating_sub(cpu_before)));
         fewest = fewest.min(receipts.len());
         let delays: Vec<u64> = receipts.iter().map(|r| r.received_ns.saturating_sub(r.sent_ns)).collect();
         first.push(ms(delays.iter().min().copied().unwrap_or(0)));
         last.push(ms(delays.iter().max().copied().unwrap_or(0)));
+        handed.push(ms(receipts.iter().map(|r| r.kernel_ns.saturating_sub(r.sent_ns)).max().unwrap_or(0)));
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    Fanout { first: Spread::of(&first), last: Spread::of(&last), fewest }
+    Fanout {
+        first: Spread::of(&first),
+        last: Spread::of(&last),
+        handed: Spread::of(&handed),
+        server_cpu: Spread::of(&server_cpu),
+        fewest,
+    }
+}
+
+impl Fanout {
+    /// A row of [`broadcast_section`]'s table.
+    pub fn row(&self, clients: String) -> Vec<String> {
+        vec![
+            clients,
+            self.first.to_string(),
+            self.last.to_string(),
+            self.handed.to_string(),
+            self.server_cpu.to_string(),
+        ]
+    }
 }
 
 /// Scenario 4: memory with idle logged-in clients, and CPU while idle.

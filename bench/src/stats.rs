@@ -57,6 +57,18 @@ pub fn cpu_time(pid: u32) -> Duration {
     Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / clock_ticks_per_second())
 }
 
+/// CPU time a process's threads have run so far, in ns (the scheduler's
+/// own count: finer than [`cpu_time`]'s clock ticks).
+pub fn cpu_ns(pid: u32) -> u64 {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    threads
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 fn clock_ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { nix::libc::sysconf(nix::libc::_SC_CLK_TCK) };

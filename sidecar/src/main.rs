@@ -8,7 +8,8 @@ use msgpushd::reload::Reloader;
 
 /// jemalloc, with its background threads on: memory freed after a burst of
 /// short-lived sessions goes back to the system within seconds (glibc's
-/// malloc kept it, and grew with each burst).
+/// malloc kept it, and grew with each burst). Its decay times are set where
+/// it is built, in `.cargo/config.toml`.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -66,6 +66,7 @@ fn set_gauges(figures: &Figures) {
     }
     METRICS.logged_in_sockets.set(figures.logged_in.sockets as i64);
     METRICS.users.set(figures.logged_in.uids as i64);
+    METRICS.tasks.set(tokio::runtime::Handle::current().metrics().num_alive_tasks() as i64);
     if let Some(cluster) = &figures.cluster {
         let gauges = METRICS.cluster();
         gauges.redis_up.set(i64::from(cluster.reachable));

@@ -78,6 +78,8 @@ fn metrics_follow_connects_logins_pushes_refusals_and_slow_clients() {
     assert!(now.value("msgpush_http_connections", &[("listener", "http_api")]) >= 1.0, "this scrape's own");
     assert!(now.value("process_resident_memory_bytes", &[]) > 1e6);
     assert!(now.value("process_open_fds", &[]) >= 10.0);
+    // A websocket has a task reading it, one writing it and one for its heartbeat.
+    assert!(now.value("msgpush_tasks", &[]) >= start.value("msgpush_tasks", &[]) + 6.0);
 
     // Pushes, by ingress and result, and the latency histogram with them.
     assert_eq!(http_post(daemon.http, "/", FORM, b"type=publish&to=alice&content=hi"), (200, "ok".into()));
@@ -110,12 +112,14 @@ fn metrics_follow_connects_logins_pushes_refusals_and_slow_clients() {
     let dropped = fill_until_dropped(&daemon, "slow");
     assert_eq!(scrape().value("msgpush_messages_dropped_total", &[]) - before, dropped);
 
-    // A tab closed by its page.
+    // A tab closed by its page: its tasks end with it.
+    let tasks = scrape().value("msgpush_tasks", &[]);
     alice.command(serde_json::json!({ "close": true }));
     assert!(wait_until(|| {
         let s = scrape();
         s.count("msgpush_sockets_disconnected_total", &[("reason", "client_disconnect")]) == 1.0
             && s.value("msgpush_users", &[]) == 2.0
+            && s.value("msgpush_tasks", &[]) <= tasks - 3.0
     }));
 }
 
