@@ -13,12 +13,14 @@
 //! - [`generators`]: clients held by child processes (`--hold`).
 //! - [`cluster`]: several daemons on one Redis.
 //! - [`stats`] / [`report`]: figures and the Markdown report.
+//! - [`heap_owners`]: memory per connection by owner, from heap profiles.
 
 mod churn;
 mod client;
 mod cluster;
 mod fleet;
 mod generators;
+mod heap_owners;
 mod pusher;
 mod report;
 mod scenarios;
@@ -83,6 +85,10 @@ pub struct Options {
     /// Engine.IO protocol of the clients: 4 (socket.io 3/4) or 3 (socket.io 2, web-msg-sender).
     #[arg(long, default_value_t = 4)]
     pub eio: u8,
+    /// Print bytes per client by owner from heap profiles (`TITLE=STACKS`,
+    /// as `bench/heap-profile.sh` writes them) of `--clients` clients, and exit.
+    #[arg(long, value_delimiter = ',')]
+    pub heap_owners: Vec<String>,
     /// Where to write the report.
     #[arg(long, default_value = "docs/BENCHMARKS.md")]
     pub report: PathBuf,
@@ -121,6 +127,16 @@ fn machine() -> String {
 
 fn main() {
     let mut options = Options::parse();
+    if !options.heap_owners.is_empty() {
+        let profiles: Vec<(String, &std::path::Path)> = options
+            .heap_owners
+            .iter()
+            .map(|p| p.split_once('=').expect("TITLE=STACKS"))
+            .map(|(title, path)| (title.to_owned(), std::path::Path::new(path)))
+            .collect();
+        print!("{}", heap_owners::table(&profiles, options.clients[0]));
+        return;
+    }
     // The daemons started here log warnings only: a line per login would
     // measure the logger.
     std::env::set_var("MSGPUSHD_LOG", "warn");
@@ -160,6 +176,7 @@ fn main() {
         if wants("memory") {
             eprintln!("bench: memory");
             sections.push(scenarios::memory(&options).await);
+            sections.extend(heap_owners::section(std::path::Path::new("docs/memory-per-connection.md")));
         }
         if wants("churn") {
             eprintln!("bench: churn, {} cycles", options.churn_cycles);

@@ -270,7 +270,11 @@ pub fn broadcast_section(title: &str, intro: &str, rows: Vec<Vec<String>>) -> Se
             .map(String::from)
             .to_vec(),
         rows,
-        notes: vec![],
+        notes: vec!["Over loopback a server's write to a socket also runs the client's side of TCP (delivery, \
+                     waking the reader) in the server's system call: the server's CPU here includes work that a \
+                     network card and the clients' machines do in production, and a broadcast costs one write per \
+                     socket."
+            .into()],
     }
 }
 

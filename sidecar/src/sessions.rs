@@ -1,6 +1,6 @@
 //! Bounds on Engine.IO sessions, in total and per client address. A polling
 //! handshake costs a client one request and the daemon a session (some
-//! 20 KiB) that lives until it times out, so without caps one client can
+//! 10 KiB) that lives until it times out, so without caps one client can
 //! fill memory. A session is *pending* from its handshake until it is used
 //! (its first request after the handshake, or a websocket): honest clients
 //! leave that state within a round trip, so pending sessions are capped much
