@@ -13,8 +13,8 @@ DAEMON := $(PROFILE_DIR)/msgpushd
 # systemd for systemd-analyze, redis-server for the cluster tests (each
 # starts its own on a free port), and for the packages' tests dpkg-dev (the
 # packages' Depends), debootstrap (the root they are installed into) and
-# autoconf (phpize); the benchmarks add php-curl and redis-server. `make deb`
-# adds dpkg-dev.
+# autoconf (phpize); the benchmarks add php-curl and redis-server, the heap
+# profile heaptrack. `make deb` adds dpkg-dev.
 BUILD_PACKAGES := php-dev php-cli libclang-dev
 TEST_PACKAGES := php-fpm php-curl chromium fonts-wqy-zenhei nginx-light systemd redis-server dpkg-dev debootstrap autoconf
 BENCH_PACKAGES := php-curl redis-server
@@ -23,6 +23,7 @@ DEB_PACKAGES := dpkg-dev
 PACKAGES = $(BUILD_PACKAGES)
 test: PACKAGES = $(BUILD_PACKAGES) $(TEST_PACKAGES)
 bench: PACKAGES = $(BUILD_PACKAGES) $(BENCH_PACKAGES)
+heap-profile: PACKAGES = $(BUILD_PACKAGES) heaptrack
 deb: PACKAGES = $(BUILD_PACKAGES) $(DEB_PACKAGES)
 
 # Where `make run` puts the socket and the token secret: the daemon's default
@@ -36,7 +37,7 @@ RUN_SECRET ?= $(CURDIR)/target/token-secret
 endif
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all run check test bench build deps system-packages node-modules install uninstall deb dist clean
+.PHONY: all run check test bench heap-profile build deps system-packages node-modules install uninstall deb dist clean
 
 all: build
 
@@ -65,6 +66,12 @@ test: check
 # Release benchmarks against a fresh msgpushd; writes docs/BENCHMARKS.md.
 bench: build
 	$(PROFILE_DIR)/msgpush-bench --report docs/BENCHMARKS.md
+
+# Where each connection's memory goes, for the git revisions in REVS (default:
+# the working tree); writes docs/memory-per-connection.md, which the next
+# `make bench` includes. For example: make heap-profile REVS="a822d57 HEAD".
+heap-profile: build
+	bench/heap-profile.sh $(REVS)
 
 build: deps
 	$(CARGO) build --release --workspace

@@ -8,7 +8,8 @@
 #
 #   bench/heap-profile.sh a822d57 HEAD     # before and after
 #
-# Needs heaptrack (apt) and a release build of msgpush-bench (make build).
+# Needs heaptrack and a release build of msgpush-bench: `make heap-profile
+# REVS="..."` sees to both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
