@@ -281,13 +281,8 @@ where
 
     async fn handle(self, mut request: Request<Body>) -> Response {
         let query = request.uri().query().unwrap_or_default().to_owned();
-        let websocket = param(&query, "transport").as_deref() == Some("websocket");
         if let Some(sid) = param(&query, "sid") {
             self.sessions.used(&sid);
-            // An upgrade to websocket: Engine.IO keeps its head while it lasts.
-            if websocket {
-                request = kept_request::detached(request);
-            }
             return self.forward(request).await;
         }
         // Every request from the daemon's own server carries its peer's address.
@@ -302,6 +297,7 @@ where
                 return self.sessions.refused(refusal);
             }
         };
+        let websocket = param(&query, "transport").as_deref() == Some("websocket");
         if websocket {
             admission.activate();
         }
