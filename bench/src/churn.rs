@@ -15,7 +15,7 @@ use crate::Options;
 
 /// How long freed memory may take to go back to the system: msgpushd's
 /// jemalloc purges pages unused for a second (`.cargo/config.toml`).
-const SETTLE: Duration = Duration::from_secs(5);
+const SETTLE: Duration = Duration::from_secs(3);
 
 /// The daemon's state between waves.
 struct State {
@@ -41,6 +41,13 @@ async fn settled(pid: u32, http: SocketAddr) -> State {
     }
 }
 
+/// `lowest–highest` of `values`.
+fn range(values: impl Iterator<Item = f64> + Clone) -> String {
+    let lowest = values.clone().fold(f64::INFINITY, f64::min);
+    let highest = values.fold(f64::NEG_INFINITY, f64::max);
+    format!("{lowest}–{highest}")
+}
+
 /// `options.churn_cycles` connect/login/disconnect cycles, in waves of up to
 /// 10,000 clients (the same uids each wave, like users coming back).
 pub async fn churn(options: &Options) -> Section {
@@ -53,7 +60,7 @@ pub async fn churn(options: &Options) -> Section {
     let waves = options.churn_cycles.div_ceil(wave);
     let logins = server.logins((0..wave).map(|i| format!("ch{i}")).collect());
     let idle = settled(pid, server.http).await;
-    let (mut first, mut failed, mut busy) = (None, 0, Duration::ZERO);
+    let (mut after_each, mut failed, mut busy) = (Vec::new(), 0, Duration::ZERO);
     for _ in 0..waves {
         let started = Instant::now();
         let recorder = Recorder::new();
@@ -62,13 +69,12 @@ pub async fn churn(options: &Options) -> Section {
         failed += recorder.failed();
         drop(fleet);
         busy += started.elapsed();
-        if first.is_none() {
-            first = Some(settled(pid, server.http).await);
-        }
+        after_each.push(settled(pid, server.http).await);
     }
     let elapsed = busy.as_secs_f64();
-    let last = settled(pid, server.http).await;
-    let first = first.expect("at least one wave");
+    let (first, last) = (&after_each[0], &after_each[after_each.len() - 1]);
+    let rss: Vec<u64> = after_each.iter().map(|s| s.rss_kib).collect();
+    let (lowest, highest) = (rss.iter().min().copied().unwrap_or(0), rss.iter().max().copied().unwrap_or(0));
     let mib = |kib: u64| format!("{:.1}", kib as f64 / 1024.0);
     let change = (last.rss_kib as f64 / first.rss_kib as f64 - 1.0) * 100.0;
     Section {
@@ -76,15 +82,35 @@ pub async fn churn(options: &Options) -> Section {
         intro: format!(
             "{} clients connect over websocket, log in and disconnect, {waves} waves of {wave} (the same uids each \
              wave, with login tokens), on one daemon. Its state with no client connected, {} s after the last \
-             socket closed: before the first wave, after it, and after the last.",
+             socket closed: before the first wave, after it, after the last, and the range over every wave.",
             waves * wave,
             SETTLE.as_secs()
         ),
-        header: ["", "before", "after the first wave", "after the last wave"].map(String::from).to_vec(),
+        header: ["", "before", "after the first wave", "after the last wave", "after each wave, lowest–highest"]
+            .map(String::from)
+            .to_vec(),
         rows: vec![
-            vec!["resident memory MiB".into(), mib(idle.rss_kib), mib(first.rss_kib), mib(last.rss_kib)],
-            vec!["runtime tasks".into(), idle.tasks.to_string(), first.tasks.to_string(), last.tasks.to_string()],
-            vec!["open descriptors".into(), idle.fds.to_string(), first.fds.to_string(), last.fds.to_string()],
+            vec![
+                "resident memory MiB".into(),
+                mib(idle.rss_kib),
+                mib(first.rss_kib),
+                mib(last.rss_kib),
+                format!("{}–{}", mib(lowest), mib(highest)),
+            ],
+            vec![
+                "runtime tasks".into(),
+                idle.tasks.to_string(),
+                first.tasks.to_string(),
+                last.tasks.to_string(),
+                range(after_each.iter().map(|s| s.tasks)),
+            ],
+            vec![
+                "open descriptors".into(),
+                idle.fds.to_string(),
+                first.fds.to_string(),
+                last.fds.to_string(),
+                range(after_each.iter().map(|s| s.fds)),
+            ],
         ],
         notes: vec![format!(
             "Memory after the last wave: {change:+.1}% of its level after the first. {} cycles in {elapsed:.0} s \
