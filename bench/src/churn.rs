@@ -27,7 +27,14 @@ struct State {
 /// Waits until the daemon has no socket left and memory has settled; then its state.
 async fn settled(pid: u32, http: SocketAddr) -> State {
     let scrape = move || Scrape::get(http, "/metrics");
-    let sockets = |s: &Scrape| s.value("msgpush_sockets", &[("transport", "websocket"), ("protocol", "5")]);
+    let sockets = |s: &Scrape| -> f64 {
+        let kinds = ["websocket", "polling"].into_iter().flat_map(|t| ["4", "5"].map(|p| (t, p)));
+        kinds
+            .map(|(transport, protocol)| {
+                s.value("msgpush_sockets", &[("transport", transport), ("protocol", protocol)])
+            })
+            .sum()
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     while sockets(&tokio::task::spawn_blocking(scrape).await.expect("scrape")) > 0.0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
