@@ -19,7 +19,7 @@ const SETTLE: Duration = Duration::from_secs(3);
 
 /// The daemon's state between waves.
 struct State {
-    rss_kib: u64,
+    rss_mib: f64,
     tasks: f64,
     fds: f64,
 }
@@ -42,17 +42,10 @@ async fn settled(pid: u32, http: SocketAddr) -> State {
     tokio::time::sleep(SETTLE).await;
     let metrics = tokio::task::spawn_blocking(scrape).await.expect("scrape");
     State {
-        rss_kib: rss_kib(pid),
+        rss_mib: rss_kib(pid) as f64 / 1024.0,
         tasks: metrics.value("msgpush_tasks", &[]),
         fds: metrics.value("process_open_fds", &[]),
     }
-}
-
-/// `lowest–highest` of `values`.
-fn range(values: impl Iterator<Item = f64> + Clone) -> String {
-    let lowest = values.clone().fold(f64::INFINITY, f64::min);
-    let highest = values.fold(f64::NEG_INFINITY, f64::max);
-    format!("{lowest}–{highest}")
 }
 
 /// `options.churn_cycles` connect/login/disconnect cycles, in waves of up to
@@ -80,10 +73,21 @@ pub async fn churn(options: &Options) -> Section {
     }
     let elapsed = busy.as_secs_f64();
     let (first, last) = (&after_each[0], &after_each[after_each.len() - 1]);
-    let rss: Vec<u64> = after_each.iter().map(|s| s.rss_kib).collect();
-    let (lowest, highest) = (rss.iter().min().copied().unwrap_or(0), rss.iter().max().copied().unwrap_or(0));
-    let mib = |kib: u64| format!("{:.1}", kib as f64 / 1024.0);
-    let change = (last.rss_kib as f64 / first.rss_kib as f64 - 1.0) * 100.0;
+    let change = (last.rss_mib / first.rss_mib - 1.0) * 100.0;
+    // A row: one figure of the state before, after the first and the last
+    // wave, and its range over every wave, with `digits` decimals.
+    let row = |name: &str, figure: fn(&State) -> f64, digits: usize| {
+        let show = |v: f64| format!("{v:.digits$}");
+        let each = after_each.iter().map(figure);
+        let (lowest, highest) = (each.clone().fold(f64::INFINITY, f64::min), each.fold(f64::NEG_INFINITY, f64::max));
+        vec![
+            name.to_owned(),
+            show(figure(&idle)),
+            show(figure(first)),
+            show(figure(last)),
+            format!("{}–{}", show(lowest), show(highest)),
+        ]
+    };
     Section {
         title: title.into(),
         intro: format!(
@@ -97,27 +101,9 @@ pub async fn churn(options: &Options) -> Section {
             .map(String::from)
             .to_vec(),
         rows: vec![
-            vec![
-                "resident memory MiB".into(),
-                mib(idle.rss_kib),
-                mib(first.rss_kib),
-                mib(last.rss_kib),
-                format!("{}–{}", mib(lowest), mib(highest)),
-            ],
-            vec![
-                "runtime tasks".into(),
-                idle.tasks.to_string(),
-                first.tasks.to_string(),
-                last.tasks.to_string(),
-                range(after_each.iter().map(|s| s.tasks)),
-            ],
-            vec![
-                "open descriptors".into(),
-                idle.fds.to_string(),
-                first.fds.to_string(),
-                last.fds.to_string(),
-                range(after_each.iter().map(|s| s.fds)),
-            ],
+            row("resident memory MiB", |s| s.rss_mib, 1),
+            row("runtime tasks", |s| s.tasks, 0),
+            row("open descriptors", |s| s.fds, 0),
         ],
         notes: vec![format!(
             "Memory after the last wave: {change:+.1}% of its level after the first. {} cycles in {elapsed:.0} s \

@@ -379,12 +379,12 @@ where
     Fut: Future<Output = Outcome>,
 {
     let (mut first, mut last, mut handed, mut server_cpu, mut fewest) = (vec![], vec![], vec![], vec![], clients);
-    let cpu_ns = || server_pids.iter().map(|&pid| cpu_ns(pid)).sum::<u64>();
+    let server_cpu_ns = || server_pids.iter().map(|&pid| cpu_ns(pid)).sum::<u64>();
     for _ in 0..runs.max(5) {
         recorder.take_receipts();
         // Late receipts of earlier pushes may still come in: only this one's count.
         let sent_after = recorder.now_ns();
-        let cpu_before = cpu_ns();
+        let cpu_before = server_cpu_ns();
         push_once().await;
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut receipts = Vec::new();
@@ -392,7 +392,7 @@ where
             tokio::time::sleep(Duration::from_millis(20)).await;
             receipts.extend(recorder.take_receipts().into_iter().filter(|r| r.sent_ns >= sent_after));
         }
-        server_cpu.push(ms(cpu_ns().saturating_sub(cpu_before)));
+        server_cpu.push(ms(server_cpu_ns().saturating_sub(cpu_before)));
         fewest = fewest.min(receipts.len());
         let delays: Vec<u64> = receipts.iter().map(|r| r.received_ns.saturating_sub(r.sent_ns)).collect();
         first.push(ms(delays.iter().min().copied().unwrap_or(0)));

@@ -316,11 +316,12 @@ where
 
         // Forward buffered packets until the channel is closed or the session is cancelled.
         // Writing is raced against the cancellation too, and the closing flush is
-        // bounded: a client that stops reading blocks `feed`/`flush` for ever, and
+        // bounded: a client that stops reading blocks the writes and `flush` for ever, and
         // the session could then never close (the lock on `internal_rx` would stay
         // held, so the disconnect handler would never run).
-        // Messages are fed from one place (see `ws_message`): this future lives as
-        // long as the socket, and each feed site would add its own state to it.
+        // Messages are written from one place (see `ws_message`): this future
+        // lives as long as the socket, and each write site would add its own
+        // state to it.
         let cancelled = socket.cancellation_token.clone();
         loop {
             let packets = tokio::select! {
