@@ -4,7 +4,7 @@
 //! Other functions are used internally to handle the websocket connection through tasks and channels
 //! and to handle upgrade from polling to ws
 
-use std::{future::poll_fn, sync::Arc};
+use std::{future::poll_fn, pin::pin, sync::Arc};
 
 use futures_util::{
     FutureExt as _, SinkExt, StreamExt, TryFutureExt as _, TryStreamExt,
@@ -322,7 +322,11 @@ where
         // Messages are written from one place (see `ws_message`): this future
         // lives as long as the socket, and each write site would add its own
         // state to it.
-        let cancelled = socket.cancellation_token.clone();
+        // One wait for the cancellation, for the writer's whole life: it
+        // joins the token's waiters once, instead of joining and leaving
+        // them twice for every message (a lock each time, and the writer
+        // runs once per message).
+        let mut cancelled = pin!(socket.cancellation_token.cancelled());
         loop {
             let packets = tokio::select! {
                 biased;
@@ -330,7 +334,7 @@ where
                     Some(packets) => packets,
                     None => break,
                 },
-                _ = cancelled.cancelled() => break,
+                () = &mut cancelled => break,
                 Ok(()) = volatile_rx.changed() => {
                     let val = volatile_rx.borrow_and_update().clone();
                     match val {
@@ -372,7 +376,7 @@ where
             tokio::select! {
                 biased;
                 () = write => {}
-                _ = cancelled.cancelled() => break,
+                () = &mut cancelled => break,
             }
         }
 
