@@ -13,9 +13,12 @@ use crate::scenarios::{sources, Server};
 use crate::stats::rss_kib;
 use crate::Options;
 
-/// How long freed memory may take to go back to the system: msgpushd's
-/// jemalloc purges pages unused for a second (`.cargo/config.toml`).
+/// Memory has settled when it has not fallen for this long: msgpushd's
+/// jemalloc purges pages unused for a second (`.cargo/config.toml`), but
+/// its background thread sometimes gets to them seconds later.
 const SETTLE: Duration = Duration::from_secs(3);
+/// How long to wait for memory to settle at most.
+const SETTLE_AT_MOST: Duration = Duration::from_secs(30);
 
 /// The daemon's state between waves.
 struct State {
@@ -24,7 +27,8 @@ struct State {
     fds: f64,
 }
 
-/// Waits until the daemon has no socket left and memory has settled; then its state.
+/// Waits until the daemon has no socket left and its memory has stopped
+/// falling; then its state.
 async fn settled(pid: u32, http: SocketAddr) -> State {
     let scrape = move || Scrape::get(http, "/metrics");
     let sockets = |s: &Scrape| -> f64 {
@@ -39,10 +43,18 @@ async fn settled(pid: u32, http: SocketAddr) -> State {
     while sockets(&tokio::task::spawn_blocking(scrape).await.expect("scrape")) > 0.0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(SETTLE).await;
+    let (started, mut since) = (Instant::now(), Instant::now());
+    let (mut rss, mut lowest) = (rss_kib(pid), rss_kib(pid));
+    while since.elapsed() < SETTLE && started.elapsed() < SETTLE_AT_MOST {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        rss = rss_kib(pid);
+        if rss < lowest {
+            (lowest, since) = (rss, Instant::now());
+        }
+    }
     let metrics = tokio::task::spawn_blocking(scrape).await.expect("scrape");
     State {
-        rss_mib: rss_kib(pid) as f64 / 1024.0,
+        rss_mib: rss as f64 / 1024.0,
         tasks: metrics.value("msgpush_tasks", &[]),
         fds: metrics.value("process_open_fds", &[]),
     }
@@ -92,8 +104,9 @@ pub async fn churn(options: &Options) -> Section {
         title: title.into(),
         intro: format!(
             "{} clients connect over websocket, log in and disconnect, {waves} waves of {wave} (the same uids each \
-             wave, with login tokens), on one daemon. Its state with no client connected, {} s after the last \
-             socket closed: before the first wave, after it, after the last, and the range over every wave.",
+             wave, with login tokens), on one daemon. Its state with no client connected, once its resident memory \
+             has not fallen for {} s: before the first wave, after it, after the last, and the range over every \
+             wave.",
             waves * wave,
             SETTLE.as_secs()
         ),

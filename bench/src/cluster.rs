@@ -126,7 +126,7 @@ pub async fn cross_node(options: &Options, clients: usize) -> (Section, Vec<Stri
         intro: format!(
             "Three msgpushd nodes on one redis-server ({}), all on this machine; {clients} websocket clients logged \
              in as distinct uids, spread evenly over the nodes. Pushes go through node 1's Unix socket to random \
-             uids whose client is on node 2 or 3, so every one crosses Redis ({} s per run). Server CPU: the three \
+             uids whose client is on node 2 or 3, so every one crosses Redis ({} s per run; saturating, in batches as in the single-daemon table). Server CPU: the three \
              nodes and Redis together, % of one core. Compare with the single-daemon table above.",
             redis_version(),
             options.duration_secs

@@ -237,8 +237,10 @@ pub async fn targeted_and_broadcast(options: &Options, clients: usize) -> (Secti
         intro: format!(
             "{clients} websocket clients, each logged in as its own uid; pushes go to random uids for {} s per run. \
              Latency is from the push being sent to the client receiving it, both measured in the generator. \
-             Lost: pushes answered as delivered that never reached their client (all runs). CPU: % of one core, \
-             server (the daemon) and generator.",
+             Saturating the Unix socket, the generator writes the pushes in batches, as many as are allowed in flight \
+             (as the extension's `queue()` and `flush()` do); each push's clock starts when it is queued. Lost: \
+             pushes answered as delivered that never reached their client (all runs). CPU: % of one core, server \
+             (the daemon) and generator.",
             options.duration_secs
         ),
         header: push_header(),
