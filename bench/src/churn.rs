@@ -10,7 +10,7 @@ use msgpush_testkit::metrics::Scrape;
 use crate::fleet::{Fleet, Recorder};
 use crate::report::Section;
 use crate::scenarios::{sources, Server};
-use crate::stats::rss_kib;
+use crate::stats::{rss_kib, Spread};
 use crate::Options;
 
 /// Memory has settled when it has not fallen for this long: msgpushd's
@@ -87,17 +87,16 @@ pub async fn churn(options: &Options) -> Section {
     let (first, last) = (&after_each[0], &after_each[after_each.len() - 1]);
     let change = (last.rss_mib / first.rss_mib - 1.0) * 100.0;
     // A row: one figure of the state before, after the first and the last
-    // wave, and its range over every wave, with `digits` decimals.
+    // wave, and its median and range over every wave, with `digits` decimals.
     let row = |name: &str, figure: fn(&State) -> f64, digits: usize| {
         let show = |v: f64| format!("{v:.digits$}");
-        let each = after_each.iter().map(figure);
-        let (lowest, highest) = (each.clone().fold(f64::INFINITY, f64::min), each.fold(f64::NEG_INFINITY, f64::max));
+        let each = Spread::of(&after_each.iter().map(figure).collect::<Vec<_>>());
         vec![
             name.to_owned(),
             show(figure(&idle)),
             show(figure(first)),
             show(figure(last)),
-            format!("{}–{}", show(lowest), show(highest)),
+            format!("{} ({}–{})", show(each.median), show(each.min), show(each.max)),
         ]
     };
     Section {
@@ -105,14 +104,20 @@ pub async fn churn(options: &Options) -> Section {
         intro: format!(
             "{} clients connect over websocket, log in and disconnect, {waves} waves of {wave} (the same uids each \
              wave, with login tokens), on one daemon. Its state with no client connected, once its resident memory \
-             has not fallen for {} s: before the first wave, after it, after the last, and the range over every \
-             wave.",
+             has not fallen for {} s: before the first wave, after it, after the last, and the median and range \
+             over every wave.",
             waves * wave,
             SETTLE.as_secs()
         ),
-        header: ["", "before", "after the first wave", "after the last wave", "after each wave, lowest–highest"]
-            .map(String::from)
-            .to_vec(),
+        header: [
+            "",
+            "before",
+            "after the first wave",
+            "after the last wave",
+            "after each wave, median (lowest–highest)",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows: vec![
             row("resident memory MiB", |s| s.rss_mib, 1),
             row("runtime tasks", |s| s.tasks, 0),
