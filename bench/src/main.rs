@@ -210,7 +210,8 @@ fn main() {
              - Machine: {}\n\
              - Server: {server_version}\n\
              - Generator: msgpush-bench {}, {}; PHP: {}; open-file limit {limit}\n\
-             - Generator and server share the same cores, over loopback: the CPU columns show which side was busy.\n\n",
+             - Generator and server share the same cores, over loopback: the CPU columns show which side was busy.\n\
+             - What limits the figures on this machine, profiled: [performance-limits.md](performance-limits.md).\n\n",
             command.join(" "),
             started.elapsed().as_secs_f64(),
             machine(),
