@@ -44,7 +44,8 @@ async fn settled(pid: u32, http: SocketAddr) -> State {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (started, mut since) = (Instant::now(), Instant::now());
-    let (mut rss, mut lowest) = (rss_kib(pid), rss_kib(pid));
+    let mut rss = rss_kib(pid);
+    let mut lowest = rss;
     while since.elapsed() < SETTLE && started.elapsed() < SETTLE_AT_MOST {
         tokio::time::sleep(Duration::from_millis(250)).await;
         rss = rss_kib(pid);
