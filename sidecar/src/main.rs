@@ -3,8 +3,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use msgpushd::config_file::{self, SettingsError};
-use msgpushd::reload::Reloader;
+use msgpushd::{Reloader, SettingsError};
 
 /// jemalloc, with its background threads on: memory freed after a burst of
 /// short-lived sessions goes back to the system within seconds (glibc's
@@ -18,7 +17,7 @@ const BAD_SETTINGS: u8 = 2;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
-    let config = match config_file::load(&args) {
+    let config = match msgpushd::load(&args) {
         Ok(config) => config,
         Err(SettingsError::Usage(e)) => e.exit(),
         Err(SettingsError::File(why)) => {
@@ -29,7 +28,7 @@ fn main() -> ExitCode {
     if config.check_config {
         return match msgpushd::check(&config) {
             Ok(()) => {
-                print!("{}", config_file::effective(&config));
+                print!("{}", msgpushd::effective(&config));
                 ExitCode::SUCCESS
             }
             Err(why) => {
@@ -38,8 +37,8 @@ fn main() -> ExitCode {
             }
         };
     }
-    let logs = msgpushd::logging::init(config.log_format, &config.log_level);
-    match msgpushd::fd_limit::raise() {
+    let logs = msgpushd::init_logging(config.log_format, &config.log_level);
+    match msgpushd::raise_fd_limit() {
         Ok(limit) => tracing::debug!(limit, "open descriptor limit"),
         Err(e) => tracing::warn!(cause = %e, "cannot raise the open descriptor limit"),
     }
@@ -51,7 +50,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let shutdown = msgpushd::shutdown::on_signal()?;
+        let shutdown = msgpushd::on_signal()?;
         msgpushd::run(config, Reloader { args, logs }, shutdown).await
     });
     // Tasks still stuck on a client after the grace period are dropped, not awaited.

@@ -2,11 +2,21 @@
 
 use std::io::IsTerminal;
 
+use clap::ValueEnum;
+use serde::Serialize;
 use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, reload, EnvFilter, Registry};
 
-use crate::config::LogFormat;
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line of text per event, for people.
+    Text,
+    /// One JSON object per line, with its fields, for log shippers.
+    Json,
+}
 
 /// Changes the level of the logs set up by [`init`].
 #[derive(Debug, Clone)]

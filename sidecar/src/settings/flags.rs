@@ -2,7 +2,7 @@
 //! and from the settings file (`--config`, see `config_file`) under its
 //! name with underscores (`http_listen` for `--http-listen`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
@@ -10,22 +10,15 @@ use ipnet::IpNet;
 use msgpush_protocol::defaults;
 use serde::{Serialize, Serializer};
 
-use crate::client_addr::parse_net;
-use crate::online_count::DEFAULT_TEMPLATE;
+use crate::telemetry::logging::LogFormat;
+
+/// web-msg-sender's message, kept as the default so existing pages show the
+/// same text.
+pub const DEFAULT_TEMPLATE: &str = "当前<b>{uids}</b>人在线，共打开<b>{sockets}</b>个页面";
 
 /// Where the token secret lives unless configured: a state directory, so
 /// that it survives restarts (systemd's `StateDirectory=msgpush`).
 pub const DEFAULT_TOKEN_SECRET_FILE: &str = "/var/lib/msgpush/token-secret";
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// One line of text per event, for people.
-    Text,
-    /// One JSON object per line, with its fields, for log shippers.
-    Json,
-}
 
 /// How browsers log in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -299,6 +292,14 @@ impl Config {
             usize::try_from(limit).unwrap_or(usize::MAX).saturating_sub(DESCRIPTOR_RESERVE).max(64)
         })
     }
+}
+
+/// Parses a `--trusted-proxy` entry: an address or a network in CIDR notation.
+pub fn parse_net(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("'{s}' is neither an address nor a network such as 10.0.0.0/8"))
 }
 
 fn parse_log_level(s: &str) -> Result<String, String> {

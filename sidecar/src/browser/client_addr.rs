@@ -54,17 +54,10 @@ impl TrustedProxies {
     }
 }
 
-/// Parses a `--trusted-proxy` entry: an address or a network in CIDR notation.
-pub fn parse_net(s: &str) -> Result<IpNet, String> {
-    let s = s.trim();
-    s.parse::<IpNet>()
-        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("'{s}' is neither an address nor a network such as 10.0.0.0/8"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::flags::parse_net;
 
     fn headers(values: &[&'static str]) -> HeaderMap {
         let mut map = HeaderMap::new();

@@ -20,8 +20,8 @@ use redis::{AsyncCommands, Script};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::presence::{OnlineCounts, Presence, UidSockets};
-use crate::redis_driver::{bounded, PUSH_TIMEOUT, REDIS_TIMEOUT};
+use crate::cluster::driver::{bounded, PUSH_TIMEOUT, REDIS_TIMEOUT};
+use crate::state::presence::{OnlineCounts, Presence, UidSockets};
 
 /// Heartbeats per node TTL: a node is dropped only after missing several.
 const BEATS_PER_TTL: u32 = 5;

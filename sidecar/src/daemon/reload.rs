@@ -14,12 +14,12 @@ use std::sync::Arc;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
-use crate::config_file;
-use crate::logging::LogLevel;
-use crate::online_count::OnlineCount;
-use crate::sessions::{Caps, Sessions};
-use crate::tls::Tls;
+use crate::browser::sessions::{Caps, Sessions};
+use crate::net::tls::Tls;
+use crate::settings::file;
+use crate::settings::flags::Config;
+use crate::state::online_count::OnlineCount;
+use crate::telemetry::logging::LogLevel;
 
 /// The settings a reload applies.
 const RELOADABLE: &[&str] = &[
@@ -74,10 +74,10 @@ pub async fn run(
         }
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
         tracing::info!("SIGHUP received, reloading the settings");
-        match config_file::load(&reloader.args) {
+        match file::load(&reloader.args) {
             Ok(new) => apply(&reloader, &live, &mut running, &new),
-            Err(config_file::SettingsError::File(why)) => tracing::error!(cause = %why, "settings unchanged"),
-            Err(config_file::SettingsError::Usage(e)) => {
+            Err(file::SettingsError::File(why)) => tracing::error!(cause = %why, "settings unchanged"),
+            Err(file::SettingsError::Usage(e)) => {
                 tracing::error!(cause = %e.render().to_string().trim(), "settings unchanged")
             }
         }

@@ -11,8 +11,8 @@ use socketioxide::operators::BroadcastOperators;
 use socketioxide::{BroadcastError, ProtocolVersion, SocketError, SocketIo, TransportType};
 use socketioxide_redis::CustomRedisAdapter;
 
-use crate::metrics::METRICS;
-use crate::redis_driver::ManagedDriver;
+use crate::cluster::driver::ManagedDriver;
+use crate::telemetry::metrics::METRICS;
 
 /// The adapter of a cluster node: socketioxide's Redis adapter.
 pub type ClusterAdapter = CustomRedisAdapter<Emitter, ManagedDriver>;

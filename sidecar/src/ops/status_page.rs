@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use crate::hub::Figures;
-use crate::rate_history::{Sample, SAMPLES, SAMPLE_INTERVAL};
+use crate::ops::rate_history::{Sample, SAMPLES, SAMPLE_INTERVAL};
 
 /// Seconds between the page's reloads.
 const REFRESH_SECS: u32 = 5;
@@ -190,9 +190,9 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::emit::SocketKind;
+    use crate::browser::emit::SocketKind;
     use crate::hub::ClusterFigures;
-    use crate::presence::OnlineCounts;
+    use crate::state::presence::OnlineCounts;
 
     #[test]
     fn durations_read_like_a_person_would_say_them() {

@@ -30,8 +30,8 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 use tower_http::timeout::TimeoutBody;
 
-use crate::accept_errors::AcceptErrors;
-use crate::metrics::{Open, METRICS};
+use crate::telemetry::accept_errors::AcceptErrors;
+use crate::telemetry::metrics::{Open, METRICS};
 
 /// The deadlines of one listener.
 #[derive(Debug, Clone, Copy)]

@@ -14,7 +14,7 @@ use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches};
 use toml::{Spanned, Value};
 
-use crate::config::Config;
+use crate::settings::flags::Config;
 
 /// Flags that have no place in a settings file.
 const NOT_IN_FILE: &[&str] = &["config", "check_config", "help", "version"];

@@ -21,13 +21,13 @@ use msgpush_protocol::{Content, Disconnect, ErrorCode, Publish, Target, TokenReq
 use socketioxide::BroadcastError;
 use tokio_util::sync::CancellationToken;
 
-use crate::census::Census;
-use crate::emit::{Browsers, Reach, SocketKind};
-use crate::metrics::{Ingress, PushResult, METRICS};
-use crate::online_count::OnlineCount;
-use crate::presence::{OnlineCounts, Presence};
-use crate::recent::{Claim, Recent};
-use crate::tokens::Tokens;
+use crate::auth::tokens::Tokens;
+use crate::browser::emit::{Browsers, Reach, SocketKind};
+use crate::cluster::census::Census;
+use crate::state::online_count::OnlineCount;
+use crate::state::presence::{OnlineCounts, Presence};
+use crate::state::recent::{Claim, Recent};
+use crate::telemetry::metrics::{Ingress, PushResult, METRICS};
 
 /// How often the online figures are compared with the last broadcast.
 const ONLINE_COUNT_INTERVAL: Duration = Duration::from_secs(1);

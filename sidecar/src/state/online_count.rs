@@ -4,11 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::presence::OnlineCounts;
-
-/// web-msg-sender's message, kept as the default so existing pages show the
-/// same text.
-pub const DEFAULT_TEMPLATE: &str = "当前<b>{uids}</b>人在线，共打开<b>{sockets}</b>个页面";
+use crate::state::presence::OnlineCounts;
 
 /// The message template and the last message broadcast.
 #[derive(Debug)]
@@ -68,6 +64,7 @@ fn render(template: &str, counts: OnlineCounts) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::flags::DEFAULT_TEMPLATE;
 
     #[test]
     fn a_new_template_is_broadcast_at_the_next_update() {

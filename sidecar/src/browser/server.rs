@@ -27,12 +27,12 @@ use socketioxide::{SocketIo, SocketIoBuilder};
 use socketioxide_core::adapter::DefinedAdapter;
 use tower::Service;
 
-use crate::config::{AuthMode, Config};
-use crate::message_rate::{MessageRate, Verdict};
-use crate::metrics::METRICS;
-use crate::online_count::OnlineCount;
-use crate::presence::Presence;
-use crate::tokens::{TokenError, Tokens};
+use crate::auth::tokens::{TokenError, Tokens};
+use crate::browser::message_rate::{MessageRate, Verdict};
+use crate::settings::flags::{AuthMode, Config};
+use crate::state::online_count::OnlineCount;
+use crate::state::presence::Presence;
+use crate::telemetry::metrics::METRICS;
 
 /// Initial read buffer of each browser websocket, and the most it reads at
 /// once. Browsers send little (a `login`, pings), and the buffer grows to

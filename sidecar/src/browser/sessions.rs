@@ -26,11 +26,11 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tower::{Service, ServiceExt};
 
-use crate::accept_errors::AcceptErrors;
-use crate::client_addr::TrustedProxies;
-use crate::config::Config;
-use crate::kept_request;
-use crate::metrics::METRICS;
+use crate::browser::client_addr::TrustedProxies;
+use crate::browser::kept_request;
+use crate::settings::flags::Config;
+use crate::telemetry::accept_errors::AcceptErrors;
+use crate::telemetry::metrics::METRICS;
 
 /// Largest handshake answer read back for its session id.
 const MAX_HANDSHAKE_BYTES: usize = 4096;

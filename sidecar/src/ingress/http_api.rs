@@ -12,10 +12,10 @@ use axum::Router;
 use msgpush_protocol::defaults::events;
 use msgpush_protocol::{Content, Publish, Target};
 
-use crate::api_key::{bearer_token, ApiKey};
-use crate::http_params::{Param, Params, ParamsError};
+use crate::auth::api_key::{bearer_token, ApiKey};
 use crate::hub::Hub;
-use crate::metrics::Ingress;
+use crate::ingress::http_params::{Param, Params, ParamsError};
+use crate::telemetry::metrics::Ingress;
 
 /// Everything the push handler needs.
 #[derive(Debug)]

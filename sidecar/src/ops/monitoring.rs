@@ -12,12 +12,12 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use crate::api_key::{bearer_token, ApiKey};
-use crate::emit::SocketKind;
+use crate::auth::api_key::{bearer_token, ApiKey};
+use crate::browser::emit::SocketKind;
 use crate::hub::{Figures, Hub};
-use crate::metrics::METRICS;
-use crate::rate_history::History;
-use crate::status_page::{self, Status};
+use crate::ops::rate_history::History;
+use crate::ops::status_page::{self, Status};
+use crate::telemetry::metrics::METRICS;
 
 /// What the monitoring routes read.
 #[derive(Debug)]

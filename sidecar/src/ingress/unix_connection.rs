@@ -16,7 +16,7 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::Hub;
-use crate::metrics::Ingress;
+use crate::telemetry::metrics::Ingress;
 
 /// What one connection may take.
 #[derive(Debug, Clone, Copy)]

@@ -11,10 +11,10 @@ use tokio::net::UnixListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::accept_errors::AcceptErrors;
 use crate::hub::Hub;
-use crate::metrics::METRICS;
-use crate::unix_connection::{self, Limits};
+use crate::ingress::unix_connection::{self, Limits};
+use crate::telemetry::accept_errors::AcceptErrors;
+use crate::telemetry::metrics::METRICS;
 
 /// A bound Unix socket; its file is removed when this is dropped.
 #[derive(Debug)]

@@ -1,0 +1,244 @@
+//! The daemon's life: [`run`] builds every part from the settings (alone,
+//! or as a cluster node once Redis answers), serves until shutdown, then
+//! drains; `reload` applies changed settings on SIGHUP. The top layer: it
+//! may import every other folder, and none imports it.
+
+pub mod reload;
+
+use std::convert::Infallible;
+use std::error::Error;
+use std::sync::atomic::AtomicU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::Request;
+use axum::response::IntoResponse;
+use socketioxide::SocketIo;
+use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::Service;
+
+use self::reload::{Live, Reloader};
+use crate::auth::api_key::ApiKey;
+use crate::auth::tokens::Tokens;
+use crate::browser::client_addr::TrustedProxies;
+use crate::browser::emit::{Browsers, ClusterAdapter};
+use crate::browser::origin::OriginPolicy;
+use crate::browser::router;
+use crate::browser::server::{self, Shared};
+use crate::browser::sessions::{self, Caps};
+use crate::cluster::census::Census;
+use crate::cluster::driver::{self, ManagedDriver};
+use crate::hub::Hub;
+use crate::ingress::demo;
+use crate::ingress::http_api::{self, HttpApi};
+use crate::ingress::unix_connection::Limits;
+use crate::ingress::unix_listener::{SocketAccess, UnixIngress};
+use crate::net::http_server::{self, Deadlines, Listener};
+use crate::net::listen;
+use crate::net::tls::Tls;
+use crate::ops::health::{self, Health};
+use crate::ops::monitoring::{self, Monitoring};
+use crate::ops::rate_history::History;
+use crate::settings::flags::{AuthMode, Config};
+use crate::state::online_count::OnlineCount;
+use crate::state::presence::Presence;
+use crate::state::recent::Recent;
+
+/// How long a shutdown waits for connections to finish before giving up.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Messages from other nodes waiting for this one to emit them; beyond it
+/// they are dropped (and logged). Held only while there is a backlog.
+const CLUSTER_BACKLOG: usize = 65_536;
+
+/// Checks what the settings name beyond their syntax (the TLS files, the
+/// Redis URL), for `--check-config`.
+pub fn check(config: &Config) -> Result<(), String> {
+    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+        Tls::load(cert, key)?;
+    }
+    if let Some(url) = &config.redis_url {
+        driver::parse_url(url).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Runs the daemon until `shutdown` is cancelled, then stops accepting,
+/// answers what was already read, disconnects browsers and removes the socket.
+/// `reloader` re-reads the settings on SIGHUP.
+pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken) -> Result<(), Box<dyn Error>> {
+    let started = Instant::now();
+    let hangups = reload::hangups()?;
+    let secret = crate::auth::secret::load_or_create(&config.token_secret_file)?;
+    let mut shared = Shared {
+        presence: Arc::new(Presence::default()),
+        online: Arc::new(OnlineCount::new(config.online_count_template.clone())),
+        tokens: Arc::new(Tokens::new(&secret, config.token_leeway_secs)),
+        messages_per_sec: Arc::new(AtomicU32::new(config.max_client_messages_per_sec)),
+    };
+    let daemon = Daemon { config, reloader, hangups, started, shutdown };
+    let Some(url) = daemon.config.redis_url.clone() else {
+        let (io, socket_io, ()) = server::socket_io(SocketIo::builder(), &daemon.config, &shared);
+        return serve(daemon, shared, Browsers::Alone(io), None, socket_io).await;
+    };
+    driver::parse_url(&url)?;
+    let dropped = Arc::new(Notify::new());
+    let Some((driver, conn)) = connect_redis(&url, &dropped, &daemon.shutdown).await else {
+        return Ok(());
+    };
+    let config = &daemon.config;
+    let ttl = Duration::from_secs(config.cluster_node_ttl_secs);
+    let census = Arc::new(Census::new(conn, &config.redis_prefix, ttl, dropped));
+    let adapter = RedisAdapterConfig::new()
+        .with_prefix(format!("{}-io", config.redis_prefix))
+        .with_stream_buffer(CLUSTER_BACKLOG)
+        .with_request_timeout(driver::REDIS_TIMEOUT);
+    let builder = SocketIo::builder().with_adapter::<ClusterAdapter>(RedisAdapterCtr::new_with_driver(driver, adapter));
+    shared.presence = Arc::new(Presence::tracking_changes());
+    let (io, socket_io, init) = server::socket_io(builder, config, &shared);
+    init.await.map_err(|e| format!("cannot join the cluster on Redis: {e}"))?;
+    tracing::info!(node = census.node(), "cluster node on redis");
+    serve(daemon, shared, Browsers::Clustered(io), Some(census), socket_io).await
+}
+
+/// What [`serve`] needs besides the Socket.IO server.
+struct Daemon {
+    config: Config,
+    reloader: Reloader,
+    hangups: tokio::signal::unix::Signal,
+    started: Instant,
+    shutdown: CancellationToken,
+}
+
+/// Serves the daemon with its Socket.IO server built (alone, or a cluster
+/// node with its `census`).
+async fn serve<S>(
+    daemon: Daemon,
+    shared: Shared,
+    browsers: Browsers,
+    census: Option<Arc<Census>>,
+    socket_io: S,
+) -> Result<(), Box<dyn Error>>
+where
+    S: Service<Request<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Response: IntoResponse,
+    S::Future: Send + 'static,
+{
+    let Daemon { config, reloader, hangups, started, shutdown } = daemon;
+    let Shared { presence, online, tokens, messages_per_sec } = shared;
+    let recent = Recent::new(Duration::from_secs(config.dedup_window_secs), config.dedup_max_ids);
+    let hub = Arc::new(Hub::new(browsers.clone(), presence.clone(), census.clone(), online.clone(), tokens, recent));
+
+    let access = SocketAccess { mode: config.socket_mode, group: config.socket_group.clone() };
+    let unix = UnixIngress::bind(&config.socket, &access)?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(Arc::new(Tls::load(cert, key)?)),
+        _ => None,
+    };
+    let web_listener = Listener {
+        name: "socket.io",
+        metric: "socket_io",
+        tcp: listen::bind_tcp(config.listen, "--listen")?,
+        tls: tls.as_ref().map(|tls| tls.server_config()),
+    };
+    let http_listener = Listener {
+        name: "http push api",
+        metric: "http_api",
+        tcp: listen::bind_tcp(config.http_listen, "--http-listen")?,
+        tls: None,
+    };
+    let origins = OriginPolicy::new(&config.cors_origin, config.refuse_missing_origin);
+    let proxies = TrustedProxies::new(config.trusted_proxy.clone());
+    let sessions = Arc::new(sessions::Sessions::new(Caps::of(&config), proxies));
+    let gate = sessions::Gate::new(socket_io, sessions.clone(), Duration::from_secs(config.connect_timeout_secs));
+    let web = router::router(gate, origins, config.demo.then(|| demo::router(hub.clone())));
+    let api_key = ApiKey::new(config.http_api_key.clone());
+    let history = Arc::new(History::default());
+    let http =
+        http_api::router(HttpApi { hub: hub.clone(), api_key: api_key.clone(), max_body: config.max_body_bytes })
+            .merge(health::router(Health { hub: hub.clone(), shutdown: shutdown.clone() }))
+            .merge(monitoring::router(Monitoring { hub: hub.clone(), api_key, history: history.clone(), started }));
+
+    let scheme = if tls.is_some() { "https (wss)" } else { "http (ws)" };
+    tracing::info!(address = %config.listen, scheme, "socket.io listening");
+    tracing::info!(address = %config.http_listen, "http push api listening");
+    tracing::info!(path = %config.socket.display(), "unix socket listening");
+    match config.auth {
+        AuthMode::Token => tracing::info!(secret = %config.token_secret_file.display(), "browsers log in with tokens"),
+        AuthMode::None => tracing::warn!(
+            "--auth none: browsers log in with a plain uid, so any page can read any user's messages; \
+             move pages to login tokens and drop this flag"
+        ),
+    }
+    if config.demo {
+        tracing::warn!(url = %format!("http://{}/", config.listen), "demo page enabled: anyone who reaches it can push");
+    }
+
+    let tasks = TaskTracker::new();
+    let limits = Limits {
+        max_frame: config.max_frame_bytes,
+        idle: Duration::from_secs(config.unix_idle_timeout_secs),
+        io: Duration::from_secs(config.unix_io_timeout_secs),
+    };
+    tasks.spawn(unix.serve(hub.clone(), limits, shutdown.clone()));
+    tasks.spawn(hub.clone().broadcast_online_count(shutdown.clone()));
+    tasks.spawn(history.run(shutdown.clone()));
+    if let Some(census) = census {
+        tasks.spawn(census.run(presence, move || browsers.sockets(), shutdown.clone()));
+    }
+    let deadlines = Deadlines {
+        header: Duration::from_secs(config.http_header_timeout_secs),
+        body: Duration::from_secs(config.http_body_timeout_secs),
+    };
+    let connections = Arc::new(Semaphore::new(config.max_connections()));
+    let serve = |listener, app| http_server::serve(listener, app, deadlines, connections.clone(), shutdown.clone());
+    tasks.spawn(serve(web_listener, web));
+    tasks.spawn(serve(http_listener, http));
+    let live = Live { sessions, online, messages_per_sec, tls };
+    tasks.spawn(reload::run(hangups, reloader, live, config, shutdown.clone()));
+    tasks.close();
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    tracing::info!("ready");
+
+    shutdown.cancelled().await;
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    // Closing a browser's socket waits for its writer, which a client that
+    // stopped reading holds: the grace bounds that too.
+    let drained = async {
+        hub.close().await;
+        tasks.wait().await;
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
+        tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; exiting anyway");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Connects to Redis, waiting for it if it is not up yet (a cluster's nodes
+/// and its Redis may start in any order); None if shut down meanwhile.
+async fn connect_redis(
+    url: &str,
+    dropped: &Arc<Notify>,
+    shutdown: &CancellationToken,
+) -> Option<(ManagedDriver, redis::aio::ConnectionManager)> {
+    let mut waiting = false;
+    loop {
+        match ManagedDriver::connect(url, dropped.clone()).await {
+            Ok(connected) => return Some(connected),
+            Err(e) if !waiting => {
+                tracing::error!(cause = %e, "waiting for Redis before joining the cluster");
+                waiting = true;
+            }
+            Err(_) => {}
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.cancelled() => return None,
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The demo page (`--demo`): log in as a uid, watch messages and the online
+//! count, push from a form. The page stands in for a site's back end: it
+//! mints tokens and pushes through the hub like PHP would.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use msgpush_protocol::defaults::{self, events};
+use msgpush_protocol::{Content, Publish, Target, TokenRequest};
+use serde::Deserialize;
+
+use crate::hub::Hub;
+use crate::telemetry::metrics::Ingress;
+
+/// The demo page: log in as a uid, watch messages and the online count, push.
+const DEMO_PAGE: &str = include_str!("../../web/demo.html");
+
+/// The demo's routes: the page at `/`, a token for a uid, the push form.
+pub fn router(hub: Arc<Hub>) -> axum::Router {
+    Router::new()
+        .route("/", get(Html(DEMO_PAGE)))
+        .route("/demo/token", get(demo_token))
+        .route("/demo/push", post(demo_push))
+        .with_state(hub)
+}
+
+/// What the demo page asks a token for.
+#[derive(Debug, Deserialize)]
+struct DemoLogin {
+    uid: String,
+}
+
+/// A login token for the demo page: the page stands in for a site's back end.
+async fn demo_token(State(hub): State<Arc<Hub>>, Query(login): Query<DemoLogin>) -> Response {
+    let request = TokenRequest { uid: login.uid, ttl: defaults::TOKEN_TTL_SECS };
+    match hub.mint_token(&request) {
+        Ok((token, expires)) => Json(serde_json::json!({ "token": token, "expires": expires })).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}
+
+/// What the demo page's form posts.
+#[derive(Debug, Deserialize)]
+struct DemoPush {
+    /// A uid, or empty for everyone.
+    to: String,
+    content: String,
+}
+
+async fn demo_push(State(hub): State<Arc<Hub>>, Json(form): Json<DemoPush>) -> Response {
+    let to = if form.to.is_empty() { Target::Everyone } else { Target::Users(vec![form.to]) };
+    let publish = Publish { to, event: events::NEW_MSG.to_owned(), content: Content::Text(form.content), msg_id: None };
+    match hub.publish(publish, Ingress::Demo).await {
+        Ok(sockets) => Json(serde_json::json!({ "sockets": sockets })).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}

@@ -1,0 +1,8 @@
+//! State that knows nothing of the server: who is logged in (the online
+//! map), the `update_online_count` message, and the ids of recently
+//! published messages. Each piece is a leaf with its own lock; imports only
+//! `telemetry` and `settings`.
+
+pub mod online_count;
+pub mod presence;
+pub mod recent;
