@@ -37,13 +37,18 @@ RUN_SECRET ?= $(CURDIR)/target/token-secret
 endif
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all run check test bench heap-profile build deps system-packages node-modules install uninstall deb dist clean
+.PHONY: all run check fuzz test bench heap-profile build deps system-packages node-modules install uninstall deb dist clean
 
 all: build
 
+# The demo page mints a login token for any uid, so whoever reaches it can
+# read any user's messages: it listens on loopback unless RUN_LISTEN says
+# otherwise (`make run RUN_LISTEN=0.0.0.0:2120` opens it to the network).
+RUN_LISTEN ?= 127.0.0.1:2120
+
 run: build
-	@echo "msgpushd: demo page on http://127.0.0.1:2120/ (HTTP push API on 127.0.0.1:2121, socket $(RUN_SOCKET))"
-	$(DAEMON) --demo --socket $(RUN_SOCKET) --token-secret-file $(RUN_SECRET)
+	@echo "msgpushd: demo page on http://$(RUN_LISTEN)/ (HTTP push API on 127.0.0.1:2121, socket $(RUN_SOCKET))"
+	$(DAEMON) --demo --listen $(RUN_LISTEN) --socket $(RUN_SOCKET) --token-secret-file $(RUN_SECRET)
 
 # Formatting, lints (warnings are errors) and the unit tests: quick, no
 # daemon started. The release profile, so that nothing is built twice.
@@ -51,6 +56,25 @@ check: build
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 	set -o pipefail; $(CARGO) test --release --workspace --lib --bins 2>&1 | tee target/check.log
+	set -o pipefail; for crate in $(VENDORED); do \
+	  $(CARGO) test --release --locked --manifest-path vendor/$$crate/Cargo.toml --target-dir target --all-features \
+	    2>&1 | tee -a target/check.log || exit 1; \
+	done
+
+# The copies in vendor/ whose own tests `make check` runs (vendor/README.md).
+VENDORED := engineioxide-core socketioxide-parser-common
+
+# The property tests (every parser that reads outside input, under generated
+# input) with FUZZ_CASES cases each instead of proptest's 256: minutes. An
+# input that fails is shrunk and kept in the crate's proptest-regressions/,
+# and tried first by every later run: commit it with the fix.
+FUZZ_CASES ?= 1000000
+fuzz: build
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release --workspace --lib properties
+	for crate in $(VENDORED); do \
+	  PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release --locked --manifest-path vendor/$$crate/Cargo.toml \
+	    --target-dir target --all-features properties || exit 1; \
+	done
 
 # `check`, then every end-to-end test; --no-fail-fast so that one failing
 # test binary does not hide the others. The last line sums up both.

@@ -20,7 +20,10 @@ const OWNERS: &[(&str, &[&str])] = &[
     ("request head (URI, headers)", &["parse_headers", "kept_request", "clone (request.rs)", "(role.rs)"]),
     ("websocket stream and read buffer", &["(handshake.rs)", "(bilock.rs)", "(compat.rs)", "(split.rs)", "(lib.rs)"]),
     ("tokio I/O registration", &["(registration_set.rs)"]),
-    ("msgpushd: login (presence, rooms), session caps", &["(browser.rs)", "(presence.rs)", "(sessions.rs)", "msgpushd::browser::", "msgpushd::state::"]),
+    (
+        "msgpushd: login (presence, rooms), session caps",
+        &["(browser.rs)", "(presence.rs)", "(sessions.rs)", "msgpushd::browser::", "msgpushd::state::"],
+    ),
     ("Socket.IO socket and handlers", &["(client.rs)", "(ns.rs)", "(socket.rs)"]),
 ];
 

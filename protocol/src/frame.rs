@@ -136,6 +136,20 @@ mod tests {
     }
 
     #[test]
+    fn a_float_in_json_content_reads_back_exactly() {
+        // serde_json's default float parser may change the last digit; the
+        // workspace turns on its float_roundtrip feature.
+        let mut request = publish();
+        if let Command::Publish(p) = &mut request.cmd {
+            p.content = Content::Json(serde_json::json!([-5.284677633506701e69, 5.173119173882557e163, 0.1]));
+        }
+        let mut out = Vec::new();
+        encode(&request, &mut out);
+        let back: Request = read(&mut &out[..], &mut Vec::new(), 1 << 20).unwrap();
+        assert_eq!(back, request);
+    }
+
+    #[test]
     fn pipelined_frames_are_read_one_by_one() {
         let mut out = Vec::new();
         for id in 1..=3 {

@@ -21,6 +21,9 @@ pub mod message;
 #[cfg(feature = "codec")]
 pub mod codec;
 
+#[cfg(test)]
+mod properties;
+
 pub use frame::{FrameError, PROTOCOL_VERSION};
 pub use message::{
     Command, Content, Disconnect, ErrorCode, MsgId, Publish, Reply, Request, Response, Target, TokenRequest,

@@ -181,4 +181,42 @@ mod tests {
         let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
         assert!(tokens.verify(&unsigned).is_err());
     }
+
+    mod properties {
+        use base64::Engine;
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// `header.payload.signature`, each part base64url of what was generated.
+        fn jwt_shaped() -> impl Strategy<Value = String> {
+            let part = prop::collection::vec(any::<u8>(), 0..80);
+            let json = prop_oneof![
+                Just(r#"{"alg":"HS256","typ":"JWT"}"#.to_owned()),
+                Just(r#"{"alg":"none"}"#.to_owned()),
+                "\\{[ -~]{0,60}\\}",
+            ];
+            (json.clone(), json, part).prop_map(|(header, payload, signature)| {
+                let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+                format!("{}.{}.{}", b64.encode(header), b64.encode(payload), b64.encode(signature))
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn any_string_is_a_uid_only_if_we_signed_it(token in prop_oneof![any::<String>(), jwt_shaped()]) {
+                let tokens = Tokens::new(SECRET, 0);
+                prop_assert!(tokens.verify(&token).is_err());
+            }
+
+            #[test]
+            fn a_minted_token_logs_in_as_its_uid(uid in "\\PC{1,64}", ttl in 1u64..=2_592_000) {
+                let tokens = Tokens::new(SECRET, 0);
+                let (token, exp) = tokens.mint(&uid, ttl).unwrap();
+                prop_assert!(token.len() <= MAX_TOKEN_BYTES);
+                prop_assert!(exp >= now() + ttl - 1);
+                prop_assert_eq!(tokens.verify(&token), Ok(uid));
+            }
+        }
+    }
 }

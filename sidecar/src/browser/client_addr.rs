@@ -91,4 +91,38 @@ mod tests {
         assert_eq!(parse_net("192.168.0.0/16").unwrap().to_string(), "192.168.0.0/16");
         assert!(parse_net("localhost").is_err());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn entry() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<[u8; 4]>().prop_map(|ip| IpAddr::from(ip).to_string()),
+                any::<[u8; 16]>().prop_map(|ip| IpAddr::from(ip).to_string()),
+                Just("127.0.0.1".to_owned()),
+                "[ -~]{0,12}",
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn the_client_is_the_peer_or_an_address_the_header_names(
+                peer in prop_oneof![Just(IpAddr::from([127, 0, 0, 1])), any::<[u8; 4]>().prop_map(IpAddr::from)],
+                values in prop::collection::vec(prop::collection::vec(entry(), 1..4), 0..3),
+            ) {
+                let proxies = TrustedProxies::new(vec![parse_net("127.0.0.1").unwrap(), parse_net("10.0.0.0/8").unwrap()]);
+                let mut map = HeaderMap::new();
+                for value in &values {
+                    if let Ok(value) = value.join(", ").parse() {
+                        map.append("x-forwarded-for", value);
+                    }
+                }
+                let client = proxies.client_ip(peer, &map);
+                let named = values.iter().flatten().filter_map(|e| e.trim().parse::<IpAddr>().ok()).any(|ip| ip.to_canonical() == client);
+                prop_assert!(client == peer || (proxies.trusts(peer) && named));
+            }
+        }
+    }
 }

@@ -277,3 +277,88 @@ fn reason_label(reason: DisconnectReason) -> &'static str {
         DisconnectReason::ClosingServer => "server_closing",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    mod properties {
+        use proptest::prelude::*;
+        use socketioxide_core::parser::{Parse, ParseConfig, ParserState};
+        use socketioxide_core::Str;
+        use socketioxide_parser_common::CommonParser;
+
+        use super::super::*;
+
+        const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<String>().prop_map(Value::String),
+            ];
+            leaf.prop_recursive(3, 16, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::btree_map(any::<String>(), inner, 0..4)
+                        .prop_map(|map| Value::Object(map.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// What a browser may send: anything, or something shaped like a
+        /// Socket.IO packet (`42["login",...]`, `451-["x",{"_placeholder":true,"num":0}]`).
+        fn packet_text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                ("[0-6]", "([0-9]{1,3}-)?", "(/[a-z]{0,4},)?", "[0-9]{0,3}", json())
+                    .prop_map(|(kind, attachments, ns, ack, data)| format!("{kind}{attachments}{ns}{ack}{data}")),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn any_login_argument_logs_in_as_a_valid_uid_or_is_refused(value in json(), none in any::<bool>()) {
+                let tokens = Tokens::new(SECRET, 0);
+                let mode = if none { AuthMode::None } else { AuthMode::Token };
+                match uid_of_login(value.clone(), mode, &tokens) {
+                    Ok(uid) => {
+                        prop_assert!(mode == AuthMode::None, "no token was minted, so none can log in");
+                        prop_assert!(check_uid(&uid).is_ok());
+                        prop_assert!(value == Value::String(uid.clone()) || value.as_i64().map(|n| n.to_string()) == Some(uid));
+                    }
+                    Err(refused) => prop_assert!(!refused.why.is_empty()),
+                }
+            }
+
+            #[test]
+            fn any_socket_io_packet_from_a_browser_decodes_or_is_refused(
+                text in packet_text(),
+                attachments in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..16), 0..3),
+            ) {
+                let (config, state) = (ParseConfig::default(), ParserState::default());
+                if CommonParser.decode_str(&config, &state, Str::from(text)).is_err() {
+                    for attachment in attachments {
+                        let _ = CommonParser.decode_bin(&config, &state, attachment.into());
+                    }
+                }
+            }
+
+            #[test]
+            fn an_event_the_daemon_emits_reads_back_as_itself(event in "[a-z_]{1,12}", data in json()) {
+                let (config, state) = (ParseConfig::default(), ParserState::default());
+                let value = CommonParser.encode_value(&data, Some(&event)).unwrap();
+                let encoded = CommonParser.encode(socketioxide_core::packet::Packet::event("/", value.clone()));
+                let socketioxide_core::Value::Str(text, None) = encoded else { panic!("a text packet") };
+                let packet = CommonParser.decode_str(&config, &state, text).unwrap();
+                let socketioxide_core::packet::PacketData::Event(back, None) = packet.inner else { panic!("an event") };
+                let (name, args): (String, Value) = (
+                    CommonParser.read_event(&back).unwrap().to_owned(),
+                    CommonParser.decode_value(&mut back.clone(), true).unwrap(),
+                );
+                prop_assert_eq!(name, event);
+                prop_assert_eq!(args, data);
+            }
+        }
+    }
+}

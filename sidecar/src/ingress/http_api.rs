@@ -134,4 +134,43 @@ mod tests {
         );
         assert_eq!(escape_html("当前 ok"), "当前 ok");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// PHP's `htmlspecialchars_decode($s, ENT_QUOTES)`.
+        fn unescape(s: &str) -> String {
+            s.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&#039;", "'")
+                .replace("&amp;", "&")
+        }
+
+        proptest! {
+            #[test]
+            fn escaped_content_carries_no_markup_and_decodes_to_the_original(content in any::<String>()) {
+                let escaped = escape_html(&content);
+                prop_assert!(!escaped.contains(['<', '>', '"', '\'']));
+                prop_assert_eq!(unescape(&escaped), content);
+            }
+
+            #[test]
+            fn any_parameters_give_a_publish_or_none(
+                fields in prop::collection::vec(("(type|to|content|key|x)(\\[\\])?", "[ -~]{0,12}"), 0..6),
+            ) {
+                let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(&fields).finish();
+                let request = Request::get(format!("/?{query}")).body(Body::empty()).unwrap();
+                let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                let params = runtime.block_on(Params::read(request, 0)).unwrap();
+                if let Some(publish) = publish_of(&params) {
+                    prop_assert_eq!(text(&params, "type"), Some("publish"));
+                    prop_assert_eq!(&publish.event, events::NEW_MSG);
+                    prop_assert!(publish.validate().is_ok());
+                }
+            }
+        }
+    }
 }

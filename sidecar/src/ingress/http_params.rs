@@ -194,4 +194,83 @@ mod tests {
         let no_boundary = request("multipart/form-data", "/", b"--x");
         assert!(matches!(Params::read(no_boundary, 1024).await, Err(ParamsError::Malformed(_))));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn content_type() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just(String::new()),
+                Just("application/x-www-form-urlencoded".to_owned()),
+                Just("application/json".to_owned()),
+                Just("multipart/form-data; boundary=XyZ".to_owned()),
+                "[ -~]{0,40}",
+            ]
+        }
+
+        /// The body of a multipart request with these fields, as PHP curl sends it.
+        fn multipart(fields: &[(String, String)]) -> Vec<u8> {
+            let mut body = Vec::new();
+            for (name, value) in fields {
+                body.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"");
+                body.extend_from_slice(name.as_bytes());
+                body.extend_from_slice(b"\"\r\n\r\n");
+                body.extend_from_slice(value.as_bytes());
+                body.extend_from_slice(b"\r\n");
+            }
+            body.extend_from_slice(b"--XyZ--\r\n");
+            body
+        }
+
+        fn read(content_type: &str, query: &str, body: Vec<u8>, max: usize) -> Option<Result<Params, ParamsError>> {
+            let request = Request::post(format!("/?{query}")).header(header::CONTENT_TYPE, content_type);
+            let request = request.body(Body::from(body)).ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            Some(runtime.block_on(Params::read(request, max)))
+        }
+
+        /// A field name PHP reads as plain (no `[`), and a value, as curl sends them.
+        fn field() -> impl Strategy<Value = (String, String)> {
+            ("[a-z_]{1,8}", "[^\\r\\n\"]{0,20}")
+        }
+
+        proptest! {
+            #[test]
+            fn any_request_gives_parameters_or_a_refusal(
+                content_type in content_type(),
+                query in "[!-~]{0,40}",
+                body in prop::collection::vec(any::<u8>(), 0..300),
+                max in 0usize..400,
+            ) {
+                let size = body.len();
+                let Some(read) = read(&content_type, &query, body, max) else { return Ok(()) };
+                if size > max {
+                    prop_assert_eq!(read.unwrap_err(), ParamsError::TooLarge);
+                } else {
+                    prop_assert!(!matches!(read, Err(ParamsError::TooLarge)));
+                }
+            }
+
+            #[test]
+            fn urlencoded_fields_read_back_with_the_last_one_winning(fields in prop::collection::vec(field(), 1..6)) {
+                let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&fields).finish();
+                let params = read("application/x-www-form-urlencoded", "", body.into_bytes(), 4096).unwrap().unwrap();
+                for (name, _) in &fields {
+                    let last = fields.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap();
+                    prop_assert_eq!(text(&params, name), Some(last));
+                }
+            }
+
+            #[test]
+            fn multipart_fields_read_back_as_curl_sent_them(fields in prop::collection::vec(field(), 1..6)) {
+                let params = read("multipart/form-data; boundary=XyZ", "", multipart(&fields), 4096).unwrap().unwrap();
+                for (name, _) in &fields {
+                    let last = fields.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap();
+                    prop_assert_eq!(text(&params, name), Some(last));
+                }
+            }
+        }
+    }
 }

@@ -199,4 +199,40 @@ mod tests {
         let hidden = Config::try_parse_from(["msgpushd", "--http-api-key", "s3cret"]).unwrap();
         assert!(!effective(&hidden).contains("s3cret"));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A settings file's line: a known or made-up key, and a TOML value
+        /// of any type, or a line of anything.
+        fn line() -> impl Strategy<Value = String> {
+            let keys: Vec<String> =
+                Config::command().get_arguments().map(|arg| arg.get_id().as_str().to_owned()).collect();
+            let key = prop_oneof![prop::sample::select(keys), "[a-z_]{1,12}"];
+            let value = prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<bool>().prop_map(|b| b.to_string()),
+                "[ -~]{0,16}".prop_map(|s| format!("{s:?}")),
+                Just("[\"a\", 1]".to_owned()),
+                Just("{ x = 1 }".to_owned()),
+                Just("1.5".to_owned()),
+            ];
+            prop_oneof![(key, value).prop_map(|(k, v)| format!("{k} = {v}")), "\\PC{0,30}"]
+        }
+
+        proptest! {
+            #[test]
+            fn any_settings_file_gives_settings_or_an_error_naming_the_file(lines in prop::collection::vec(line(), 0..6)) {
+                let (f, args) = file(&lines.join("\n"));
+                match load(&args) {
+                    Ok(_) => {}
+                    Err(SettingsError::File(why)) => prop_assert!(why.starts_with(&f.0.display().to_string()), "{}", why),
+                    // A file can only set what flags set, so it fails where they would: with clap's message.
+                    Err(SettingsError::Usage(_)) => {}
+                }
+            }
+        }
+    }
 }

@@ -9,6 +9,8 @@ use http::HeaderValue;
 mod buf;
 mod decoder;
 mod encoder;
+#[cfg(test)]
+mod properties;
 
 const PACKET_SEPARATOR_V4: u8 = b'\x1e';
 #[cfg(feature = "v3")]
@@ -22,8 +24,26 @@ const BINARY_PACKET_IDENTIFIER_V3: u8 = 0x01;
 #[cfg(feature = "v3")]
 const BINARY_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/octet-stream");
 
-/// Decode a payload into a stream of packets.
+/// Decode a payload into a stream of packets. The stream ends after its
+/// first error: the decoders would yield the same error again (they do not
+/// consume what they failed to parse), and nothing after it can be trusted.
 pub fn decoder(
+    body: impl http_body::Body<Error = impl std::fmt::Debug> + Unpin,
+    content_type: Option<&HeaderValue>,
+    protocol: ProtocolVersion,
+    max_payload: u64,
+) -> impl Stream<Item = Result<Packet, PacketParseError>> {
+    use futures_util::StreamExt;
+
+    let mut failed = false;
+    packet_decoder(body, content_type, protocol, max_payload).take_while(move |packet| {
+        let go_on = !failed;
+        failed = packet.is_err();
+        std::future::ready(go_on)
+    })
+}
+
+fn packet_decoder(
     body: impl http_body::Body<Error = impl std::fmt::Debug> + Unpin,
     #[allow(unused)] content_type: Option<&HeaderValue>,
     #[allow(unused)] protocol: ProtocolVersion,
