@@ -67,6 +67,17 @@ impl RedisServer {
         assert!(wait_until(|| self.ping()), "redis-server did not answer on {}", self.addr);
     }
 
+    /// Makes it answer no other client for `ms` milliseconds (`CLIENT
+    /// PAUSE`): a Redis that is slow, not down.
+    pub fn pause(&self, ms: u64) {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        stream.write_all(format!("CLIENT PAUSE {ms} ALL\r\n").as_bytes()).unwrap();
+        let mut answer = [0u8; 5];
+        stream.read_exact(&mut answer).unwrap();
+        assert_eq!(&answer, b"+OK\r\n");
+    }
+
     fn ping(&self) -> bool {
         let Ok(mut stream) = TcpStream::connect(self.addr) else {
             return false;

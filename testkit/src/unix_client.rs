@@ -27,6 +27,11 @@ impl UnixClient {
         UnixClient { stream, next_id: 1, buf: Vec::new() }
     }
 
+    /// The connection itself, for a test that writes without reading.
+    pub fn into_stream(self) -> UnixStream {
+        self.stream
+    }
+
     /// Writes raw bytes.
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap();

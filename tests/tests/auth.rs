@@ -205,3 +205,73 @@ fn a_short_secret_file_stops_the_daemon_with_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("at least 32 are needed"), "{stderr}");
 }
+
+#[test]
+fn daemons_started_at_the_same_moment_share_one_new_secret() {
+    let dir = TempDir::new("secret-race");
+    // msgpushd_command puts the secret in the directory it is given.
+    let state = dir.path().join("state");
+    let secret = state.join("token-secret");
+    let starts: Vec<ChildGuard> = (0..30)
+        .map(|i| {
+            let mut command = msgpushd_command(&state);
+            command.arg("--socket").arg(dir.path().join(format!("{i}.sock")));
+            let child = command.stderr(std::process::Stdio::piped()).spawn().expect("start msgpushd");
+            ChildGuard::kill_on_drop(child)
+        })
+        .collect();
+    let sockets: Vec<_> = (0..30).map(|i| dir.path().join(format!("{i}.sock"))).collect();
+    let mut starts = starts;
+    let up =
+        wait_until(|| sockets.iter().zip(&mut starts).all(|(socket, child)| socket.exists() || child.has_exited()));
+    assert!(up, "every daemon either started or stopped");
+    for (i, child) in starts.iter_mut().enumerate() {
+        if child.has_exited() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(child.child().stderr.as_mut().unwrap(), &mut stderr).unwrap();
+            panic!("daemon {i} did not start: {stderr}");
+        }
+    }
+    let content = std::fs::read_to_string(&secret).unwrap();
+    assert_eq!(content.trim_end().len(), 64, "one whole secret: {content:?}");
+    let left: Vec<_> = std::fs::read_dir(secret.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["token-secret"], "no temporary file left behind");
+}
+
+#[test]
+fn a_secret_someone_else_could_have_put_there_is_refused() {
+    let dir = TempDir::new("planted-secret");
+    // Whether msgpushd refused to start, and why.
+    let start = |dir: &TempDir| {
+        let mut command = msgpushd_command(dir.path());
+        command.arg("--socket").arg(dir.path().join("s.sock"));
+        let mut child = ChildGuard::kill_on_drop(command.stderr(std::process::Stdio::piped()).spawn().unwrap());
+        assert!(wait_until(|| child.has_exited() || dir.path().join("s.sock").exists()));
+        let exited = child.has_exited();
+        let mut stderr = String::new();
+        if exited {
+            std::io::Read::read_to_string(child.child().stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        }
+        (exited, stderr)
+    };
+    // A directory anyone may write to: anyone could have replaced the secret.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (refused, why) = start(&dir);
+    assert!(refused, "started with a secret in a world-writable directory");
+    assert!(why.contains("may be written by other users"), "{why}");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A secret owned by another user (only root can make one here).
+    if !nix_is_root() {
+        skip("a secret owned by another user", "giving a file away needs root");
+        return;
+    }
+    std::fs::write(dir.path().join("token-secret"), format!("{}\n", "ab".repeat(32))).unwrap();
+    std::os::unix::fs::chown(dir.path().join("token-secret"), Some(65534), None).unwrap();
+    let (refused, why) = start(&dir);
+    assert!(refused, "started with a planted secret");
+    assert!(why.contains("is owned by uid 65534"), "{why}");
+}
+
+fn nix_is_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout.starts_with(b"0\n"))
+}

@@ -2,7 +2,7 @@
 //! node reach every node's browsers, counts are the cluster's, and a node or
 //! Redis that dies is handled as documented.
 
-use msgpush_protocol::{Command as Cmd, Disconnect, Reply};
+use msgpush_protocol::{Command as Cmd, Content, Disconnect, Reply, Target};
 use msgpush_testkit::*;
 
 /// `n` nodes on `redis` sharing one token secret, each with `extra` flags.
@@ -164,4 +164,24 @@ fn a_node_started_before_its_redis_waits_for_it() {
     assert!(log.contains("cluster node on redis"), "{log}");
     let _browser = Browser::open(&node, "early");
     node.wait_online("early", 1);
+}
+
+#[test]
+fn an_empty_list_of_users_reaches_no_one_while_redis_is_slow() {
+    let redis = RedisServer::start();
+    let (_shared, nodes) = nodes(&redis, 1, &[]);
+    let mut browser = Browser::open(&nodes[0], "ivy");
+    nodes[0].wait_online("ivy", 1);
+    let mut unix = nodes[0].unix();
+    // Too slow to count a push's sockets (so the push counts only this
+    // node's), not so slow that the node takes it for an outage.
+    redis.pause(1500);
+    let reply = unix.publish(Target::Users(vec![]), "new_msg", Content::Text("to nobody".into()));
+    assert_eq!(reply, Reply::Delivered { sockets: 0 });
+    assert_eq!(unix.request(Cmd::Disconnect(Disconnect { uids: vec![] })), Reply::Disconnected { sockets: 0 });
+    std::thread::sleep(std::time::Duration::from_millis(1600));
+    assert_eq!(unix.push_text("ivy", "after"), 1);
+    browser.expect_event("new_msg", &text("after"));
+    assert_eq!(browser.count_event("new_msg", &text("to nobody")), 0, "nobody named is nobody, not everyone");
+    assert!(browser.seen.iter().all(|l| l["type"] != "disconnected"));
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use msgpush_protocol::frame::{self, PROTOCOL_VERSION};
 use msgpush_protocol::limits::MAX_UID_BYTES;
-use msgpush_protocol::{Command as Cmd, Content, ErrorCode, MsgId, Publish, Reply, Request, Target};
+use msgpush_protocol::{Command as Cmd, Content, Disconnect, ErrorCode, MsgId, Publish, Reply, Request, Target};
 use msgpush_testkit::*;
 use serde_json::json;
 
@@ -259,16 +259,29 @@ fn health_checks_answer_and_logs_can_be_json() {
 
 #[test]
 fn http_api_key_is_required_when_set() {
-    let daemon = Daemon::start_with(&["--http-api-key", "s3cret"]);
+    let daemon = Daemon::start_with(&["--http-api-key", "s3cret", "--http-body-timeout-secs", "60"]);
     let form = "application/x-www-form-urlencoded";
     assert_eq!(http_post(daemon.http, "/", form, b"type=publish&to=1&content=x").0, 403);
     assert_eq!(http_post(daemon.http, "/", form, b"type=publish&to=1&content=x&key=wrong").0, 403);
     assert_eq!(http_post(daemon.http, "/", form, b"type=publish&to=1&content=x&key=s3cret"), (200, "offline".into()));
-    let (status, _, body) = http_raw(
-        daemon.http,
-        b"GET /?type=publish&to=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\nConnection: close\r\n\r\n",
-    );
-    assert_eq!((status, body.as_str()), (200, "offline"));
+    // The key in the URL of a form post (`curl -d 'type=publish&...' '.../?key=K'`).
+    assert_eq!(http_post(daemon.http, "/?key=s3cret", form, b"type=publish&to=1&content=x"), (200, "offline".into()));
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let request = format!(
+            "GET /?type=publish&to=1 HTTP/1.1\r\nHost: x\r\nAuthorization: {scheme} s3cret\r\nConnection: close\r\n\r\n"
+        );
+        let (status, _, body) = http_raw(daemon.http, request.as_bytes());
+        assert_eq!((status, body.as_str()), (200, "offline"), "the scheme in any case (RFC 7235): {scheme}");
+    }
+    // A wrong key in the head is refused before the body is read: here the
+    // body never comes, and the answer does not wait for it.
+    let head = b"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000000\r\n\r\n";
+    let mut stream = std::net::TcpStream::connect(daemon.http).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    std::io::Write::write_all(&mut stream, head).unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut line).unwrap();
+    assert!(line.contains(" 403 "), "answered at once: {line:?}");
 }
 
 #[test]
@@ -748,11 +761,31 @@ fn client_script_is_served_and_the_demo_page_only_when_asked() {
     let get = |daemon: &Daemon, path: &str| {
         http_raw(daemon.web, format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
     };
-    assert_ne!(get(&daemon, "/demo/token?uid=d").0, 200, "no demo, no tokens for anyone who asks");
+    let token = |daemon: &Daemon, origin: Option<&str>| {
+        let origin = origin.map(|o| format!("Origin: {o}\r\n")).unwrap_or_default();
+        let body = r#"{"uid":"t"}"#;
+        let request = format!(
+            "POST /demo/token HTTP/1.1\r\nHost: x\r\n{origin}Content-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let (status, _, body) = http_raw(daemon.web, request.as_bytes());
+        (status, body)
+    };
+    assert_ne!(token(&daemon, None).0, 200, "no demo, no tokens for anyone who asks");
+    assert_eq!(get(&demo, "/demo/token?uid=t").0, 405, "a token is asked for with a POST, which carries an Origin");
+
+    // The origin policy covers the demo's endpoints too.
+    let listed = Daemon::start_with(&["--demo", "--cors-origin", "http://shop.example"]);
+    assert_eq!(token(&listed, Some("http://evil.example")).0, 403, "no token for a foreign page");
+    let push = b"POST /demo/push HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.example\r\nContent-Type: application/json\r\nContent-Length: 24\r\nConnection: close\r\n\r\n{\"to\":\"\",\"content\":\"x\"}";
+    assert_eq!(http_raw(listed.web, push).0, 403, "no push from a foreign page");
+    assert_eq!(token(&listed, Some("http://shop.example")).0, 200);
+    assert!(demo.log().contains("anyone who reaches it can read any user's messages"), "{}", demo.log());
 
     // The demo page logs in with a token it fetches, in both modes.
     for demo in [demo, Daemon::start_with(&["--demo", "--auth", "none"])] {
-        let (status, _, body) = get(&demo, "/demo/token?uid=t");
+        let (status, body) = token(&demo, None);
         assert_eq!(status, 200, "{body}");
         let token: serde_json::Value = serde_json::from_str(&body).unwrap();
         let token = token["token"].as_str().unwrap().to_owned();
@@ -803,4 +836,162 @@ fn cors_reflects_the_origin_and_an_allow_list_refuses_foreign_origins() {
     let strict = Daemon::start_with(&["--cors-origin", "http://shop.example", "--refuse-missing-origin"]);
     assert_eq!(handshake(&strict, None).0, 403);
     assert_eq!(handshake(&strict, Some("http://shop.example")).0, 200);
+}
+
+#[test]
+fn handshakes_spelt_like_a_sessions_request_still_count_under_the_caps() {
+    let args = ["--max-pending-sessions-per-address", "2", "--connect-timeout-secs", "2"];
+    let daemon = Daemon::start_with(&args);
+    // Engine.IO opens a session for each of these (the last one a polling
+    // session, not a websocket): the caps must count them all, as pending.
+    let queries = [
+        "EIO=4&transport=polling",
+        "sid&EIO=4&transport=polling",
+        "s%69d=x&EIO=4&transport=polling",
+        "tr%61nsport=websocket&transport=polling&EIO=4",
+    ];
+    for (i, query) in queries.into_iter().enumerate() {
+        let client = Some(format!("203.0.113.{i}"));
+        let statuses: Vec<u16> =
+            (0..4).map(|_| socket_io_request(&daemon, "GET", query, client.as_deref(), "").0).collect();
+        assert_eq!(statuses, [200, 200, 429, 429], "{query}");
+        // Unused, they are closed after the connect timeout, freeing the places.
+        assert!(wait_until(|| socket_io_request(&daemon, "GET", query, client.as_deref(), "").0 == 200), "{query}");
+    }
+    daemon.assert_serving();
+}
+
+#[test]
+fn a_unix_client_that_never_reads_its_replies_is_closed_by_the_io_deadline() {
+    let daemon = Daemon::start_with(&["--unix-io-timeout-secs", "2", "--unix-idle-timeout-secs", "3"]);
+    let unix = daemon.unix();
+    let mut pings = Vec::new();
+    for id in 1..=12_000u64 {
+        frame::encode(&Request { id, cmd: Cmd::Ping }, &mut pings);
+    }
+    // Pipelined, never read: the replies fill the daemon's buffer and the socket's.
+    let (done, writes) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut stream = unix.into_stream();
+        let outcome = loop {
+            if let Err(e) = std::io::Write::write_all(&mut stream, &pings) {
+                break e.kind();
+            }
+        };
+        let _ = done.send(outcome);
+    });
+    let outcome = writes.recv_timeout(PATIENCE).expect("the daemon closed the connection that never read");
+    assert!(matches!(outcome, std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset), "{outcome:?}");
+    assert!(daemon.log().contains("its replies are not read"), "{}", daemon.log());
+    assert!(wait_until(|| Scrape::get(daemon.http, "/metrics").value("msgpush_unix_connections", &[]) == 0.0));
+    daemon.assert_serving();
+}
+
+#[test]
+fn an_empty_list_of_users_reaches_no_one() {
+    let daemon = Daemon::start();
+    let mut browser = Browser::open(&daemon, "everyone-but-nobody");
+    daemon.wait_online("everyone-but-nobody", 1);
+    let mut unix = daemon.unix();
+    assert_eq!(
+        unix.publish(Target::Users(vec![]), "new_msg", Content::Text("to nobody".into())),
+        Reply::Delivered { sockets: 0 }
+    );
+    assert_eq!(unix.request(Cmd::Disconnect(Disconnect { uids: vec![] })), Reply::Disconnected { sockets: 0 });
+    assert_eq!(unix.push_text("everyone-but-nobody", "after"), 1);
+    browser.expect_event("new_msg", &text("after"));
+    assert_eq!(browser.count_event("new_msg", &text("to nobody")), 0);
+    assert!(browser.seen.iter().all(|l| l["type"] != "disconnected"));
+}
+
+#[test]
+fn the_unix_socket_is_never_reachable_with_other_permissions_than_its_own() {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    let dir = TempDir::new("socket-mode");
+    let sockets = dir.path().join("run");
+    std::fs::create_dir(&sockets).unwrap();
+    let watch = Inotify::init(InitFlags::IN_NONBLOCK).unwrap();
+    watch.add_watch(&sockets, AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO).unwrap();
+    let socket = sockets.join("msgpushd.sock");
+    let mut command = msgpushd_command(dir.path());
+    command.arg("--socket").arg(&socket).args(["--socket-mode", "600"]);
+    // With no umask at all, a socket bound in place is open to everyone until its mode is set.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+            Ok(())
+        });
+    }
+    let _daemon = ChildGuard::kill_on_drop(command.spawn().unwrap());
+    assert!(wait_until(|| socket.exists()));
+    let events = watch.read_events().unwrap();
+    let at_its_path: Vec<_> =
+        events.iter().filter(|e| e.name.as_deref() == Some(std::ffi::OsStr::new("msgpushd.sock"))).collect();
+    assert!(!at_its_path.is_empty());
+    assert!(
+        at_its_path.iter().all(|e| e.mask.contains(AddWatchFlags::IN_MOVED_TO)),
+        "the socket arrives at its path whole, with its mode: {at_its_path:?}"
+    );
+    assert_eq!(std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777, 0o600);
+    let left: Vec<_> = std::fs::read_dir(&sockets).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["msgpushd.sock"], "nothing else left beside it");
+}
+
+#[test]
+fn a_flood_of_logins_and_closes_leaves_no_room_behind() {
+    let daemon = Daemon::start_with(&["--auth", "none"]);
+    // Over polling, a login and the close after it come in one request: the
+    // login's handler runs in its own task, which the close may overtake.
+    for i in 0..300 {
+        let (status, sid) = handshake(&daemon, 4, None);
+        let sid = sid.unwrap_or_else(|| panic!("handshake answered {status}"));
+        let session = format!("EIO=4&transport=polling&sid={sid}");
+        assert_eq!(socket_io_request(&daemon, "POST", &session, None, "40"), (200, "ok".into()));
+        // The namespace's answer comes once its connect handler ran (a ping may come first).
+        let connected = (0..5).any(|_| socket_io_request(&daemon, "GET", &session, None, "").1.contains("40{"));
+        assert!(connected, "session {sid} joined");
+        let login_and_close = format!("42[\"login\",\"race-{i}\"]\u{1e}1");
+        socket_io_request(&daemon, "POST", &session, None, &login_and_close);
+    }
+    // And over websockets, closed the moment the login is sent.
+    let run = Command::new("node")
+        .arg(repo_root().join("tests/js/login_and_leave.js"))
+        .arg(format!("ws://{}", daemon.web))
+        .arg("1000")
+        .output()
+        .expect("run node");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let settled = wait_until(|| {
+        let metrics = Scrape::get(daemon.http, "/metrics");
+        metrics.sum("msgpush_sockets") == 0.0 && metrics.value("msgpush_logged_in_sockets", &[]) == 0.0
+    });
+    assert!(settled, "every socket closed and logged out");
+    let metrics = Scrape::get(daemon.http, "/metrics");
+    assert_eq!(metrics.value("msgpush_rooms", &[]), 0.0, "no closed socket stayed in its room");
+    assert_eq!(metrics.value("msgpush_users", &[]), 0.0);
+    daemon.assert_serving();
+}
+
+#[test]
+fn an_http_client_that_never_reads_its_answers_is_closed() {
+    let daemon = Daemon::start_with(&["--http-header-timeout-secs", "2"]);
+    let mut stream = std::net::TcpStream::connect(daemon.http).unwrap();
+    let request = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    let (done, writes) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let outcome = loop {
+            if let Err(e) = std::io::Write::write_all(&mut stream, &request.repeat(1000)) {
+                break e.kind();
+            }
+        };
+        let _ = done.send(outcome);
+    });
+    let outcome = writes.recv_timeout(PATIENCE).expect("the daemon closed the connection that never read");
+    assert!(matches!(outcome, std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset), "{outcome:?}");
+    let connections = |daemon: &Daemon| {
+        Scrape::get(daemon.http, "/metrics").value("msgpush_http_connections", &[("listener", "http_api")])
+    };
+    // The scrape itself is the one connection left.
+    assert!(wait_until(|| connections(&daemon) == 1.0));
+    daemon.assert_serving();
 }

@@ -111,3 +111,14 @@ fn the_settings_file_shows_every_setting_with_its_default() {
         }
     }
 }
+
+#[test]
+fn make_run_serves_the_demo_on_loopback_unless_told_otherwise() {
+    let run = |args: &[&str]| {
+        let out = Command::new("make").args(["-n", "run"]).args(args).current_dir(repo_root()).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        stdout.lines().find(|line| line.contains(" --demo ")).map(str::to_owned).unwrap_or_else(|| panic!("{stdout}"))
+    };
+    assert!(run(&[]).contains("--demo --listen 127.0.0.1:2120 "), "{}", run(&[]));
+    assert!(run(&["RUN_LISTEN=0.0.0.0:2120"]).contains("--listen 0.0.0.0:2120 "), "opened on purpose");
+}

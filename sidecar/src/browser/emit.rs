@@ -26,6 +26,33 @@ pub enum Browsers {
     Clustered(SocketIo<ClusterAdapter>),
 }
 
+/// The sockets an emit is for: every socket, or those in some rooms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum To {
+    /// Every connected socket, logged in or not.
+    Everyone,
+    /// The sockets in any of these rooms.
+    Rooms(Rooms),
+}
+
+/// Rooms to emit to: never none, since Socket.IO reads an empty list of
+/// rooms as every socket. A target that names nobody is answered before it
+/// can reach an emit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rooms(Vec<String>);
+
+impl Rooms {
+    /// `rooms`, unless there are none.
+    pub fn new(rooms: Vec<String>) -> Option<Rooms> {
+        (!rooms.is_empty()).then_some(Rooms(rooms))
+    }
+
+    /// The room names.
+    pub fn names(&self) -> &[String] {
+        &self.0
+    }
+}
+
 /// Which sockets an emit goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reach {
@@ -36,27 +63,21 @@ pub enum Reach {
 }
 
 impl Browsers {
-    /// Emits `content` as `event` to the sockets in `rooms` (every socket if
-    /// `None`) within `reach`. Returns how many could not take it.
-    pub async fn emit(
-        &self,
-        reach: Reach,
-        rooms: Option<Vec<String>>,
-        event: &str,
-        content: &Content,
-    ) -> Result<usize, BroadcastError> {
+    /// Emits `content` as `event` to the sockets `to` within `reach`.
+    /// Returns how many could not take it.
+    pub async fn emit(&self, reach: Reach, to: To, event: &str, content: &Content) -> Result<usize, BroadcastError> {
         match self {
-            Browsers::Alone(io) => emit(operators(io, Reach::Node, rooms), event, content).await,
-            Browsers::Clustered(io) => emit(operators(io, reach, rooms), event, content).await,
+            Browsers::Alone(io) => emit(operators(io, Reach::Node, to), event, content).await,
+            Browsers::Clustered(io) => emit(operators(io, reach, to), event, content).await,
         }
     }
 
     /// Disconnects the sockets in `rooms` within `reach`; returns how many
     /// could not be told (send buffer full).
-    pub async fn disconnect(&self, reach: Reach, rooms: Vec<String>) -> Result<usize, BroadcastError> {
+    pub async fn disconnect(&self, reach: Reach, rooms: Rooms) -> Result<usize, BroadcastError> {
         let done = match self {
-            Browsers::Alone(io) => operators(io, Reach::Node, Some(rooms)).disconnect().await,
-            Browsers::Clustered(io) => operators(io, reach, Some(rooms)).disconnect().await,
+            Browsers::Alone(io) => operators(io, Reach::Node, To::Rooms(rooms)).disconnect().await,
+            Browsers::Clustered(io) => operators(io, reach, To::Rooms(rooms)).disconnect().await,
         };
         match done {
             Ok(()) => Ok(0),
@@ -73,6 +94,14 @@ impl Browsers {
         match self {
             Browsers::Alone(io) => io.sockets().len(),
             Browsers::Clustered(io) => io.sockets().len(),
+        }
+    }
+
+    /// Rooms on this node with a socket in them (one per logged-in uid).
+    pub async fn rooms(&self) -> usize {
+        match self {
+            Browsers::Alone(io) => io.local().rooms().await.map_or(0, |rooms| rooms.len()),
+            Browsers::Clustered(io) => io.local().rooms().await.map_or(0, |rooms| rooms.len()),
         }
     }
 
@@ -121,10 +150,10 @@ impl SocketKind {
     }
 }
 
-fn operators<A: Adapter>(io: &SocketIo<A>, reach: Reach, rooms: Option<Vec<String>>) -> BroadcastOperators<A> {
-    let operators = match rooms {
-        Some(rooms) => io.to(rooms),
-        None => io.broadcast(),
+fn operators<A: Adapter>(io: &SocketIo<A>, reach: Reach, to: To) -> BroadcastOperators<A> {
+    let operators = match to {
+        To::Rooms(Rooms(rooms)) => io.to(rooms),
+        To::Everyone => io.broadcast(),
     };
     match reach {
         Reach::Cluster => operators,
@@ -167,5 +196,16 @@ fn sockets_missed(sent: Result<(), BroadcastError>, event: &str) -> Result<usize
             Ok(failures.len())
         }
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn naming_no_room_is_no_target_rather_than_every_socket() {
+        assert_eq!(Rooms::new(vec![]), None);
+        assert_eq!(Rooms::new(vec!["7".into()]).unwrap().names(), ["7"]);
     }
 }

@@ -236,10 +236,7 @@ fn log_in<A: Adapter>(socket: &SocketRef<A>, uid: String, presence: &Presence, o
     if !presence.login(socket.id, &uid) {
         return;
     }
-    socket.join(uid.clone());
-    if !socket.connected() {
-        // The socket closed while this login ran and its disconnect handler may
-        // have run already: make sure it does not stay counted.
+    if !join_unless_closed(socket, vec![uid.clone()]) {
         presence.logout(socket.id);
         return;
     }
@@ -249,6 +246,42 @@ fn log_in<A: Adapter>(socket: &SocketRef<A>, uid: String, presence: &Presence, o
     METRICS.login_accepted();
     tracing::info!(uid, "socket logged in");
     socket.emit(events::ONLINE_COUNT, &*online.last_message()).ok();
+}
+
+/// A socket's rooms, as logging in changes them.
+trait Joins {
+    fn join(&self, rooms: Vec<String>);
+    fn leave(&self, rooms: Vec<String>);
+    /// False from the moment the socket closes, before its disconnect
+    /// handler runs and before Socket.IO takes it out of its rooms.
+    fn is_open(&self) -> bool;
+}
+
+impl<A: Adapter> Joins for SocketRef<A> {
+    fn join(&self, rooms: Vec<String>) {
+        socketioxide::socket::Socket::join(self, rooms);
+    }
+    fn leave(&self, rooms: Vec<String>) {
+        socketioxide::socket::Socket::leave(self, rooms);
+    }
+    fn is_open(&self) -> bool {
+        self.connected()
+    }
+}
+
+/// Puts `socket` in `rooms`, unless it closed meanwhile; returns whether it
+/// is in them. A login races the socket's close: a join made after Socket.IO
+/// emptied the socket's rooms would stay for ever (a room growing, a push
+/// counting a socket that is gone). Joining first and then looking settles
+/// it whatever the order: open after the join means the close, and the
+/// emptying after it, are still to come; closed means the join is undone.
+fn join_unless_closed(socket: &impl Joins, rooms: Vec<String>) -> bool {
+    socket.join(rooms.clone());
+    if socket.is_open() {
+        return true;
+    }
+    socket.leave(rooms);
+    false
 }
 
 async fn on_disconnect<A: Adapter>(
@@ -280,6 +313,62 @@ fn reason_label(reason: DisconnectReason) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::{Cell, RefCell};
+    use std::collections::BTreeSet;
+
+    use super::{join_unless_closed, Joins};
+
+    /// A socket whose close can be made to happen at any point of a login.
+    #[derive(Default)]
+    struct Racing {
+        open: Cell<bool>,
+        rooms: RefCell<BTreeSet<String>>,
+        closes_on_join: bool,
+    }
+
+    impl Racing {
+        /// What Socket.IO does when a socket closes: mark it, empty its rooms.
+        fn close(&self) {
+            self.open.set(false);
+            self.rooms.borrow_mut().clear();
+        }
+    }
+
+    impl Joins for Racing {
+        fn join(&self, rooms: Vec<String>) {
+            self.rooms.borrow_mut().extend(rooms);
+            if self.closes_on_join {
+                self.close();
+            }
+        }
+        fn leave(&self, rooms: Vec<String>) {
+            for room in rooms {
+                self.rooms.borrow_mut().remove(&room);
+            }
+        }
+        fn is_open(&self) -> bool {
+            self.open.get()
+        }
+    }
+
+    #[test]
+    fn a_login_racing_the_close_leaves_no_room_whichever_comes_first() {
+        let open = Racing { open: Cell::new(true), ..Racing::default() };
+        assert!(join_unless_closed(&open, vec!["u".into()]));
+        assert_eq!(open.rooms.borrow().len(), 1, "an open socket joins");
+        open.close();
+        assert!(open.rooms.borrow().is_empty(), "and leaves when it closes");
+
+        let closed_first = Racing::default();
+        closed_first.close();
+        assert!(!join_unless_closed(&closed_first, vec!["u".into()]));
+        assert!(closed_first.rooms.borrow().is_empty(), "a join after the close's cleanup is undone");
+
+        let closed_meanwhile = Racing { open: Cell::new(true), closes_on_join: true, ..Racing::default() };
+        assert!(!join_unless_closed(&closed_meanwhile, vec!["u".into()]));
+        assert!(closed_meanwhile.rooms.borrow().is_empty());
+    }
+
     mod properties {
         use proptest::prelude::*;
         use socketioxide_core::parser::{Parse, ParseConfig, ParserState};

@@ -24,6 +24,9 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use engineioxide::config::EngineIoConfig;
+use engineioxide::service::RequestInfo;
+use engineioxide::{ProtocolVersion, TransportType};
 use tower::{Service, ServiceExt};
 
 use crate::browser::client_addr::TrustedProxies;
@@ -280,11 +283,14 @@ where
     }
 
     async fn handle(self, mut request: Request<Body>) -> Response {
-        let query = request.uri().query().unwrap_or_default().to_owned();
-        if let Some(sid) = param(&query, "sid") {
-            self.sessions.used(&sid);
-            return self.forward(request).await;
-        }
+        let (protocol, transport) = match what_it_opens(&request) {
+            Opens::Nothing => return self.forward(request).await,
+            Opens::SessionOf(sid) => {
+                self.sessions.used(&sid);
+                return self.forward(request).await;
+            }
+            Opens::Session { protocol, transport } => (protocol, transport),
+        };
         // Every request from the daemon's own server carries its peer's address.
         let Some(&ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() else {
             return (StatusCode::INTERNAL_SERVER_ERROR, "no peer address\n").into_response();
@@ -297,7 +303,7 @@ where
                 return self.sessions.refused(refusal);
             }
         };
-        let websocket = param(&query, "transport").as_deref() == Some("websocket");
+        let websocket = transport == TransportType::Websocket;
         if websocket {
             admission.activate();
         }
@@ -317,7 +323,7 @@ where
         match open_packet_sid(&bytes) {
             Some(sid) => {
                 admission.await_first_request(sid.clone());
-                let close = close_request(&path, &query, &sid);
+                let close = close_request(&path, protocol, &sid);
                 tokio::spawn(self.close_if_unused(Arc::downgrade(&admission), close));
             }
             None => admission.activate(),
@@ -335,21 +341,39 @@ where
     }
 }
 
+/// What Engine.IO will do with a request, read with Engine.IO's own parser
+/// so that the caps decide on exactly that.
+#[derive(Debug, Clone, PartialEq)]
+enum Opens {
+    /// Nothing: Engine.IO refuses the request (bad query, method or version).
+    Nothing,
+    /// A new session (a handshake), over this transport.
+    Session { protocol: ProtocolVersion, transport: TransportType },
+    /// A request of an existing session (a poll, a post, an upgrade).
+    SessionOf(String),
+}
+
+fn what_it_opens<B>(request: &Request<B>) -> Opens {
+    // The daemon's Engine.IO allows every transport, as the default does.
+    match RequestInfo::parse(request, &EngineIoConfig::default()) {
+        Err(_) => Opens::Nothing,
+        Ok(RequestInfo { sid: Some(sid), .. }) => Opens::SessionOf(sid.to_string()),
+        Ok(RequestInfo { sid: None, protocol, transport, .. }) => Opens::Session { protocol, transport },
+    }
+}
+
 /// A client's request to close polling session `sid`: an Engine.IO close
-/// packet, framed for the protocol version the handshake asked for.
-fn close_request(path: &str, handshake_query: &str, sid: &str) -> Request<Body> {
-    let eio = param(handshake_query, "EIO").unwrap_or_else(|| "4".to_owned());
-    let payload = if eio == "3" { "1:1" } else { "1" };
+/// packet, framed for the protocol version of its handshake.
+fn close_request(path: &str, protocol: ProtocolVersion, sid: &str) -> Request<Body> {
+    let (eio, payload) = match protocol {
+        ProtocolVersion::V3 => (3, "1:1"),
+        ProtocolVersion::V4 => (4, "1"),
+    };
     let uri = format!("{path}?EIO={eio}&transport=polling&sid={sid}");
     let mut request = Request::new(Body::from(payload));
     *request.method_mut() = Method::POST;
     *request.uri_mut() = uri.parse().unwrap_or_default();
     request
-}
-
-/// The query parameter `name`.
-fn param(query: &str, name: &str) -> Option<String> {
-    form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == name).map(|(_, value)| value.into_owned())
 }
 
 /// The session id in a polling handshake's answer: `0{"sid":...}`, or
@@ -414,5 +438,79 @@ mod tests {
         assert_eq!(open_packet_sid(br#"0{"sid":"x1","upgrades":["websocket"]}"#).as_deref(), Some("x1"));
         assert_eq!(open_packet_sid(br#"97:0{"sid":"x2","pingInterval":25000}"#).as_deref(), Some("x2"));
         assert_eq!(open_packet_sid(b"0nonsense"), None);
+    }
+
+    mod properties {
+        use std::sync::Arc;
+
+        use bytes::Bytes;
+        use engineioxide::handler::EngineIoHandler;
+        use engineioxide::service::EngineIoService;
+        use engineioxide::socket::{DisconnectReason, Socket};
+        use engineioxide::Str;
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// An Engine.IO handler that does nothing: the real service, to ask
+        /// what it does with a request.
+        #[derive(Debug)]
+        struct Nobody;
+
+        impl EngineIoHandler for Nobody {
+            type Data = ();
+            fn on_connect(self: Arc<Self>, _: Arc<Socket<()>>) {}
+            fn on_disconnect(&self, _: Arc<Socket<()>>, _: DisconnectReason) {}
+            fn on_message(self: &Arc<Self>, _: Str, _: Arc<Socket<()>>) {}
+            fn on_binary(self: &Arc<Self>, _: Bytes, _: Arc<Socket<()>>) {}
+        }
+
+        /// Queries made of the parts Engine.IO reads, spelt every way a
+        /// client might: bare, empty, percent-encoded, repeated, unknown.
+        fn query() -> impl Strategy<Value = String> {
+            let part = prop_oneof![
+                Just("EIO=3".to_owned()),
+                Just("EIO=4".to_owned()),
+                Just("EIO=5".to_owned()),
+                Just("E%49O=4".to_owned()),
+                Just("transport=polling".to_owned()),
+                Just("transport=websocket".to_owned()),
+                Just("tr%61nsport=websocket".to_owned()),
+                Just("transport=".to_owned()),
+                Just("sid".to_owned()),
+                Just("sid=".to_owned()),
+                Just("s%69d=x".to_owned()),
+                Just("sid=AAAAAAAAAAAAAAAA".to_owned()),
+                Just("sid=garbage".to_owned()),
+                Just("b64=1".to_owned()),
+                "[a-z%0-9=]{0,8}",
+            ];
+            prop::collection::vec(part, 0..7).prop_map(|parts| parts.join("&"))
+        }
+
+        proptest! {
+            #[test]
+            fn the_gate_counts_a_session_exactly_when_engine_io_opens_one(query in query()) {
+                let Ok(request) = Request::get(format!("/engine.io/?{query}")).body(Body::empty()) else {
+                    return Ok(());
+                };
+                let opens = what_it_opens(&request);
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+                let (status, body) = runtime.block_on(async {
+                    let engine = EngineIoService::with_config(Arc::new(Nobody), EngineIoConfig::default());
+                    let response = engine.oneshot(request).await.unwrap();
+                    let status = response.status();
+                    (status, axum::body::to_bytes(Body::new(response.into_body()), 1 << 16).await.unwrap())
+                });
+                let opened = status == StatusCode::OK && open_packet_sid(&body).is_some();
+                match opens {
+                    Opens::Session { transport: TransportType::Polling, .. } => prop_assert!(opened),
+                    // A websocket handshake without the upgrade's headers opens nothing
+                    // either; one with them is a session, as the gate counts it.
+                    Opens::Session { transport: TransportType::Websocket, .. } => prop_assert!(!opened),
+                    Opens::SessionOf(_) | Opens::Nothing => prop_assert!(!opened, "{query}: {status}"),
+                }
+            }
+        }
     }
 }

@@ -155,7 +155,8 @@ where
     let proxies = TrustedProxies::new(config.trusted_proxy.clone());
     let sessions = Arc::new(sessions::Sessions::new(Caps::of(&config), proxies));
     let gate = sessions::Gate::new(socket_io, sessions.clone(), Duration::from_secs(config.connect_timeout_secs));
-    let web = router::router(gate, origins, config.demo.then(|| demo::router(hub.clone())));
+    let demo = config.demo.then(|| demo::router(hub.clone(), origins.clone()));
+    let web = router::router(gate, origins, demo);
     let api_key = ApiKey::new(config.http_api_key.clone());
     let history = Arc::new(History::default());
     let http =
@@ -175,7 +176,11 @@ where
         ),
     }
     if config.demo {
-        tracing::warn!(url = %format!("http://{}/", config.listen), "demo page enabled: anyone who reaches it can push");
+        tracing::warn!(
+            url = %format!("http://{}/", config.listen),
+            "demo page enabled: it mints login tokens for any uid, so anyone who reaches it can read any user's \
+             messages and push to anyone; keep --listen on loopback"
+        );
     }
 
     let tasks = TaskTracker::new();

@@ -22,7 +22,7 @@ use socketioxide::BroadcastError;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::tokens::Tokens;
-use crate::browser::emit::{Browsers, Reach, SocketKind};
+use crate::browser::emit::{Browsers, Reach, Rooms, SocketKind, To};
 use crate::cluster::census::Census;
 use crate::state::online_count::OnlineCount;
 use crate::state::presence::{OnlineCounts, Presence};
@@ -60,6 +60,8 @@ pub struct Figures {
     pub sockets: BTreeMap<SocketKind, usize>,
     /// Users and sockets logged in on this node.
     pub logged_in: OnlineCounts,
+    /// Rooms on this node with a socket in them.
+    pub rooms: usize,
     /// The cluster's figures, in a cluster.
     pub cluster: Option<ClusterFigures>,
 }
@@ -120,59 +122,55 @@ impl Hub {
         Hub { browsers, presence, census, online, tokens, recent }
     }
 
-    /// Where to emit to reach `uids` (distinct), and how many sockets they
-    /// have there (exact, or this node's as a lower bound).
-    async fn reach(&self, uids: &[String]) -> Audience {
-        self.audience(Some(uids), |census| census.sockets_of_all(uids)).await
+    /// Where to emit to reach the users whose rooms are `uids` (distinct),
+    /// and how many sockets they have there (exact, or this node's as a
+    /// lower bound).
+    async fn reach(&self, uids: &Rooms) -> Audience {
+        let to = To::Rooms(uids.clone());
+        self.audience(&to, |census| census.sockets_of_all(uids.names())).await
     }
 
     /// Where to emit to reach every socket, logged in or not, and how many.
     async fn reach_everyone(&self) -> Audience {
-        self.audience(None, |census| census.connected()).await
+        self.audience(&To::Everyone, |census| census.connected()).await
     }
 
-    /// Sockets of this node in `rooms` (all of them: `None`).
-    fn local_sockets(&self, rooms: Option<&[String]>) -> usize {
-        match rooms {
-            Some(uids) => self.presence.sockets_of_all(uids),
-            None => self.browsers.sockets(),
+    /// Sockets of this node that `to` names.
+    fn local_sockets(&self, to: &To) -> usize {
+        match to {
+            To::Rooms(uids) => self.presence.sockets_of_all(uids.names()),
+            To::Everyone => self.browsers.sockets(),
         }
     }
 
     /// The cluster and its count; while Redis is known to be down, this node
     /// and its own count; when Redis is merely slow to count, the cluster
     /// still (the push is published) with this node's count as a lower bound.
-    async fn audience<'a, F>(&'a self, rooms: Option<&[String]>, cluster: impl FnOnce(&'a Census) -> F) -> Audience
+    async fn audience<'a, F>(&'a self, to: &To, cluster: impl FnOnce(&'a Census) -> F) -> Audience
     where
         F: Future<Output = redis::RedisResult<usize>>,
     {
         match &self.census {
             Some(census) if census.reachable() => match cluster(census).await {
                 Ok(sockets) => Audience { sockets, reach: Reach::Cluster, exact: true },
-                Err(_) => Audience { sockets: self.local_sockets(rooms), reach: Reach::Cluster, exact: false },
+                Err(_) => Audience { sockets: self.local_sockets(to), reach: Reach::Cluster, exact: false },
             },
-            _ => Audience { sockets: self.local_sockets(rooms), reach: Reach::Node, exact: true },
+            _ => Audience { sockets: self.local_sockets(to), reach: Reach::Node, exact: true },
         }
     }
 
-    /// Emits to `rooms` (everyone: `None`) reaching `audience`; if a cluster-wide
-    /// emit fails (Redis lost meanwhile), emits to this node's sockets and
-    /// counts those. Returns the sockets reached.
-    async fn emit(
-        &self,
-        audience: Audience,
-        rooms: Option<Vec<String>>,
-        event: &str,
-        content: &Content,
-    ) -> Result<usize, BroadcastError> {
+    /// Emits to the sockets `to` names, reaching `audience`; if a
+    /// cluster-wide emit fails (Redis lost meanwhile), emits to this node's
+    /// sockets and counts those. Returns the sockets reached.
+    async fn emit(&self, audience: Audience, to: To, event: &str, content: &Content) -> Result<usize, BroadcastError> {
         // Kept for the fallback, which only a cluster-wide emit can need.
-        let fallback = (audience.reach == Reach::Cluster).then(|| rooms.clone());
-        match (self.browsers.emit(audience.reach, rooms, event, content).await, fallback) {
+        let fallback = (audience.reach == Reach::Cluster).then(|| to.clone());
+        match (self.browsers.emit(audience.reach, to, event, content).await, fallback) {
             (Ok(missed), _) => Ok(audience.sockets.saturating_sub(missed)),
-            (Err(BroadcastError::Adapter(e)), Some(rooms)) => {
+            (Err(BroadcastError::Adapter(e)), Some(to)) => {
                 tracing::debug!(cause = %e, "publishing to the cluster failed: emitting to this node's sockets");
-                let local = self.local_sockets(rooms.as_deref());
-                let missed = self.browsers.emit(Reach::Node, rooms, event, content).await?;
+                let local = self.local_sockets(&to);
+                let missed = self.browsers.emit(Reach::Node, to, event, content).await?;
                 Ok(local.saturating_sub(missed))
             }
             (Err(e), _) => Err(e),
@@ -230,16 +228,18 @@ impl Hub {
         let sockets = match to {
             Target::Everyone => {
                 let audience = self.reach_everyone().await;
-                self.emit(audience, None, &event, &content).await.map_err(emit_error)?
+                self.emit(audience, To::Everyone, &event, &content).await.map_err(emit_error)?
             }
-            Target::Users(mut uids) => {
-                uids.sort_unstable();
-                uids.dedup();
+            Target::Users(uids) => {
+                // Nobody named: answered before anything else, whatever the cluster's state.
+                let Some(uids) = distinct(uids) else {
+                    return Ok(0);
+                };
                 let audience = self.reach(&uids).await;
                 if audience.exact && audience.sockets == 0 {
                     return Ok(0);
                 }
-                self.emit(audience, Some(uids), &event, &content).await.map_err(emit_error)?
+                self.emit(audience, To::Rooms(uids), &event, &content).await.map_err(emit_error)?
             }
         };
         Ok(sockets as u64)
@@ -256,10 +256,10 @@ impl Hub {
     /// many. A socket whose send buffer is full cannot be told and stays
     /// connected: it is not counted.
     pub async fn disconnect(&self, disconnect: Disconnect) -> Result<u64, RequestError> {
-        let mut uids = disconnect.uids;
-        check_uids(&uids).map_err(RequestError::Invalid)?;
-        uids.sort_unstable();
-        uids.dedup();
+        check_uids(&disconnect.uids).map_err(RequestError::Invalid)?;
+        let Some(uids) = distinct(disconnect.uids) else {
+            return Ok(0);
+        };
         let audience = self.reach(&uids).await;
         if audience.exact && audience.sockets == 0 {
             return Ok(0);
@@ -285,7 +285,7 @@ impl Hub {
             }
             if let Some(message) = self.online.update(self.counts().await) {
                 let message = Content::Text(message.to_string());
-                if let Err(e) = self.browsers.emit(Reach::Node, None, events::ONLINE_COUNT, &message).await {
+                if let Err(e) = self.browsers.emit(Reach::Node, To::Everyone, events::ONLINE_COUNT, &message).await {
                     tracing::warn!(cause = %e, "online count broadcast failed");
                 }
             }
@@ -316,7 +316,12 @@ impl Hub {
                 })
             }
         };
-        Figures { sockets: self.browsers.sockets_by_kind(), logged_in: self.presence.counts(), cluster }
+        Figures {
+            sockets: self.browsers.sockets_by_kind(),
+            logged_in: self.presence.counts(),
+            rooms: self.browsers.rooms().await,
+            cluster,
+        }
     }
 
     /// Why this node cannot serve as it should, if it cannot: in a cluster,
@@ -332,4 +337,11 @@ impl Hub {
     pub async fn close(&self) {
         self.browsers.close().await;
     }
+}
+
+/// The rooms of `uids`, each once; None if there are none.
+fn distinct(mut uids: Vec<String>) -> Option<Rooms> {
+    uids.sort_unstable();
+    uids.dedup();
+    Rooms::new(uids)
 }

@@ -12,7 +12,7 @@ use axum::Router;
 use msgpush_protocol::defaults::events;
 use msgpush_protocol::{Content, Publish, Target};
 
-use crate::auth::api_key::{bearer_token, ApiKey};
+use crate::auth::api_key::{key_in_head, ApiKey};
 use crate::hub::Hub;
 use crate::ingress::http_params::{Param, Params, ParamsError};
 use crate::telemetry::metrics::Ingress;
@@ -51,7 +51,12 @@ fn reply(status: StatusCode, outcome: Outcome) -> Response {
 }
 
 async fn push(State(api): State<Arc<HttpApi>>, request: Request<Body>) -> Response {
-    let bearer = bearer_token(request.headers()).map(str::to_owned);
+    // A key in the head is checked before the body is read; only a form
+    // post that carries its key among its fields needs the body first.
+    let key_in_head = key_in_head(request.headers(), request.uri());
+    if key_in_head.is_some() && !api.api_key.admits(key_in_head.as_deref()) {
+        return reply(StatusCode::FORBIDDEN, Outcome::Fail);
+    }
     let params = match Params::read(request, api.max_body).await {
         Ok(params) => params,
         Err(ParamsError::TooLarge) => return reply(StatusCode::PAYLOAD_TOO_LARGE, Outcome::Fail),
@@ -61,7 +66,7 @@ async fn push(State(api): State<Arc<HttpApi>>, request: Request<Body>) -> Respon
             return reply(StatusCode::OK, Outcome::Fail);
         }
     };
-    if !api.api_key.admits(bearer.as_deref(), text(&params, "key")) {
+    if key_in_head.is_none() && !api.api_key.admits(text(&params, "key")) {
         return reply(StatusCode::FORBIDDEN, Outcome::Fail);
     }
     let Some(publish) = publish_of(&params) else {

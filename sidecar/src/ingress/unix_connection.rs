@@ -39,8 +39,8 @@ pub async fn serve(stream: UnixStream, hub: Arc<Hub>, limits: Limits, shutdown: 
         let next = match frames.next().now_or_never() {
             Some(next) => next,
             None => {
-                if !matches!(timeout(limits.io, frames.flush()).await, Ok(Ok(()))) {
-                    tracing::debug!("closing a unix socket connection: its replies are not read");
+                if let Err(why) = write(&mut frames, None, limits.io).await {
+                    tracing::debug!(%why, "closing a unix socket connection");
                     return;
                 }
                 if frames.read_buffer().is_empty() {
@@ -70,7 +70,10 @@ pub async fn serve(stream: UnixStream, hub: Arc<Hub>, limits: Limits, shutdown: 
             Some(Ok(Err(refusal))) => refusal,
             Some(Err(e @ FrameError::TooLarge { .. })) => {
                 tracing::warn!(cause = %e, "closing a unix socket connection");
-                let _ = frames.send(Response::error(0, ErrorCode::FrameTooLarge, e.to_string())).await;
+                let refusal = Response::error(0, ErrorCode::FrameTooLarge, e.to_string());
+                if write(&mut frames, Some(refusal), limits.io).await.is_ok() {
+                    let _ = write(&mut frames, None, limits.io).await;
+                }
                 return;
             }
             Some(Err(e)) => {
@@ -78,11 +81,53 @@ pub async fn serve(stream: UnixStream, hub: Arc<Hub>, limits: Limits, shutdown: 
                 return;
             }
         };
-        if frames.feed(reply).await.is_err() {
+        if let Err(why) = write(&mut frames, Some(reply), limits.io).await {
+            tracing::debug!(%why, "closing a unix socket connection");
             return;
         }
     }
-    let _ = frames.flush().await;
+    // Answers already read are sent, within the same deadline.
+    let _ = write(&mut frames, None, limits.io).await;
+}
+
+/// Why a write did not complete.
+#[derive(Debug)]
+enum WriteError {
+    /// The peer has not taken the replies within the deadline.
+    NotRead,
+    /// The connection failed.
+    Failed(FrameError),
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::NotRead => f.write_str("its replies are not read"),
+            WriteError::Failed(e) => write!(f, "writing failed: {e}"),
+        }
+    }
+}
+
+/// Queues `reply` (once the replies before it fit in the write buffer) or,
+/// with none, flushes what is queued: every write a connection makes, each
+/// waiting at most `deadline` for the peer to read. (A shutdown still sends
+/// the answers to what was read, within this deadline and its own grace.)
+async fn write(
+    frames: &mut Framed<UnixStream, ServerCodec>,
+    reply: Option<Response>,
+    deadline: Duration,
+) -> Result<(), WriteError> {
+    let written = async {
+        match reply {
+            Some(reply) => frames.feed(reply).await,
+            None => frames.flush().await,
+        }
+    };
+    match timeout(deadline, written).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(WriteError::Failed(e)),
+        Err(_) => Err(WriteError::NotRead),
+    }
 }
 
 async fn answer(request: Request, hub: &Hub) -> Response {

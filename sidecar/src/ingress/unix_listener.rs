@@ -1,9 +1,11 @@
 //! The Unix socket the PHP extension connects to: binding it safely (a stale
-//! file from a crashed run is replaced, a live daemon's socket is not stolen),
-//! setting its permissions, and accepting connections until shutdown.
+//! file from a crashed run is replaced, a live daemon's socket is not stolen,
+//! and it is never reachable with other permissions than its own), and
+//! accepting connections until shutdown.
 
+use std::fs::DirBuilder;
 use std::io;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -33,22 +35,23 @@ pub struct SocketAccess {
 }
 
 impl UnixIngress {
-    /// Binds `path`, creating its directory if needed, and applies `access`.
+    /// Binds `path`, creating its directory if needed, with `access` from
+    /// the start: the socket is bound in a private directory beside `path`
+    /// (mode 700, so nobody else can connect whatever the umask), given its
+    /// group and mode there, and only then renamed into place.
     pub fn bind(path: &Path, access: &SocketAccess) -> io::Result<Self> {
         clear_stale_socket(path)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| annotate(e, "cannot create the directory", dir))?;
-        }
-        let listener = UnixListener::bind(path).map_err(|e| annotate(e, "cannot bind", path))?;
-        let ingress = UnixIngress { listener, path: path.to_owned() };
-        if let Some(group) = &access.group {
-            let gid = resolve_group(group)?;
-            std::os::unix::fs::chown(path, None, Some(gid))
-                .map_err(|e| annotate(e, &format!("cannot give group {group} to"), path))?;
-        }
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(access.mode))
-            .map_err(|e| annotate(e, "cannot set the permissions of", path))?;
-        Ok(ingress)
+        let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(dir) => dir.to_owned(),
+            None => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| annotate(e, "cannot create the directory", &dir))?;
+        let private = dir.join(format!(".msgpushd-bind-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&private);
+        DirBuilder::new().mode(0o700).create(&private).map_err(|e| annotate(e, "cannot create", &private))?;
+        let bound = bind_privately(&private.join("socket"), path, access);
+        let _ = std::fs::remove_dir_all(&private);
+        Ok(UnixIngress { listener: bound?, path: path.to_owned() })
     }
 
     /// Accepts connections until `shutdown`, then waits for open connections
@@ -84,6 +87,21 @@ impl Drop for UnixIngress {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Binds `staging` (in a directory only this process may enter), gives it
+/// `access`, and moves it to `path`.
+fn bind_privately(staging: &Path, path: &Path, access: &SocketAccess) -> io::Result<UnixListener> {
+    let listener = UnixListener::bind(staging).map_err(|e| annotate(e, "cannot bind", path))?;
+    if let Some(group) = &access.group {
+        let gid = resolve_group(group)?;
+        std::os::unix::fs::chown(staging, None, Some(gid))
+            .map_err(|e| annotate(e, &format!("cannot give group {group} to"), path))?;
+    }
+    std::fs::set_permissions(staging, std::fs::Permissions::from_mode(access.mode))
+        .map_err(|e| annotate(e, "cannot set the permissions of", path))?;
+    std::fs::rename(staging, path).map_err(|e| annotate(e, "cannot move the socket to", path))?;
+    Ok(listener)
 }
 
 /// Removes a socket file left by a crashed run; refuses to touch a socket a

@@ -2,11 +2,13 @@
 //! so that idle or slow clients cannot hold connections (and descriptors)
 //! for ever: a request's head must arrive within the header timeout (which
 //! also closes keep-alive connections left idle that long), its body within
-//! the body timeout, and connections beyond the cap are closed at once. A
+//! the body timeout, a write may stall at most the header timeout (a peer
+//! that takes nothing), and connections beyond the cap are closed at once. A
 //! connection upgraded to a websocket keeps its place under the cap until it
 //! closes. Requests carry their peer's address as axum's [`ConnectInfo`].
 //! With TLS, the handshake must be done within the header timeout too.
 
+use std::future::Future;
 use std::io;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Sleep;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -36,7 +39,8 @@ use crate::telemetry::metrics::{Open, METRICS};
 /// The deadlines of one listener.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadlines {
-    /// For a request's head, and for a keep-alive connection's next request.
+    /// For a request's head, for a keep-alive connection's next request,
+    /// and for the peer to take any of what is written to it.
     pub header: Duration,
     /// For a request's body.
     pub body: Duration,
@@ -89,7 +93,13 @@ pub async fn serve(
             refused.note(&"--max-connections reached; connection closed");
             continue;
         };
-        let stream = Counted { stream, _permit: permit, _open: connections_gauge.open() };
+        let stream = Counted {
+            stream,
+            _permit: permit,
+            _open: connections_gauge.open(),
+            stall_limit: deadlines.header,
+            stalled: None,
+        };
         let app = app.clone();
         let service = service_fn(move |request: hyper::Request<Incoming>| {
             let mut request = request.map(|body| Body::new(TimeoutBody::new(deadlines.body, body)));
@@ -134,11 +144,34 @@ where
 }
 
 /// A connection holding its place under the cap, and in the metrics, until
-/// it is dropped (with the websocket it may have become).
+/// it is dropped (with the websocket it may have become). A write that makes
+/// no progress for the stall limit (the peer takes nothing of what is sent:
+/// a client pipelining requests without reading the answers, a websocket
+/// that stopped reading) fails, which closes the connection: no write waits
+/// for ever.
 struct Counted {
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
     _open: Open,
+    stall_limit: Duration,
+    /// Armed when a write could not proceed, disarmed once one does.
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl Counted {
+    /// The outcome of a write attempt, with the stall limit applied.
+    fn limit_stall<T>(&mut self, cx: &mut Context<'_>, attempt: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if attempt.is_ready() {
+            self.stalled = None;
+            return attempt;
+        }
+        let limit = self.stall_limit;
+        let stalled = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the peer takes nothing"))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl AsyncRead for Counted {
@@ -149,7 +182,8 @@ impl AsyncRead for Counted {
 
 impl AsyncWrite for Counted {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let attempt = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.limit_stall(cx, attempt)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -165,7 +199,8 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let attempt = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.limit_stall(cx, attempt)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -5,14 +5,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use serde::Deserialize;
 
-use crate::auth::api_key::{bearer_token, ApiKey};
+use crate::auth::api_key::{key_in_head, ApiKey};
 use crate::browser::emit::SocketKind;
 use crate::hub::{Figures, Hub};
 use crate::ops::rate_history::History;
@@ -37,18 +36,12 @@ pub fn router(monitoring: Monitoring) -> Router {
     Router::new().route("/metrics", get(metrics)).route("/status", get(status)).with_state(Arc::new(monitoring))
 }
 
-/// The `key` parameter, the other way to give the API key.
-#[derive(Debug, Deserialize)]
-struct KeyParam {
-    key: Option<String>,
-}
-
 fn forbidden() -> Response {
     (StatusCode::FORBIDDEN, "the API key is required (Authorization: Bearer KEY, or ?key=KEY)\n").into_response()
 }
 
-async fn metrics(State(m): State<Arc<Monitoring>>, headers: HeaderMap, Query(param): Query<KeyParam>) -> Response {
-    if !m.api_key.admits(bearer_token(&headers), param.key.as_deref()) {
+async fn metrics(State(m): State<Arc<Monitoring>>, headers: HeaderMap, uri: Uri) -> Response {
+    if !m.api_key.admits(key_in_head(&headers, &uri).as_deref()) {
         return forbidden();
     }
     set_gauges(&m.hub.figures().await);
@@ -66,6 +59,7 @@ fn set_gauges(figures: &Figures) {
     }
     METRICS.logged_in_sockets.set(figures.logged_in.sockets as i64);
     METRICS.users.set(figures.logged_in.uids as i64);
+    METRICS.rooms.set(figures.rooms as i64);
     METRICS.tasks.set(tokio::runtime::Handle::current().metrics().num_alive_tasks() as i64);
     if let Some(cluster) = &figures.cluster {
         let gauges = METRICS.cluster();
@@ -78,8 +72,8 @@ fn set_gauges(figures: &Figures) {
     }
 }
 
-async fn status(State(m): State<Arc<Monitoring>>, headers: HeaderMap, Query(param): Query<KeyParam>) -> Response {
-    if !m.api_key.admits(bearer_token(&headers), param.key.as_deref()) {
+async fn status(State(m): State<Arc<Monitoring>>, headers: HeaderMap, uri: Uri) -> Response {
+    if !m.api_key.admits(key_in_head(&headers, &uri).as_deref()) {
         return forbidden();
     }
     let figures = m.hub.figures().await;

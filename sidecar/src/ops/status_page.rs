@@ -210,6 +210,7 @@ mod tests {
         let figures = Figures {
             sockets,
             logged_in: OnlineCounts { uids: 2, sockets: 3 },
+            rooms: 2,
             cluster: Some(ClusterFigures {
                 node: "ab12".into(),
                 reachable: false,

@@ -93,7 +93,8 @@ pub struct Config {
     pub max_frame_bytes: usize,
 
     /// Seconds an HTTP client (browser or push API) has to send a request's
-    /// head; a keep-alive connection idle this long is closed too.
+    /// head; a keep-alive connection idle this long is closed too, and so is
+    /// one whose peer takes nothing of what is written to it for this long.
     #[arg(long, env = "MSGPUSHD_HTTP_HEADER_TIMEOUT_SECS", default_value_t = 15,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub http_header_timeout_secs: u64,
@@ -273,7 +274,8 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
 
     /// Serve the demo page at `/`, with a form that pushes to any user.
-    /// For trying msgpush out: anyone who reaches --listen can push with it.
+    /// For trying msgpush out: it mints login tokens for any uid, so anyone
+    /// who reaches --listen can read any user's messages; keep it on loopback.
     #[arg(long, env = "MSGPUSHD_DEMO")]
     pub demo: bool,
 }

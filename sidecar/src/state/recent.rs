@@ -2,6 +2,11 @@
 //! window (the extension resends one whose answer was lost; an application
 //! retries a push that timed out) is answered as its first copy was, and not
 //! delivered twice.
+//!
+//! Each claim of an id has a generation: an id forgotten (its first copy
+//! failed, or it was evicted) and claimed again is a new generation, and
+//! what belonged to the old one (its place in the order of arrival, its
+//! ticket) can no longer touch the new one.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
@@ -29,9 +34,11 @@ pub struct Recent {
 
 #[derive(Debug, Default)]
 struct Inner {
-    slots: HashMap<MsgId, Slot>,
-    /// Ids in arrival order, for forgetting them.
-    order: VecDeque<(Instant, MsgId)>,
+    /// Each remembered id's slot, with the generation that claimed it.
+    slots: HashMap<MsgId, (u64, Slot)>,
+    /// Claims in arrival order, for forgetting them.
+    order: VecDeque<(Instant, MsgId, u64)>,
+    next_generation: u64,
 }
 
 /// The answer to [`Recent::claim`].
@@ -52,6 +59,7 @@ pub enum Claim<'a> {
 pub struct Ticket<'a> {
     recent: &'a Recent,
     id: MsgId,
+    generation: u64,
     outcome: watch::Sender<Option<u64>>,
     finished: bool,
 }
@@ -68,14 +76,16 @@ impl Recent {
         let mut inner = self.lock();
         inner.forget_before(now.checked_sub(self.window), self.capacity);
         match inner.slots.get(&id) {
-            Some(Slot::Done(sockets)) => return Claim::Copy(*sockets),
-            Some(Slot::Pending(outcome)) => return Claim::InFlight(outcome.clone()),
+            Some((_, Slot::Done(sockets))) => return Claim::Copy(*sockets),
+            Some((_, Slot::Pending(outcome))) => return Claim::InFlight(outcome.clone()),
             None => {}
         }
         let (outcome, receiver) = watch::channel(None);
-        inner.slots.insert(id, Slot::Pending(receiver));
-        inner.order.push_back((now, id));
-        Claim::New(Ticket { recent: self, id, outcome, finished: false })
+        let generation = inner.next_generation;
+        inner.next_generation += 1;
+        inner.slots.insert(id, (generation, Slot::Pending(receiver)));
+        inner.order.push_back((now, id, generation));
+        Claim::New(Ticket { recent: self, id, generation, outcome, finished: false })
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -85,15 +95,27 @@ impl Recent {
 }
 
 impl Inner {
-    /// Forgets ids that arrived before `cutoff`, and the oldest beyond
+    /// Forgets claims that arrived before `cutoff`, and the oldest beyond
     /// `capacity` (keeping room for one more).
     fn forget_before(&mut self, cutoff: Option<Instant>, capacity: usize) {
-        while let Some(&(arrived, id)) = self.order.front() {
+        while let Some(&(arrived, id, generation)) = self.order.front() {
             let expired = cutoff.is_some_and(|cutoff| arrived < cutoff);
             if !expired && self.order.len() < capacity {
                 break;
             }
             self.order.pop_front();
+            self.remove(id, generation);
+        }
+    }
+
+    /// The slot of `id`, if `generation` claimed it.
+    fn slot(&mut self, id: MsgId, generation: u64) -> Option<&mut Slot> {
+        self.slots.get_mut(&id).filter(|(claimed_by, _)| *claimed_by == generation).map(|(_, slot)| slot)
+    }
+
+    /// Forgets `id`, if `generation` claimed it.
+    fn remove(&mut self, id: MsgId, generation: u64) {
+        if self.slot(id, generation).is_some() {
             self.slots.remove(&id);
         }
     }
@@ -103,7 +125,7 @@ impl Ticket<'_> {
     /// Records that the message reached `sockets` sockets, for its copies.
     pub fn finish(mut self, sockets: u64) {
         self.finished = true;
-        if let Some(slot) = self.recent.lock().slots.get_mut(&self.id) {
+        if let Some(slot) = self.recent.lock().slot(self.id, self.generation) {
             *slot = Slot::Done(sockets);
         }
         self.outcome.send_replace(Some(sockets));
@@ -113,7 +135,7 @@ impl Ticket<'_> {
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            self.recent.lock().slots.remove(&self.id);
+            self.recent.lock().remove(self.id, self.generation);
         }
     }
 }
@@ -153,5 +175,40 @@ mod tests {
         ticket.finish(1);
         std::thread::sleep(Duration::from_millis(2));
         assert!(matches!(brief.claim(MsgId(1)), Claim::New(_)), "past the window");
+    }
+
+    #[test]
+    fn a_stale_arrival_does_not_forget_the_id_claimed_again() {
+        let recent = Recent::new(Duration::from_millis(200), 100);
+        drop(recent.claim(MsgId(1)));
+        std::thread::sleep(Duration::from_millis(120));
+        let Claim::New(ticket) = recent.claim(MsgId(1)) else { panic!("new: the first copy failed") };
+        ticket.finish(1);
+        std::thread::sleep(Duration::from_millis(120));
+        // The failed claim's arrival is past the window now; the second one's is not.
+        assert!(matches!(recent.claim(MsgId(2)), Claim::New(_)));
+        assert!(matches!(recent.claim(MsgId(1)), Claim::Copy(1)), "still a copy within the second claim's window");
+    }
+
+    #[test]
+    fn an_evicted_claim_cannot_touch_the_one_that_replaced_it() {
+        let recent = Recent::new(Duration::from_secs(60), 2);
+        let Claim::New(first) = recent.claim(MsgId(1)) else { panic!("new") };
+        for id in [2, 3] {
+            let Claim::New(ticket) = recent.claim(MsgId(id)) else { panic!("new") };
+            ticket.finish(1);
+        }
+        // Evicted while in flight, then claimed again by a copy that finishes first.
+        let Claim::New(second) = recent.claim(MsgId(1)) else { panic!("evicted, so new") };
+        second.finish(2);
+        drop(first);
+        assert!(matches!(recent.claim(MsgId(1)), Claim::Copy(2)), "the old ticket's failure forgot nothing");
+        let Claim::New(third) = recent.claim(MsgId(4)) else { panic!("new") };
+        let Claim::New(old) = recent.claim(MsgId(5)) else { panic!("new") };
+        let Claim::New(again) = recent.claim(MsgId(4)) else { panic!("4 was evicted by 5 and 1's") };
+        again.finish(7);
+        third.finish(3);
+        assert!(matches!(recent.claim(MsgId(4)), Claim::Copy(7)), "nor did its late success");
+        drop(old);
     }
 }

@@ -85,6 +85,9 @@ pub struct Metrics {
     pub logged_in_sockets: IntGauge,
     /// Distinct uids logged in on this node (set at scrape).
     pub users: IntGauge,
+    /// Socket.IO rooms on this node with a socket in them (set at scrape):
+    /// one per logged-in uid, so more than `users` is a leak.
+    pub rooms: IntGauge,
     /// Tasks alive in the daemon's runtime, a few per socket (set at scrape):
     /// one that keeps growing is a leak.
     pub tasks: IntGauge,
@@ -131,6 +134,7 @@ impl Metrics {
             ),
             logged_in_sockets: gauge(&registry, "msgpush_logged_in_sockets", "Sockets logged in on this node"),
             users: gauge(&registry, "msgpush_users", "Distinct uids logged in on this node"),
+            rooms: gauge(&registry, "msgpush_rooms", "Socket.IO rooms on this node with a socket in them"),
             tasks: gauge(&registry, "msgpush_tasks", "Tasks alive in the daemon's runtime (a few per socket)"),
             sockets_connected: counter(&registry, "msgpush_sockets_connected_total", "Browser sockets connected"),
             sockets_disconnected: counter_vec(

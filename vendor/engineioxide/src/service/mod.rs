@@ -44,12 +44,15 @@ use tower_service::Service as TowerSvc;
 
 use crate::{
     body::ResponseBody, config::EngineIoConfig, engine::EngineIo, handler::EngineIoHandler,
-    service::parser::RequestInfo,
 };
 
 mod futures;
 mod parser;
 
+/// How a request's query is read (its protocol, session id and transport),
+/// for a layer in front of the service that must decide on exactly what the
+/// service will act on.
+pub use self::parser::RequestInfo;
 use self::{futures::ResponseFuture, parser::dispatch_req};
 
 /// A `Service` that handles engine.io requests as a middleware.
