@@ -20,6 +20,7 @@
 //! - [`unix_client`]: a blocking client of its Unix socket.
 //! - [`http`]: HTTP/1.1 requests, one-shot or on a keep-alive connection.
 //! - [`browser`]: node processes running socket.io clients.
+//! - [`npm_pack`]: files of npm packages npm cannot install (old browser bundles).
 //! - [`php`]: the php CLI with the extension, one-shot or interactive.
 //! - [`fake_daemon`]: a misbehaving stand-in for msgpushd.
 //! - [`php_fpm`], [`nginx`], [`fastcgi`]: the example site's web stack.
@@ -34,6 +35,7 @@ pub mod fd_limit;
 pub mod http;
 pub mod metrics;
 pub mod nginx;
+pub mod npm_pack;
 pub mod paths;
 pub mod php;
 pub mod php_fpm;
@@ -51,6 +53,7 @@ pub use daemon::{check_config, effective_settings, msgpushd_command, Daemon};
 pub use fake_daemon::FakeDaemon;
 pub use http::{http_get, http_post, http_raw, HttpConnection};
 pub use metrics::Scrape;
+pub use npm_pack::npm_package_file;
 pub use paths::{artifact, repo_root};
 pub use php::{php_command, php_json, php_ok, PhpSession};
 pub use ports::free_port;

@@ -153,65 +153,45 @@ pub fn v3_string_packet_encoder(packet: Packet, data: &mut bytes::BytesMut) {
     data.put_slice(packet.as_bytes());
 }
 
-/// Encode multiple packet packet into a *string* payload if there is no binary packet or into a *binary* payload if there are binary packets
-/// according to the [engine.io v3 protocol](https://github.com/socketio/engine.io-protocol/tree/v3#payload)
+/// Encode multiple packets into a *binary* payload according to the
+/// [engine.io v3 protocol](https://github.com/socketio/engine.io-protocol/tree/v3#payload),
+/// for a client that reads binary (it did not ask for `b64`): text packets
+/// are framed as strings inside the binary payload. Every payload is binary,
+/// as engine.io 1.x servers send them: socket.io 1.x browser clients read
+/// only binary answers to their polls (a text answer is dropped as if it
+/// were empty), and socket.io 2.x clients read both.
 #[cfg(feature = "v3")]
 pub async fn v3_binary_encoder(
     mut rx: Pin<&mut Peekable<impl Stream<Item = PacketBuf>>>,
     max_payload: u64,
 ) -> Payload {
     let mut data = bytes::BytesMut::new();
-    let mut packet_buffer: Vec<Packet> = Vec::new();
 
-    // estimated size of the `packet_buffer` in bytes
+    // estimated size of the payload in bytes
     let mut estimated_size: usize = 0;
     // number of digits of the max packet size, used to approximate the payload size
     let max_packet_size_len = max_payload.checked_ilog10().unwrap_or(0) as usize + 1;
 
     #[cfg(feature = "tracing")]
     tracing::debug!("encoding payload with v3 binary encoder");
-    // buffer all packets to find if there is binary packets
-    let mut has_binary = false;
-
     while let Some(packets) = try_poll_packet(rx.as_mut(), estimated_size, max_payload, false) {
         for packet in packets {
-            if packet.is_binary() {
-                has_binary = true;
-            }
-
             const PUNCTUATION_LEN: usize = 2;
             estimated_size += packet.get_size_hint(false) + max_packet_size_len + PUNCTUATION_LEN;
-
-            packet_buffer.push(packet);
-        }
-    }
-
-    if has_binary {
-        for packet in packet_buffer {
             v3_bin_packet_encoder(packet, &mut data);
-        }
-    } else {
-        for packet in packet_buffer {
-            v3_string_packet_encoder(packet, &mut data);
         }
     }
 
     // If there is no packet in the buffer, wait for the next packet
     if data.is_empty() {
-        let packets = poll_packet(rx.as_mut()).await;
-        has_binary = packets.iter().any(|p| p.is_binary());
-        for packet in packets {
-            if has_binary {
-                v3_bin_packet_encoder(packet, &mut data);
-            } else {
-                v3_string_packet_encoder(packet, &mut data);
-            }
+        for packet in poll_packet(rx.as_mut()).await {
+            v3_bin_packet_encoder(packet, &mut data);
         }
     }
 
     #[cfg(feature = "tracing")]
     tracing::debug!("sending packet: {:?}", &data);
-    Payload::new(data.freeze(), has_binary)
+    Payload::new(data.freeze(), true)
 }
 
 /// Encode multiple packet packet into a *string* payload according to the
@@ -451,8 +431,11 @@ mod tests {
             assert_eq!(*data, PAYLOAD);
         }
         {
-            let Payload { data, .. } = v3_binary_encoder(rx.as_mut(), MAX_PAYLOAD).await;
-            assert_eq!(data, "7:4hello€7:4hello€".as_bytes());
+            // Text packets only: still a binary payload, for socket.io 1.x clients.
+            let Payload { data, has_binary, .. } = v3_binary_encoder(rx.as_mut(), MAX_PAYLOAD).await;
+            let one = [0, 9, 255, 52, 104, 101, 108, 108, 111, 226, 130, 172];
+            assert_eq!(*data, [one, one].concat());
+            assert!(has_binary);
         }
     }
 }

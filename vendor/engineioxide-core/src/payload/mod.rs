@@ -122,7 +122,8 @@ pub async fn encoder(
     payload
 }
 
-/// Encodes a single packet into a byte array.
+/// Encodes a single packet into a byte array: for an Engine.IO 3 client that
+/// reads binary, a binary payload (see [`encoder`]), else text.
 pub fn packet_encoder(
     packet: Packet,
     #[allow(unused)] protocol: ProtocolVersion,
@@ -131,7 +132,7 @@ pub fn packet_encoder(
     #[cfg(feature = "v3")]
     match protocol {
         ProtocolVersion::V4 => packet.into(),
-        ProtocolVersion::V3 if supports_binary && packet.is_binary() => {
+        ProtocolVersion::V3 if supports_binary => {
             use bytes::BytesMut;
 
             let size_hint = packet.get_size_hint(!supports_binary) + 2;

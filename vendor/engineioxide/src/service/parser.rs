@@ -84,6 +84,8 @@ pub enum ParseError {
     UnsupportedProtocolVersion,
     #[error("unknown session id")]
     UnknownSessionId,
+    #[error("JSONP polling is not supported")]
+    Jsonp,
 }
 
 /// Convert an error into an http response
@@ -111,6 +113,9 @@ impl<B> From<ParseError> for Response<ResponseBody<B>> {
             UnknownSessionId => {
                 conn_err_resp("{\"code\":\"1\",\"message\":\"Session ID unknown\"}")
             }
+            Jsonp => conn_err_resp(
+                "{\"code\":\"3\",\"message\":\"JSONP polling is not supported: use XHR polling or websocket\"}",
+            ),
         }
     }
 }
@@ -160,6 +165,13 @@ impl RequestInfo {
 
         if !config.allowed_transport(transport) {
             return Err(TransportMismatch);
+        }
+
+        // Engine.IO 3 clients without XHR (IE 9 and older) poll with JSONP
+        // (`j=` names their callback): refused plainly rather than answered
+        // with a payload their script tag cannot run.
+        if query.split('&').any(|s| s.starts_with("j=")) {
+            return Err(Jsonp);
         }
 
         #[cfg(feature = "v3")]
@@ -284,6 +296,13 @@ mod tests {
         let req = build_request("http://localhost:3000/socket.io/?EIO=3&transport=polling&b64=1");
         let req = RequestInfo::parse(&req, &EngineIoConfig::default()).unwrap();
         assert!(req.b64);
+    }
+
+    #[test]
+    fn jsonp_polling_is_refused() {
+        let req = build_request("http://localhost:3000/socket.io/?EIO=3&transport=polling&j=0");
+        let err = RequestInfo::parse(&req, &EngineIoConfig::default()).unwrap_err();
+        assert!(matches!(err, ParseError::Jsonp));
     }
 
     #[test]

@@ -56,22 +56,13 @@ where
 
     socket.spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
 
-    let packet: String = Packet::Open(Box::new(packet)).into();
-    let packet = {
-        #[cfg(feature = "v3")]
-        {
-            let mut packet = packet;
-            // The V3 protocol requires the packet length to be prepended to the packet.
-            // It doesn't use a packet separator like the V4 protocol (and up).
-            if protocol == ProtocolVersion::V3 {
-                packet = format!("{}:{}", packet.chars().count(), packet);
-            }
-            packet
-        }
-        #[cfg(not(feature = "v3"))]
-        packet
-    };
-    Ok(http_response(StatusCode::OK, packet, false))
+    // A payload of the open packet alone, encoded as the session's polls will
+    // be: for an Engine.IO 3 client that reads binary, a binary payload
+    // (socket.io 1.x browser clients drop a text answer).
+    let packet = Packet::Open(Box::new(packet));
+    let binary = protocol == ProtocolVersion::V3 && supports_binary;
+    let payload = payload::packet_encoder(packet, protocol, supports_binary);
+    Ok(http_response(StatusCode::OK, payload, binary))
 }
 
 /// Handle http polling request
@@ -97,8 +88,8 @@ where
         tracing::debug!(?sid, "socket is upgrading, sending NOOP packet");
 
         let data = payload::packet_encoder(Packet::Noop, socket.protocol, socket.supports_binary);
-
-        let is_binary = false; // The noop packet is guaranteed to be serialized as text
+        // Encoded as every poll of this session is (see `open_req`).
+        let is_binary = socket.protocol == ProtocolVersion::V3 && socket.supports_binary;
         return Ok(http_response(StatusCode::OK, data, is_binary));
     }
 
