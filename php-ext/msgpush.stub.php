@@ -39,6 +39,31 @@ class PushEvent
     public function setUser(mixed $uid = null): PushEvent {}
 
     /**
+     * Sets the recipients to the browser tabs in a group, or in any of
+     * several groups (a tab in two of them receives the message once). A tab
+     * is in a group when its login token names it (Auth::token()) or when its
+     * user is a member (Group::join()).
+     *
+     * @param string|array<string> $group one group name or several.
+     * @return PushEvent this object, for chaining.
+     * @throws PushException INVALID_INPUT if a name is empty, longer than 128
+     *         bytes, not a string, or there are more than 1000 names; when
+     *         pushed, also over msgpushd's --max-groups-per-request.
+     */
+    public function setGroup(mixed $group): PushEvent {}
+
+    /**
+     * Leaves out the tabs of these users, whoever the recipients are (users,
+     * groups or everyone): typically the sender's own tabs. An empty array
+     * leaves out no one.
+     *
+     * @param string|int|array<string|int> $uid one uid or several.
+     * @return PushEvent this object, for chaining.
+     * @throws PushException INVALID_INPUT for a bad uid, as for setUser().
+     */
+    public function except(mixed $uid): PushEvent {}
+
+    /**
      * Sets the content, delivered as given (no HTML escaping): a string
      * (ints, floats and bools are converted as PHP converts them), or an
      * array, sent as JSON and received by the browser as an object or list.
@@ -112,12 +137,20 @@ class Auth
      * by msgpushd. Hand it to the page; a browser that presents it is logged
      * in as that user until the token expires.
      *
+     * The groups, if any, go into the token's `grp` claim: the tab that logs
+     * in with it is in those groups for its life, reconnects included (a page
+     * rendered for order 42 gets a token with 'order-42', and only that tab
+     * receives the order's messages). The page cannot change them.
+     *
      * @param string|int $uid the user (an int is taken as its decimal string).
      * @param int $ttl seconds until it expires, 1 to 2592000 (30 days).
-     * @throws PushException INVALID_INPUT for a bad uid or ttl; UNREACHABLE,
-     *         TIMEOUT, REFUSED or CONNECTION_LOST as for PushEvent::push().
+     * @param array<string>|null $groups group names (1 to 128 bytes each); at
+     *        most msgpushd's --max-token-groups (32 by default).
+     * @throws PushException INVALID_INPUT for a bad uid, ttl or group name,
+     *         or more groups than --max-token-groups; UNREACHABLE, TIMEOUT,
+     *         REFUSED or CONNECTION_LOST as for PushEvent::push().
      */
-    public static function token(mixed $uid, int $ttl = 86400): string {}
+    public static function token(mixed $uid, int $ttl = 86400, ?array $groups = null): string {}
 
     /**
      * Disconnects every browser tab of these users (logout everywhere, a
@@ -131,6 +164,121 @@ class Auth
     public static function disconnect(mixed $uid): int {}
 }
 
+/**
+ * Memberships of groups, kept by msgpushd per user: a member's tabs open now
+ * and every tab the user opens later, on any node, are in the group until
+ * Group::leave(). msgpushd keeps a user's memberships while the user has a
+ * tab open and --group-membership-days (30) after the last one closed, at
+ * most --max-groups-per-user (256) per user and --max-memberships
+ * (1,000,000) in all; memberships of a single daemon end with it, those of a
+ * cluster are kept in Redis.
+ *
+ *     Group::join('team-7', $uid);                        // in the controller
+ *     (new PushEvent)->setGroup('team-7')->setContent($text)->push();
+ *
+ * Group::members() and Group::count() count every tab in the group: those of
+ * members and those whose token names it.
+ */
+class Group
+{
+    /** Not for use: every method is static (throws). */
+    public function __construct() {}
+
+    /**
+     * Makes the users members of the groups.
+     *
+     * @param string|array<string> $group one group name or several.
+     * @param string|int|array<string|int> $uid one uid or several (at most 10,000).
+     * @return int the users' tabs open now (each tab once, whether it was in the groups already or not).
+     * @throws PushException INVALID_INPUT for a bad name or uid, or over
+     *         --max-groups-per-request, --max-groups-per-user or
+     *         --max-memberships (nothing is joined then); UNREACHABLE,
+     *         TIMEOUT, REFUSED or CONNECTION_LOST as for PushEvent::push().
+     */
+    public static function join(mixed $group, mixed $uid): int {}
+
+    /**
+     * Ends the users' memberships of the groups. Tabs whose token names a
+     * group stay in it.
+     *
+     * @param string|array<string> $group one group name or several.
+     * @param string|int|array<string|int> $uid one uid or several.
+     * @return int the users' tabs that left a group.
+     * @throws PushException as for join().
+     */
+    public static function leave(mixed $group, mixed $uid): int {}
+
+    /**
+     * The uids with a tab in the group now, in byte order, each once.
+     *
+     * @throws PushException INVALID_INPUT for a bad name; UNREACHABLE,
+     *         TIMEOUT, REFUSED or CONNECTION_LOST as for PushEvent::push().
+     */
+    public static function members(mixed $group): array {}
+
+    /**
+     * @return array{users: int, tabs: int} the users with a tab in the group,
+     *         and those tabs.
+     * @throws PushException as for members().
+     */
+    public static function count(mixed $group): array {}
+}
+
+/**
+ * Who is online: a user is online while at least one of their browser tabs
+ * is logged in. In a cluster every answer covers all nodes (a node that died
+ * is dropped after --cluster-node-ttl-secs).
+ */
+class Presence
+{
+    /** Not for use: every method is static (throws). */
+    public function __construct() {}
+
+    /**
+     * @param string|int $uid
+     * @return bool whether the user has a tab open.
+     * @throws PushException INVALID_INPUT for a bad uid; UNREACHABLE,
+     *         TIMEOUT, REFUSED or CONNECTION_LOST as for PushEvent::push().
+     */
+    public static function isOnline(mixed $uid): bool {}
+
+    /**
+     * @param string|int $uid
+     * @return int how many tabs the user has open.
+     * @throws PushException as for isOnline().
+     */
+    public static function tabs(mixed $uid): int {}
+
+    /**
+     * Which of these users are online, in one round trip (a green dot next
+     * to each contact).
+     *
+     * @param array<string|int> $uids at most 10,000.
+     * @return array<string> those online, each once, in the order given.
+     * @throws PushException as for isOnline().
+     */
+    public static function online(array $uids): array {}
+
+    /**
+     * @return array{users: int, tabs: int} the users online, and their tabs.
+     * @throws PushException UNREACHABLE, TIMEOUT, REFUSED or CONNECTION_LOST.
+     */
+    public static function count(): array {}
+
+    /**
+     * One page of the uids online, in byte order: pass the cursor it returns
+     * to get the next page, until it returns a null cursor. A user who comes
+     * or goes while the pages are read may be in them or not; no uid is in
+     * two pages.
+     *
+     * @param string|null $cursor null for the first page.
+     * @param int $limit at most this many uids, 1 to 10,000.
+     * @return array{users: array<string>, cursor: ?string}
+     * @throws PushException INVALID_INPUT for a bad limit; as for count().
+     */
+    public static function users(?string $cursor = null, int $limit = 1000): array {}
+}
+
 /** Thrown when a push or a request of Auth fails; getCode() tells why. */
 class PushException extends \RuntimeException
 {
@@ -138,9 +286,9 @@ class PushException extends \RuntimeException
     public const UNREACHABLE = 1;
     /** msgpushd did not answer within msgpush.timeout_ms. */
     public const TIMEOUT = 2;
-    /** msgpushd answered with an error. */
+    /** msgpushd answered with an error (other than a rule the input breaks). */
     public const REFUSED = 3;
-    /** The input or a setting breaks a rule; nothing was sent. */
+    /** The input or a setting breaks a rule (the extension's or msgpushd's); nothing was done. */
     public const INVALID_INPUT = 4;
     /** The connection broke before the answer, or the answer was unreadable. */
     public const CONNECTION_LOST = 5;

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use msgpush_protocol::defaults;
+use msgpush_protocol::{defaults, Target};
 use msgpush_testkit::{Daemon, RedisServer, TempDir, UnixClient};
 
-use crate::client::Target;
+use crate::client;
 use crate::fleet::{Fleet, Recorder};
 use crate::generators::Generators;
 use crate::pusher::{self, Chooser, Pace};
@@ -64,12 +64,12 @@ fn cross_node_uid(prefix: &'static str, clients: usize, nodes: usize) -> Chooser
     Arc::new(move |seq| {
         let x = scramble(seq);
         let node = 1 + (x % (nodes as u64 - 1));
-        Some(format!("{prefix}{}", (x / 7 % per_node) * nodes as u64 + node))
+        Target::Users(vec![format!("{prefix}{}", (x / 7 % per_node) * nodes as u64 + node)])
     })
 }
 
-fn target(node: &Daemon, options: &Options) -> Target {
-    Target { addr: node.web, eio: options.eio }
+fn target(node: &Daemon, options: &Options) -> client::Target {
+    client::Target { addr: node.web, eio: options.eio }
 }
 
 /// Three nodes, `clients` clients spread over them (client `i` on node
@@ -117,7 +117,7 @@ pub async fn cross_node(options: &Options, clients: usize) -> (Section, Vec<Stri
     }
     let once = Pace { rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
     let fanout = broadcast_receipts(options.runs, clients, &recorder, &pids.server, || {
-        pusher::unix(&socket, Arc::new(|_| None), once, recorder.clone())
+        pusher::unix(&socket, pusher::everyone(), once, recorder.clone())
     })
     .await;
     assert_eq!(fanout.fewest, clients, "a broadcast reached every client");
@@ -176,7 +176,7 @@ pub async fn scale(options: &Options) -> Section {
     .await;
     let once = Pace { rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
     let fanout = broadcast_receipts(options.runs, logged_in, &recorder, &pids.server, || {
-        pusher::unix(&socket, Arc::new(|_| None), once, recorder.clone())
+        pusher::unix(&socket, pusher::everyone(), once, recorder.clone())
     })
     .await;
     let per_client = |kib: u64| format!("{:.1}", kib as f64 / logged_in.max(1) as f64);

@@ -10,6 +10,7 @@
 //! - [`pusher`]: pushing through the Unix socket or the HTTP API, paced.
 //! - [`scenarios`]: the single-daemon measurements; [`churn`]: connections
 //!   coming and going.
+//! - [`groups`]: group fan-out, presence calls from PHP, memory per membership.
 //! - [`generators`]: clients held by child processes (`--hold`).
 //! - [`cluster`]: several daemons on one Redis.
 //! - [`stats`] / [`report`]: figures and the Markdown report.
@@ -20,6 +21,7 @@ mod client;
 mod cluster;
 mod fleet;
 mod generators;
+mod groups;
 mod heap_owners;
 mod pusher;
 mod report;
@@ -53,9 +55,9 @@ pub struct Options {
     /// Offered rate of the fixed-rate targeted run, pushes per second.
     #[arg(long, default_value_t = 2000.0)]
     pub rate: f64,
-    /// Scenarios to run (php, targeted, memory, storm, churn, cluster,
-    /// scale; targeted and cluster include broadcast).
-    #[arg(long, value_delimiter = ',', default_value = "php,targeted,memory,storm,churn,cluster,scale")]
+    /// Scenarios to run (php, targeted, memory, storm, churn, groups,
+    /// cluster, scale; targeted and cluster include broadcast).
+    #[arg(long, value_delimiter = ',', default_value = "php,targeted,memory,storm,churn,groups,cluster,scale")]
     pub scenarios: Vec<String>,
     /// Connect/login/disconnect cycles of the churn scenario.
     #[arg(long, default_value_t = 200_000)]
@@ -186,6 +188,10 @@ fn main() {
         if wants("churn") {
             eprintln!("bench: churn, {} cycles", options.churn_cycles);
             sections.push(churn::churn(&options).await);
+        }
+        if wants("groups") {
+            eprintln!("bench: groups and presence");
+            sections.push(groups::groups(&options).await);
         }
         if wants("cluster") {
             let mut broadcasts = Vec::new();

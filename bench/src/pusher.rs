@@ -48,8 +48,13 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
-/// Picks push `seq`'s target uid.
-pub type Chooser = Arc<dyn Fn(u64) -> Option<String> + Send + Sync>;
+/// Picks push `seq`'s target.
+pub type Chooser = Arc<dyn Fn(u64) -> Target + Send + Sync>;
+
+/// Every push to everyone.
+pub fn everyone() -> Chooser {
+    Arc::new(|_| Target::Everyone)
+}
 
 impl Pace {
     /// When push `seq` is due, if a rate is offered.
@@ -105,12 +110,9 @@ pub async fn unix(socket: &Path, choose: Chooser, pace: Pace, recorder: Arc<Reco
             }
             window.acquire().await.expect("open").forget();
         }
-        let to = match choose(seq) {
-            Some(uid) => Target::Users(vec![uid]),
-            None => Target::Everyone,
-        };
         let publish = Publish {
-            to,
+            to: choose(seq),
+            except: Vec::new(),
             event: events::NEW_MSG.into(),
             content: Content::Text(content(seq, &recorder)),
             msg_id: None,
@@ -159,7 +161,11 @@ pub async fn http(addr: SocketAddr, choose: Chooser, pace: Pace, recorder: Arc<R
                     if pace.done(start, seq) {
                         break;
                     }
-                    let to = choose(seq).unwrap_or_default();
+                    let to = match choose(seq) {
+                        Target::Everyone => String::new(),
+                        Target::Users(uids) if uids.len() == 1 => uids[0].clone(),
+                        other => panic!("web-msg-sender's HTTP API pushes to one uid or everyone, not {other:?}"),
+                    };
                     let body = format!("type=publish&to={to}&content={}", content(seq, &recorder).replace(' ', "+"));
                     let (_, reply) = conn.post("/", "application/x-www-form-urlencoded", body.as_bytes());
                     sent += 1;

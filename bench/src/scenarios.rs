@@ -8,10 +8,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use msgpush_protocol::defaults;
+use msgpush_protocol::{defaults, Target};
 use msgpush_testkit::{artifact, fd_limit, php_command, repo_root, Daemon, UnixClient};
 
-use crate::client::Target;
+use crate::client;
 use crate::fleet::{Fleet, Recorder};
 use crate::pusher::{self, Chooser, Outcome, Pace};
 use crate::report::Section;
@@ -66,8 +66,8 @@ impl Server {
         }
     }
 
-    pub fn target(&self, options: &Options) -> Target {
-        Target { addr: self.web, eio: options.eio }
+    pub fn target(&self, options: &Options) -> client::Target {
+        client::Target { addr: self.web, eio: options.eio }
     }
 
     /// Pushes with `pace` through the Unix socket if there is one, else HTTP.
@@ -105,7 +105,7 @@ pub fn scramble(seq: u64) -> u64 {
 
 /// A deterministic spread of targets among `clients` uids.
 fn random_uid(prefix: &'static str, clients: usize) -> Chooser {
-    Arc::new(move |seq| Some(format!("{prefix}{}", scramble(seq) % clients as u64)))
+    Arc::new(move |seq| Target::Users(vec![format!("{prefix}{}", scramble(seq) % clients as u64)]))
 }
 
 fn ms(ns: u64) -> f64 {
@@ -250,7 +250,7 @@ pub async fn targeted_and_broadcast(options: &Options, clients: usize) -> (Secti
 
     let once = Pace { rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
     let fanout = broadcast_receipts(options.runs, clients, &recorder, &pids.server, || {
-        server.push(true, Arc::new(|_| None), once, recorder.clone())
+        server.push(true, pusher::everyone(), once, recorder.clone())
     })
     .await;
     assert_eq!(fanout.fewest, clients, "a broadcast reached every client");

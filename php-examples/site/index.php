@@ -3,6 +3,8 @@
 // ThinkPHP. nginx sends every request that is not a file here.
 //   /                         the page (logs in as ?uid=, 123 by default)
 //   /legacy                   the same page as an existing web-msg-sender front end (socket.io-client 2.x)
+//   /room?uid=&room=          a chat room with who is here (a group, by the page's token)
+//   /room/say?uid=&room=&text= says something to the room (POST)
 //   /home/index/pushmsg?uid=  the push action of the article
 require __DIR__ . '/app/IndexController.php';
 
@@ -15,6 +17,12 @@ switch (rtrim(strtolower($path), '/')) {
         break;
     case '/legacy':
         $controller->legacy();
+        break;
+    case '/room':
+        $controller->room();
+        break;
+    case '/room/say':
+        $controller->say();
         break;
     case '/home/index/pushmsg':
         $controller->pushMsg();

@@ -5,12 +5,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ext_php_rs::prelude::*;
-use ext_php_rs::types::Zval;
+use ext_php_rs::types::{ZendHashTable, Zval};
 use msgpush_protocol::defaults;
-use msgpush_protocol::limits::check_uids;
 use msgpush_protocol::{Command, Disconnect, Reply, TokenRequest};
 
-use crate::error::PushError;
 use crate::{client, values};
 
 /// Tokens this process minted, for `php --ri msgpush`.
@@ -29,10 +27,15 @@ pub struct Auth;
 
 #[php_impl]
 impl Auth {
-    /// A login token for `uid`, valid for `ttl` seconds.
-    #[php(defaults(ttl = defaults::TOKEN_TTL_SECS as i64))]
-    pub fn token(uid: &Zval, ttl: i64) -> PhpResult<String> {
-        let request = TokenRequest { uid: values::uid_of(uid)?, ttl: values::ttl_of(ttl)? };
+    /// A login token for `uid`, valid for `ttl` seconds; the tab that logs
+    /// in with it is in `groups` for its life.
+    #[php(optional = ttl, defaults(ttl = defaults::TOKEN_TTL_SECS as i64))]
+    pub fn token(uid: &Zval, ttl: i64, groups: Option<&ZendHashTable>) -> PhpResult<String> {
+        let groups = match groups {
+            Some(groups) => groups.values().map(values::group_of).collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
+        let request = TokenRequest { uid: values::uid_of(uid)?, ttl: values::ttl_of(ttl)?, groups };
         match client::call(Command::Token(request), "the token request")? {
             Reply::Token { token, .. } => {
                 MINTED.fetch_add(1, Ordering::Relaxed);
@@ -44,11 +47,9 @@ impl Auth {
 
     /// Disconnects every socket of these users; returns how many.
     pub fn disconnect(uid: &Zval) -> PhpResult<i64> {
-        let uids = values::uids_of(uid)?;
-        check_uids(&uids).map_err(PushError::Invalid)?;
-        let disconnect = Disconnect { uids };
+        let disconnect = Disconnect { uids: values::checked_uids_of(uid)? };
         match client::call(Command::Disconnect(disconnect), "the disconnect")? {
-            Reply::Disconnected { sockets } => Ok(i64::try_from(sockets).unwrap_or(i64::MAX)),
+            Reply::Disconnected { sockets } => Ok(client::count(sockets)),
             other => Err(client::unexpected(other).into()),
         }
     }

@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use msgpush_protocol::frame::{self, FrameError};
-use msgpush_protocol::{Command, Reply, Request};
+use msgpush_protocol::{Command, ErrorCode, Reply, Request};
 
 use crate::connection::Connection;
 use crate::error::PushError;
@@ -45,14 +45,24 @@ pub fn encode(cmd: Command, max_bytes: usize) -> Result<EncodedRequest, PushErro
 }
 
 /// Sends `cmd` over this process's connection and returns the daemon's
-/// answer; an error answer is [`PushError::Refused`], saying `what` was refused.
+/// answer; an error answer, saying `what` was refused, is
+/// [`PushError::Invalid`] when the input broke one of the daemon's rules (a
+/// bound that is a setting of its own), else [`PushError::Refused`].
 pub fn call(cmd: Command, what: &str) -> Result<Reply, PushError> {
     let settings = Settings::current()?;
     let request = encode(cmd, settings.max_message_bytes)?;
     match exchange(&request, &settings)? {
+        Reply::Error { code: ErrorCode::InvalidInput, message } => {
+            Err(PushError::Invalid(format!("msgpushd refused {what}: {message}")))
+        }
         Reply::Error { message, .. } => Err(PushError::Refused(format!("msgpushd refused {what}: {message}"))),
         reply => Ok(reply),
     }
+}
+
+/// A count from the daemon, as a PHP int.
+pub fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// The error for an answer of the wrong kind.

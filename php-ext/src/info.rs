@@ -19,6 +19,7 @@ fn print_table() {
     info_table_row!("msgpush support", "enabled");
     info_table_row!("version", env!("CARGO_PKG_VERSION"));
     info_table_row!("protocol version", msgpush_protocol::PROTOCOL_VERSION.to_string());
+    info_table_row!("classes", crate::CLASSES.join(", "));
     for setting in settings::ALL {
         info_table_row!(setting.name, text(setting.value().unwrap_or_default()));
     }

@@ -5,6 +5,8 @@
 //! # Layout
 //! - `push_event`: the class `MsgPush\PushEvent` (API in `msgpush.stub.php`).
 //! - `auth`: the class `MsgPush\Auth`: login tokens, logging users out.
+//! - `group`: the class `MsgPush\Group`: memberships, members of a group.
+//! - `presence`: the class `MsgPush\Presence`: who is online.
 //! - `values`: PHP values to protocol values (uids, content, JSON).
 //! - `client`: `push()`'s request/reply over the process's connection.
 //! - `connection`: one socket with deadlines, `MSG_NOSIGNAL`, fork checks.
@@ -23,7 +25,9 @@ mod auth;
 mod client;
 mod connection;
 mod error;
+mod group;
 mod info;
+mod presence;
 mod push_event;
 mod queue;
 mod settings;
@@ -31,9 +35,12 @@ mod values;
 
 use std::panic::catch_unwind;
 
+use ext_php_rs::class::RegisteredClass;
 use ext_php_rs::prelude::*;
 
 use crate::auth::Auth;
+use crate::group::Group;
+use crate::presence::Presence;
 use crate::push_event::PushEvent;
 
 const SUCCESS: i32 = 0;
@@ -74,6 +81,15 @@ fn flush_queue() {
     });
 }
 
+/// The classes the module registers, for `php --ri msgpush`.
+const CLASSES: [&str; 5] = [
+    <PushEvent as RegisteredClass>::CLASS_NAME,
+    <Auth as RegisteredClass>::CLASS_NAME,
+    <Group as RegisteredClass>::CLASS_NAME,
+    <Presence as RegisteredClass>::CLASS_NAME,
+    error::CLASS_NAME,
+];
+
 /// The module entry PHP asks for when loading the extension.
 #[php_module]
 #[php(startup = "startup")]
@@ -81,6 +97,8 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
     module
         .class::<PushEvent>()
         .class::<Auth>()
+        .class::<Group>()
+        .class::<Presence>()
         .request_shutdown_function(request_shutdown)
         .shutdown_function(module_shutdown)
         .info_function(info::module_info)

@@ -24,6 +24,8 @@ use crate::{client, queue, values};
 #[derive(Debug)]
 pub struct PushEvent {
     to: Target,
+    /// Users whose tabs it leaves out.
+    except: Vec<String>,
     event: String,
     content: Content,
     /// Set when the message is first sent; cleared by every setter.
@@ -33,7 +35,13 @@ pub struct PushEvent {
 impl PushEvent {
     fn publish(&self) -> Result<Publish, PushError> {
         let msg_id = Some(self.msg_id()?);
-        let publish = Publish { to: self.to.clone(), event: self.event.clone(), content: self.content.clone(), msg_id };
+        let publish = Publish {
+            to: self.to.clone(),
+            except: self.except.clone(),
+            event: self.event.clone(),
+            content: self.content.clone(),
+            msg_id,
+        };
         publish.validate().map_err(PushError::Invalid)?;
         Ok(publish)
     }
@@ -57,6 +65,7 @@ impl PushEvent {
     pub fn __construct() -> Self {
         PushEvent {
             to: Target::Everyone,
+            except: Vec::new(),
             event: events::NEW_MSG.to_owned(),
             content: Content::Text(String::new()),
             msg_id: Cell::new(None),
@@ -75,6 +84,28 @@ impl PushEvent {
             Some(uid) => values::target_of(uid)?,
             None => Target::Everyone,
         };
+        Ok(self_)
+    }
+
+    /// Sets the recipients to the tabs in a group, or in any of several
+    /// (each tab once).
+    pub fn set_group<'a>(
+        self_: &'a mut ZendClassObject<PushEvent>,
+        group: &Zval,
+    ) -> PhpResult<&'a mut ZendClassObject<PushEvent>> {
+        self_.msg_id.set(None);
+        self_.to = Target::Groups(values::groups_of(group)?);
+        Ok(self_)
+    }
+
+    /// Leaves out the tabs of these users (one uid or several), whoever the
+    /// recipients are.
+    pub fn except<'a>(
+        self_: &'a mut ZendClassObject<PushEvent>,
+        uid: &Zval,
+    ) -> PhpResult<&'a mut ZendClassObject<PushEvent>> {
+        self_.msg_id.set(None);
+        self_.except = values::checked_uids_of(uid)?;
         Ok(self_)
     }
 
@@ -107,7 +138,7 @@ impl PushEvent {
     /// reached; 0 means the user is offline.
     pub fn push(&self) -> PhpResult<i64> {
         match client::call(Command::Publish(self.publish()?), "the push")? {
-            Reply::Delivered { sockets } => Ok(i64::try_from(sockets).unwrap_or(i64::MAX)),
+            Reply::Delivered { sockets } => Ok(client::count(sockets)),
             other => Err(client::unexpected(other).into()),
         }
     }

@@ -3,7 +3,7 @@
 //! errors for the rest (invalid UTF-8, objects, over-long uids).
 
 use ext_php_rs::types::{ArrayKey, ZendHashTable, Zval};
-use msgpush_protocol::limits::{check_event, check_ttl, check_uid};
+use msgpush_protocol::limits::{check_event, check_group, check_groups, check_ttl, check_uid, check_uids, MAX_GROUPS};
 use msgpush_protocol::{Content, Target};
 use serde_json::{Map, Number, Value};
 
@@ -55,6 +55,33 @@ pub fn uids_of(zval: &Zval) -> Result<Vec<String>, PushError> {
         Some(uids) => uids.values().map(uid_of).collect(),
         None => Ok(vec![uid_of(zval)?]),
     }
+}
+
+/// One uid or an array of uids, checked as a request's (at most 10,000).
+pub fn checked_uids_of(zval: &Zval) -> Result<Vec<String>, PushError> {
+    let uids = uids_of(zval)?;
+    check_uids(&uids).map_err(invalid)?;
+    Ok(uids)
+}
+
+/// One group name (a string).
+pub fn group_of(zval: &Zval) -> Result<String, PushError> {
+    let zval = zval.dereference();
+    let group = utf8(zval, "a group name")?
+        .ok_or_else(|| invalid(format!("a group name must be a string, not {}", zval.get_type())))?;
+    check_group(&group).map_err(invalid)?;
+    Ok(group)
+}
+
+/// One group name or an array of them.
+pub fn groups_of(zval: &Zval) -> Result<Vec<String>, PushError> {
+    let zval = zval.dereference();
+    let groups = match zval.array() {
+        Some(groups) => groups.values().map(group_of).collect::<Result<Vec<_>, _>>()?,
+        None => vec![group_of(zval)?],
+    };
+    check_groups(&groups, MAX_GROUPS, "in one request").map_err(invalid)?;
+    Ok(groups)
 }
 
 /// A token lifetime in seconds.

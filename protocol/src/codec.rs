@@ -51,23 +51,19 @@ fn decode_request(payload: &[u8]) -> Decoded {
         let Ok(envelope) = serde_json::from_slice::<Envelope>(&payload[1.min(payload.len())..]) else {
             return Response::error(0, ErrorCode::Malformed, err.to_string());
         };
-        let name = match &envelope.cmd {
-            serde_json::Value::String(name) => Some(name.as_str()),
-            serde_json::Value::Object(fields) if fields.len() == 1 => fields.keys().next().map(String::as_str),
-            _ => None,
-        };
-        match name {
-            Some(name) if !Command::NAMES.contains(&name) => Response::error(
-                envelope.id,
-                ErrorCode::UnsupportedCommand,
-                format!(
-                    "msgpushd {} does not know the command `{name}`: the caller is newer; upgrade msgpushd",
-                    env!("CARGO_PKG_VERSION")
-                ),
-            ),
-            _ => Response::error(envelope.id, ErrorCode::Malformed, err.to_string()),
+        match Command::unknown_name(&envelope.cmd) {
+            Some(name) => Response::error(envelope.id, ErrorCode::UnsupportedCommand, unsupported(name)),
+            None => Response::error(envelope.id, ErrorCode::Malformed, err.to_string()),
         }
     })
+}
+
+/// What a daemon says of a command it does not know.
+pub fn unsupported(name: &str) -> String {
+    format!(
+        "msgpushd {} does not know the command `{name}`: the caller is newer; upgrade msgpushd",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 impl Decoder for ServerCodec {
@@ -195,16 +191,21 @@ mod tests {
 
     #[test]
     fn every_command_is_named_in_the_list_of_names() {
+        let membership = crate::Membership { groups: vec![], uids: vec![] };
         let commands = [
             Command::Ping,
-            Command::Token(crate::TokenRequest { uid: "1".into(), ttl: 1 }),
+            Command::Token(crate::TokenRequest { uid: "1".into(), ttl: 1, groups: vec![] }),
             Command::Disconnect(crate::Disconnect { uids: vec![] }),
             Command::Publish(crate::Publish {
                 to: crate::Target::Everyone,
+                except: vec![],
                 event: "e".into(),
                 content: crate::Content::Text(String::new()),
                 msg_id: None,
             }),
+            Command::GroupJoin(membership.clone()),
+            Command::GroupLeave(membership),
+            Command::Presence(crate::PresenceQuery::Count),
         ];
         for command in commands {
             let json = serde_json::to_value(&command).unwrap();
@@ -214,7 +215,7 @@ mod tests {
                 .unwrap_or_else(|| json.as_object().unwrap().keys().next().unwrap().clone());
             assert!(Command::NAMES.contains(&name.as_str()), "{name}");
         }
-        assert_eq!(Command::NAMES.len(), 4);
+        assert_eq!(Command::NAMES.len(), 7);
     }
 
     #[test]

@@ -38,4 +38,11 @@ pub mod events {
     pub const ONLINE_COUNT: &str = "update_online_count";
     /// Sent to a socket whose `login` was refused, with the reason.
     pub const LOGIN_ERROR: &str = "login_error";
+    /// Asked by a page, with a group it is in and an acknowledgement: who
+    /// is in the group (`{group, uids}`, or `{error}`).
+    pub const MEMBERS: &str = "msgpush:members";
+    /// Sent to the tabs in a group when a user arrives in it: `{group, uid}`.
+    pub const JOINED: &str = "msgpush:joined";
+    /// Sent to the tabs in a group when a user has left it: `{group, uid}`.
+    pub const LEFT: &str = "msgpush:left";
 }

@@ -118,6 +118,7 @@ mod tests {
             id: 7,
             cmd: Command::Publish(Publish {
                 to: Target::Users(vec!["123".into()]),
+                except: vec![],
                 event: "new_msg".into(),
                 content: Content::Text("héllo <b>".into()),
                 msg_id: None,
@@ -192,7 +193,7 @@ mod tests {
 
     #[test]
     fn token_and_disconnect_messages_are_the_documented_json() {
-        let token = Request { id: 1, cmd: Command::Token(TokenRequest { uid: "123".into(), ttl: 60 }) };
+        let token = Request { id: 1, cmd: Command::Token(TokenRequest { uid: "123".into(), ttl: 60, groups: vec![] }) };
         assert_eq!(serde_json::to_string(&token).unwrap(), r#"{"id":1,"cmd":{"token":{"uid":"123","ttl":60}}}"#);
         let minted = Response { id: 1, reply: Reply::Token { token: "t".into(), expires: 5 } };
         assert_eq!(serde_json::to_string(&minted).unwrap(), r#"{"id":1,"reply":{"token":{"token":"t","expires":5}}}"#);
@@ -200,6 +201,31 @@ mod tests {
         assert_eq!(serde_json::to_string(&kick).unwrap(), r#"{"id":2,"cmd":{"disconnect":{"uids":["1"]}}}"#);
         let kicked = Response { id: 2, reply: Reply::Disconnected { sockets: 2 } };
         assert_eq!(serde_json::to_string(&kicked).unwrap(), r#"{"id":2,"reply":{"disconnected":{"sockets":2}}}"#);
+    }
+
+    #[test]
+    fn group_and_presence_messages_are_the_documented_json() {
+        let join = Command::GroupJoin(Membership { groups: vec!["team".into()], uids: vec!["1".into()] });
+        assert_eq!(serde_json::to_string(&join).unwrap(), r#"{"group_join":{"groups":["team"],"uids":["1"]}}"#);
+        let push = Publish {
+            to: Target::Groups(vec!["team".into()]),
+            except: vec!["1".into()],
+            event: "new_msg".into(),
+            content: Content::Text("x".into()),
+            msg_id: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&push).unwrap(),
+            r#"{"to":{"groups":["team"]},"except":["1"],"event":"new_msg","content":{"text":"x"}}"#
+        );
+        let page = Command::Presence(PresenceQuery::Users { cursor: None, limit: 2 });
+        assert_eq!(serde_json::to_string(&page).unwrap(), r#"{"presence":{"users":{"limit":2}}}"#);
+        let count = Command::Presence(PresenceQuery::Count);
+        assert_eq!(serde_json::to_string(&count).unwrap(), r#"{"presence":"count"}"#);
+        let answer = Reply::Presence(PresenceAnswer::Users { uids: vec!["1".into()], cursor: Some("1".into()) });
+        assert_eq!(serde_json::to_string(&answer).unwrap(), r#"{"presence":{"users":{"uids":["1"],"cursor":"1"}}}"#);
+        let token = TokenRequest { uid: "1".into(), ttl: 5, groups: vec!["g".into()] };
+        assert_eq!(serde_json::to_string(&token).unwrap(), r#"{"uid":"1","ttl":5,"groups":["g"]}"#);
     }
 
     #[test]

@@ -26,5 +26,6 @@ mod properties;
 
 pub use frame::{FrameError, PROTOCOL_VERSION};
 pub use message::{
-    Command, Content, Disconnect, ErrorCode, MsgId, Publish, Reply, Request, Response, Target, TokenRequest,
+    Command, Content, Disconnect, ErrorCode, Membership, MsgId, PresenceAnswer, PresenceQuery, Publish, Reply, Request,
+    Response, Target, TokenRequest,
 };

@@ -14,8 +14,20 @@ pub const MAX_EVENT_BYTES: usize = 128;
 /// broadcast or several publishes.
 pub const MAX_TARGET_UIDS: usize = 10_000;
 
-/// Largest reply frame a client needs to accept: replies are small objects.
-pub const MAX_REPLY_BYTES: usize = 64 * 1024;
+/// Longest group name accepted, in bytes: names are keys chosen by the
+/// application (`order-42`, `team:7`).
+pub const MAX_GROUP_BYTES: usize = 128;
+
+/// Most groups one request may name (a push, a join, a login token). The
+/// daemon may be set lower (`--max-groups-per-request`, `--max-token-groups`).
+pub const MAX_GROUPS: usize = 1000;
+
+/// Most uids one page of `Presence::users` may hold.
+pub const MAX_USERS_PAGE: u64 = 10_000;
+
+/// Largest reply frame a client needs to accept: replies hold a page of uids
+/// at most (10,000 uids of up to 256 bytes).
+pub const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Longest login token lifetime a client may ask for, in seconds (30 days):
 /// a page that stays open longer fetches a new one.
@@ -67,12 +79,34 @@ pub fn check_uids(uids: &[String]) -> Result<(), String> {
     uids.iter().try_for_each(|uid| check_uid(uid))
 }
 
+/// Checks a group name; the error says what is wrong.
+pub fn check_group(group: &str) -> Result<(), String> {
+    if group.is_empty() {
+        return Err("a group name must not be empty".into());
+    }
+    if group.len() > MAX_GROUP_BYTES {
+        return Err(format!("group name of {} bytes is longer than the limit of {MAX_GROUP_BYTES} bytes", group.len()));
+    }
+    Ok(())
+}
+
+/// Checks the groups of a request: each one, and that there are at most
+/// `max` (`what` names the rule in the error).
+pub fn check_groups(groups: &[String], max: usize, what: &str) -> Result<(), String> {
+    if groups.len() > max {
+        return Err(format!("{} groups {what} exceed the limit of {max}", groups.len()));
+    }
+    groups.iter().try_for_each(|group| check_group(group))
+}
+
 impl Publish {
-    /// Checks the event name and every uid against the limits above.
+    /// Checks the event name, every uid and every group against the limits above.
     pub fn validate(&self) -> Result<(), String> {
         check_event(&self.event)?;
+        check_uids(&self.except)?;
         match &self.to {
             Target::Users(uids) => check_uids(uids),
+            Target::Groups(groups) => check_groups(groups, MAX_GROUPS, "in one push"),
             Target::Everyone => Ok(()),
         }
     }
@@ -84,7 +118,7 @@ mod tests {
     use crate::message::Content;
 
     fn publish(to: Target, event: &str) -> Publish {
-        Publish { to, event: event.into(), content: Content::Text("x".into()), msg_id: None }
+        Publish { to, except: vec![], event: event.into(), content: Content::Text("x".into()), msg_id: None }
     }
 
     #[test]
@@ -108,5 +142,17 @@ mod tests {
         assert!(err.contains("257 bytes"), "{err}");
         let empty = publish(Target::Users(vec![String::new()]), "new_msg").validate().unwrap_err();
         assert!(empty.contains("empty"));
+    }
+
+    #[test]
+    fn bad_groups_are_refused_with_the_rule() {
+        assert!(publish(Target::Groups(vec!["order-42".into()]), "new_msg").validate().is_ok());
+        let long = "g".repeat(MAX_GROUP_BYTES + 1);
+        let err = publish(Target::Groups(vec![long]), "new_msg").validate().unwrap_err();
+        assert!(err.contains("129 bytes") && err.contains("128"), "{err}");
+        assert!(check_groups(&["a".into(), "b".into()], 1, "in a token").unwrap_err().contains("2 groups in a token"));
+        let mut except = publish(Target::Everyone, "new_msg");
+        except.except = vec![String::new()];
+        assert!(except.validate().unwrap_err().contains("empty"));
     }
 }

@@ -21,7 +21,8 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Command {
-    /// Emit an event to some users' sockets or to every socket.
+    /// Emit an event to some users', some groups' or every socket; answered
+    /// with [`Reply::Delivered`].
     Publish(Publish),
     /// Check that the daemon is alive; answered with [`Reply::Pong`].
     Ping,
@@ -32,12 +33,32 @@ pub enum Command {
     /// Disconnect every socket logged in as any of these uids; answered with
     /// [`Reply::Disconnected`].
     Disconnect(Disconnect),
+    /// Make users members of groups: their tabs open now and those they open
+    /// later; answered with [`Reply::Joined`].
+    GroupJoin(Membership),
+    /// End users' memberships of groups; answered with [`Reply::Left`].
+    GroupLeave(Membership),
+    /// Ask who is online; answered with [`Reply::Presence`].
+    Presence(PresenceQuery),
 }
 
 impl Command {
     /// The name of every command (its tag on the wire), so that a daemon can
     /// tell a command it does not know from a malformed one.
-    pub const NAMES: &'static [&'static str] = &["publish", "ping", "token", "disconnect"];
+    pub const NAMES: &'static [&'static str] =
+        &["publish", "ping", "token", "disconnect", "group_join", "group_leave", "presence"];
+
+    /// The name of a command that failed to parse, when it is one this
+    /// version does not know (a newer caller): a bare string, or the one key
+    /// of an object, that is not in [`Command::NAMES`].
+    pub fn unknown_name(cmd: &serde_json::Value) -> Option<&str> {
+        let name = match cmd {
+            serde_json::Value::String(name) => name.as_str(),
+            serde_json::Value::Object(fields) if fields.len() == 1 => fields.keys().next()?.as_str(),
+            _ => return None,
+        };
+        (!Command::NAMES.contains(&name)).then_some(name)
+    }
 }
 
 /// What a [`Command::Token`] asks for.
@@ -47,6 +68,92 @@ pub struct TokenRequest {
     pub uid: String,
     /// Seconds until it expires.
     pub ttl: u64,
+    /// Groups the tab that logs in with it is in, for its life.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+}
+
+/// Users and groups of a [`Command::GroupJoin`] or [`Command::GroupLeave`]:
+/// each of the users joins (or leaves) each of the groups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Membership {
+    /// The groups.
+    pub groups: Vec<String>,
+    /// The users.
+    pub uids: Vec<String>,
+}
+
+/// A question about who is online, across the cluster in a cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceQuery {
+    /// How many tabs a user has open; answered with [`PresenceAnswer::Tabs`].
+    Tabs {
+        /// The user.
+        uid: String,
+    },
+    /// Which of these users have a tab open; answered with [`PresenceAnswer::Online`].
+    Online {
+        /// The users asked about.
+        uids: Vec<String>,
+    },
+    /// Users and tabs online; answered with [`PresenceAnswer::Count`].
+    Count,
+    /// A page of the uids online, in order; answered with [`PresenceAnswer::Users`].
+    Users {
+        /// Where the previous page ended (none: from the start).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<String>,
+        /// Most uids on the page.
+        limit: u64,
+    },
+    /// A page of the users with a tab in a group, in order; answered with
+    /// [`PresenceAnswer::Users`].
+    Members {
+        /// The group.
+        group: String,
+        /// Where the previous page ended (none: from the start).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<String>,
+        /// Most uids on the page.
+        limit: u64,
+    },
+    /// Users and tabs in a group; answered with [`PresenceAnswer::Count`].
+    GroupCount {
+        /// The group.
+        group: String,
+    },
+}
+
+/// The answer to a [`PresenceQuery`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceAnswer {
+    /// The tabs of the user asked about.
+    Tabs {
+        /// Tabs open.
+        tabs: u64,
+    },
+    /// The users asked about that have a tab open, in the order asked.
+    Online {
+        /// Their uids.
+        uids: Vec<String>,
+    },
+    /// Users and tabs.
+    Count {
+        /// Distinct users.
+        users: u64,
+        /// Tabs (sockets).
+        tabs: u64,
+    },
+    /// A page of uids online (in a group, for [`PresenceQuery::Members`]).
+    Users {
+        /// The uids, in byte order.
+        uids: Vec<String>,
+        /// Where the next page starts; null once every uid was listed.
+        #[serde(default)]
+        cursor: Option<String>,
+    },
 }
 
 /// The users a [`Command::Disconnect`] logs out everywhere.
@@ -61,6 +168,10 @@ pub struct Disconnect {
 pub struct Publish {
     /// Who receives it.
     pub to: Target,
+    /// Users whose tabs it leaves out (the sender's own, typically), whoever
+    /// the target is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub except: Vec<String>,
     /// The socket.io event name, `new_msg` for web-msg-sender pages.
     pub event: String,
     /// The payload, delivered as given (no HTML escaping on this path).
@@ -100,6 +211,8 @@ pub enum Target {
     Everyone,
     /// The sockets logged in as any of these uids. An empty list reaches no one.
     Users(Vec<String>),
+    /// The sockets in any of these groups, each once. An empty list reaches no one.
+    Groups(Vec<String>),
 }
 
 /// The payload of a [`Publish`].
@@ -148,6 +261,19 @@ pub enum Reply {
         /// How many sockets were disconnected.
         sockets: u64,
     },
+    /// Answer to [`Command::GroupJoin`].
+    Joined {
+        /// The users' tabs open now, which are in the groups now.
+        sockets: u64,
+    },
+    /// Answer to [`Command::GroupLeave`].
+    Left {
+        /// The users' tabs open now that left a group (a tab stays in a group
+        /// its login token names).
+        sockets: u64,
+    },
+    /// Answer to [`Command::Presence`].
+    Presence(PresenceAnswer),
     /// The request failed; nothing was emitted.
     Error {
         /// A machine-readable cause.

@@ -33,18 +33,45 @@ fn content() -> impl Strategy<Value = Content> {
     prop_oneof![any::<String>().prop_map(Content::Text), json().prop_map(Content::Json)]
 }
 
+fn names() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(any::<String>(), 0..4)
+}
+
 fn target() -> impl Strategy<Value = Target> {
-    prop_oneof![Just(Target::Everyone), prop::collection::vec(any::<String>(), 0..4).prop_map(Target::Users)]
+    prop_oneof![Just(Target::Everyone), names().prop_map(Target::Users), names().prop_map(Target::Groups)]
+}
+
+fn presence() -> impl Strategy<Value = PresenceQuery> {
+    prop_oneof![
+        any::<String>().prop_map(|uid| PresenceQuery::Tabs { uid }),
+        names().prop_map(|uids| PresenceQuery::Online { uids }),
+        Just(PresenceQuery::Count),
+        (any::<Option<String>>(), any::<u64>()).prop_map(|(cursor, limit)| PresenceQuery::Users { cursor, limit }),
+        (any::<String>(), any::<Option<String>>(), any::<u64>())
+            .prop_map(|(group, cursor, limit)| PresenceQuery::Members { group, cursor, limit }),
+        any::<String>().prop_map(|group| PresenceQuery::GroupCount { group }),
+    ]
 }
 
 fn command() -> impl Strategy<Value = Command> {
-    let publish = (target(), any::<String>(), content(), any::<Option<u128>>())
-        .prop_map(|(to, event, content, id)| Command::Publish(Publish { to, event, content, msg_id: id.map(MsgId) }));
+    let publish = (target(), names(), any::<String>(), content(), any::<Option<u128>>()).prop_map(
+        |(to, except, event, content, id)| {
+            Command::Publish(Publish { to, except, event, content, msg_id: id.map(MsgId) })
+        },
+    );
+    let membership = || (names(), names()).prop_map(|(groups, uids)| Membership { groups, uids });
     prop_oneof![
         publish,
         Just(Command::Ping),
-        (any::<String>(), any::<u64>()).prop_map(|(uid, ttl)| Command::Token(TokenRequest { uid, ttl })),
-        prop::collection::vec(any::<String>(), 0..4).prop_map(|uids| Command::Disconnect(Disconnect { uids })),
+        (any::<String>(), any::<u64>(), names()).prop_map(|(uid, ttl, groups)| Command::Token(TokenRequest {
+            uid,
+            ttl,
+            groups
+        })),
+        names().prop_map(|uids| Command::Disconnect(Disconnect { uids })),
+        membership().prop_map(Command::GroupJoin),
+        membership().prop_map(Command::GroupLeave),
+        presence().prop_map(Command::Presence),
     ]
 }
 
@@ -57,7 +84,16 @@ fn reply() -> impl Strategy<Value = Reply> {
         Just(ErrorCode::InvalidInput),
         Just(ErrorCode::Internal),
     ];
+    let answer = prop_oneof![
+        any::<u64>().prop_map(|tabs| PresenceAnswer::Tabs { tabs }),
+        names().prop_map(|uids| PresenceAnswer::Online { uids }),
+        (any::<u64>(), any::<u64>()).prop_map(|(users, tabs)| PresenceAnswer::Count { users, tabs }),
+        (names(), any::<Option<String>>()).prop_map(|(uids, cursor)| PresenceAnswer::Users { uids, cursor }),
+    ];
     prop_oneof![
+        answer.prop_map(Reply::Presence),
+        any::<u64>().prop_map(|sockets| Reply::Joined { sockets }),
+        any::<u64>().prop_map(|sockets| Reply::Left { sockets }),
         any::<u64>().prop_map(|sockets| Reply::Delivered { sockets }),
         any::<String>().prop_map(|version| Reply::Pong { version }),
         (any::<String>(), any::<u64>()).prop_map(|(token, expires)| Reply::Token { token, expires }),

@@ -1,9 +1,10 @@
 //! msgpushd: real-time push for PHP applications. Browsers connect with
-//! Socket.IO and log in with a login token naming their uid; PHP pushes to a
-//! uid (or everyone) through the Unix socket (the `msgpush` extension) or the
-//! web-msg-sender-compatible HTTP API; the daemon emits to that uid's sockets.
-//! With `--redis-url` several daemons form a cluster: a push to any node
-//! reaches the uid's sockets on every node.
+//! Socket.IO and log in with a login token naming their uid (and maybe
+//! groups); PHP pushes to uids, groups or everyone, puts users in groups and
+//! asks who is online, through the Unix socket (the `msgpush` extension) or
+//! the HTTP API; the daemon emits to the tabs addressed. With `--redis-url`
+//! several daemons form a cluster: every node reaches every node's tabs, and
+//! answers for all of them.
 //!
 //! # Layout
 //! The folders stack in layers, lowest first; each imports only folders
@@ -14,13 +15,16 @@
 //!   a connection cap and TLS; the descriptor limit; shutdown signals.
 //! - `settings`: flags, environment variables and the settings file.
 //! - `auth`: the token secret's file, login tokens, the HTTP API key.
-//! - `state`: state that knows nothing of the server: who is online, the
-//!   online-count message, recently published message ids.
-//! - `cluster`: the Redis driver under socketioxide's adapter, and the
-//!   census of who is online across the nodes.
+//! - `state`: state that knows nothing of the server: who is online and in
+//!   which groups, memberships, arrivals and departures, the online-count
+//!   message, recently published message ids.
+//! - `cluster`: the Redis driver, the census of who is online across the
+//!   nodes, memberships in Redis, the bus of orders between nodes, and the
+//!   directory that answers from the census or this node.
 //! - `browser`: what faces the browser: the Socket.IO server and its
-//!   handlers, session caps, origins, client addresses, message rates,
-//!   emitting to sockets, the browser port's routes.
+//!   handlers, rooms, the task that changes this node's sockets, session
+//!   caps, origins, client addresses, message rates, emitting to sockets,
+//!   the browser port's routes.
 //! - `hub`: the shared state tying those together; every request from PHP
 //!   is one of its methods.
 //! - `ingress`: what faces PHP: the Unix socket, web-msg-sender's HTTP API,

@@ -94,6 +94,24 @@ impl Browser {
         Browser::open_with(daemon, BrowserOptions::new(ClientVersion::V4, uid))
     }
 
+    /// One tab of client `version` logged in as `uid` with a token (in the
+    /// handshake) that puts it in `groups`; returns once it logged in.
+    pub fn open_in_groups(daemon: &Daemon, version: ClientVersion, uid: &str, groups: &[&str]) -> Browser {
+        let token = daemon.unix().token_in_groups(uid, 3600, groups);
+        let options = BrowserOptions { login: Some(token), via: Via::Handshake, ..BrowserOptions::new(version, uid) };
+        let mut browser = Browser::open_with(daemon, options);
+        browser.logged_in(1);
+        browser
+    }
+
+    /// Waits until the first `tabs` tabs logged in (each got the online
+    /// count the daemon sends after a login).
+    pub fn logged_in(&mut self, tabs: usize) {
+        for tab in 0..tabs {
+            self.expect(|l| l["tab"] == tab && l["event"] == "update_online_count");
+        }
+    }
+
     /// Clients as described by `options`; returns once every tab connected.
     pub fn open_with(daemon: &Daemon, options: BrowserOptions) -> Browser {
         let tabs = options.tabs;

@@ -83,6 +83,32 @@ impl PhpSession {
         line.trim_end().to_owned()
     }
 
+    /// `MsgPush\FUNCTION(...args)` (`"Group::join"`, ...); its return value.
+    pub fn call(&mut self, function: &str, args: Value) -> Value {
+        let line = self.ask(&format!("call {}", serde_json::json!({ "fn": function, "args": args })));
+        let result = line.strip_prefix("result ").unwrap_or_else(|| panic!("{function}{args}: {line}"));
+        serde_json::from_str(result).unwrap()
+    }
+
+    /// The PushException `MsgPush\FUNCTION(...args)` throws: its code and message.
+    pub fn call_error(&mut self, function: &str, args: Value) -> (u32, String) {
+        let line = self.ask(&format!("call {}", serde_json::json!({ "fn": function, "args": args })));
+        error_of(&line)
+    }
+
+    /// A PushEvent with these setters (`user`, `group`, `except`,
+    /// `content`: `{"group": "g", "content": "hi"}`), pushed; the tabs reached.
+    pub fn send(&mut self, setters: Value) -> u64 {
+        let line = self.ask(&format!("send {setters}"));
+        line.strip_prefix("pushed ").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{setters}: {line}"))
+    }
+
+    /// The PushException that pushing such a PushEvent throws.
+    pub fn send_error(&mut self, setters: Value) -> (u32, String) {
+        let line = self.ask(&format!("send {setters}"));
+        error_of(&line)
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -93,4 +119,11 @@ impl PhpSession {
         drop(self.stdin);
         self.child.wait().unwrap()
     }
+}
+
+/// The code and message of an `error CODE MESSAGE` line.
+fn error_of(line: &str) -> (u32, String) {
+    let error = line.strip_prefix("error ").unwrap_or_else(|| panic!("expected an error, got {line}"));
+    let (code, message) = error.split_once(' ').unwrap();
+    (code.parse().unwrap(), message.to_owned())
 }

@@ -66,12 +66,18 @@ impl UnixClient {
 
     /// Publishes and returns the reply.
     pub fn publish(&mut self, to: Target, event: &str, content: Content) -> Reply {
-        self.request(Command::Publish(Publish { to, event: event.into(), content, msg_id: None }))
+        self.request(Command::Publish(Publish { to, except: Vec::new(), event: event.into(), content, msg_id: None }))
     }
 
     /// A login token for `uid` valid for `ttl` seconds.
     pub fn token(&mut self, uid: &str, ttl: u64) -> String {
-        match self.request(Command::Token(TokenRequest { uid: uid.into(), ttl })) {
+        self.token_in_groups(uid, ttl, &[])
+    }
+
+    /// A login token for `uid` valid for `ttl` seconds that puts its tab in `groups`.
+    pub fn token_in_groups(&mut self, uid: &str, ttl: u64, groups: &[&str]) -> String {
+        let groups = groups.iter().map(|group| group.to_string()).collect();
+        match self.request(Command::Token(TokenRequest { uid: uid.into(), ttl, groups })) {
             Reply::Token { token, .. } => token,
             other => panic!("token request failed: {other:?}"),
         }

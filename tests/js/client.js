@@ -10,9 +10,13 @@
 //   {"tab":0,"type":"connected"} / {"tab":0,"type":"disconnected","reason":...}
 //   {"tab":0,"type":"connect_error","message":...}
 //   {"tab":0,"type":"event","event":"new_msg","data":...}
-// Reads JSON commands from stdin, one per line:
-//   {"emit":"login","args":[...]}   emit on every tab (args may be empty)
-//   {"close":true}                   close every tab
+//   {"tab":0,"type":"ack","event":"msgpush:members","data":...}
+// Reads JSON commands from stdin, one per line, for every tab or only for
+// the one named by "tab":
+//   {"emit":"login","args":[...]}   emit (args may be empty)
+//   {"ask":"msgpush:members","args":[...]}
+//                                    emit with an acknowledgement; its answer is an "ack" line
+//   {"close":true}                   close (the process exits once every tab is closed)
 //   {"drop":true}                    drop the transport (the client reconnects)
 'use strict';
 
@@ -51,18 +55,28 @@ for (let tab = 0; tab < tabs; tab++) {
   if (generation === '2') {
     socket.on('error', (err) => out({ tab, type: 'connect_error', message: err && err.message !== undefined ? err.message : String(err) }));
   }
-  for (const event of ['new_msg', 'update_online_count', 'order_shipped', 'login_error']) {
+  const events = ['new_msg', 'update_online_count', 'order_shipped', 'login_error', 'msgpush:joined', 'msgpush:left'];
+  for (const event of events) {
     socket.on(event, (data) => out({ tab, type: 'event', event, data }));
   }
   sockets.push(socket);
 }
 
+const closed = new Set();
 readline.createInterface({ input: process.stdin }).on('line', (line) => {
   const command = JSON.parse(line);
-  for (const socket of sockets) {
+  sockets.forEach((socket, tab) => {
+    if (command.tab !== undefined && command.tab !== tab) return;
     if (command.emit) socket.emit(command.emit, ...(command.args || []));
-    if (command.close) socket.close();
+    if (command.ask) {
+      const event = command.ask;
+      socket.emit(event, ...(command.args || []), (data) => out({ tab, type: 'ack', event, data }));
+    }
+    if (command.close) {
+      socket.close();
+      closed.add(tab);
+    }
     if (command.drop) socket.io.engine.close();
-  }
-  if (command.close) setTimeout(() => process.exit(0), 50);
+  });
+  if (closed.size === sockets.length) setTimeout(() => process.exit(0), 50);
 });

@@ -8,12 +8,17 @@
 //   fork UID TEXT   -> forks; the child pushes and exits; prints "child N"
 //   token UID       -> prints "token TOKEN" (MsgPush\Auth::token)
 //   disconnect UIDS -> comma-separated uids; prints "disconnected N"
+//   call JSON       -> {"fn": "Group::join", "args": [...]}: calls MsgPush\FN(...args);
+//                      prints "result JSON" (its return value)
+//   send JSON       -> {"user"|"group": ..., "except": ..., "content": ...}: a PushEvent
+//                      with those setters, pushed; prints "pushed N"
 use MsgPush\Auth;
 use MsgPush\PushEvent;
 use MsgPush\PushException;
 
 while (($line = fgets(STDIN)) !== false) {
     $parts = explode(' ', rtrim($line, "\n"), 3);
+    $rest = substr(rtrim($line, "\n"), strlen($parts[0]) + 1);
     try {
         switch ($parts[0]) {
             case 'push':
@@ -42,6 +47,21 @@ while (($line = fgets(STDIN)) !== false) {
                 break;
             case 'disconnect':
                 echo 'disconnected ', Auth::disconnect(explode(',', $parts[1])), "\n";
+                break;
+            case 'call':
+                $call = json_decode($rest, true, 512, JSON_THROW_ON_ERROR);
+                $result = json_encode(('MsgPush\\' . $call['fn'])(...$call['args']));
+                echo "result $result\n";
+                break;
+            case 'send':
+                $send = json_decode($rest, true, 512, JSON_THROW_ON_ERROR);
+                $event = new PushEvent;
+                if (array_key_exists('user', $send)) $event->setUser($send['user']);
+                if (array_key_exists('group', $send)) $event->setGroup($send['group']);
+                if (array_key_exists('except', $send)) $event->except($send['except']);
+                $event->setContent($send['content'] ?? '');
+                $sockets = $event->push();
+                echo "pushed $sockets\n";
                 break;
             case 'fork':
                 $pid = pcntl_fork();

@@ -102,7 +102,7 @@ fn bad_tokens(daemon: &Daemon) -> Vec<(&'static str, String, &'static str)> {
         ("malformed", "not.a.token".into(), "not a login token"),
         ("alg none", format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}."), "invalid token"),
         ("claims bob with alice's signature", format!("{header}.{bobs_payload}.{alices_signature}"), "bad signature"),
-        ("oversized", format!("{alice}{}", "A".repeat(4000)), "at most 2048 bytes"),
+        ("oversized", format!("{alice}{}", "A".repeat(9000)), "at most 8192 bytes"),
     ]
 }
 

@@ -86,3 +86,42 @@ fn demo_page_form_push_reaches_another_tab() {
     assert_eq!(summary, json!({ "senderGotIt": 0, "result": "reached 1 tab(s)" }), "only alice's tab got it");
     assert!(output.join("demo-receiver.png").exists());
 }
+
+#[test]
+fn the_chat_room_page_shows_who_is_here_and_the_rooms_messages_in_chromium() {
+    let daemon = Daemon::start_with(&["--socket-group", "www-data", "--offline-grace-secs", "3"]);
+    let fpm = PhpFpm::start(&daemon.socket, &repo_root().join("php-examples/site"));
+    let nginx = Nginx::start(&fpm.root, fpm.addr, daemon.web, "");
+    let output = repo_root().join("tests/output/room");
+    let _ = std::fs::remove_dir_all(&output);
+    std::fs::create_dir_all(&output).unwrap();
+    let run = Command::new("node")
+        .arg(repo_root().join("tests/js/room_scenario.js"))
+        .arg(nginx.url())
+        .arg(&output)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "room scenario failed:\n{}\n{stdout}\ndaemon log:\n{}",
+        String::from_utf8_lossy(&run.stderr),
+        daemon.log()
+    );
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        summary,
+        json!({
+            "bobSees": ["123", "456 (you)"],
+            "carolSees": ["789 (you)"],
+            "aliceMessages": ["456: hello room 7", "123: hi bob"],
+            "carolMessages": ["789: hello room 8"],
+            "bobSeesAfterReload": ["123", "456 (you)"],
+            "aliceHeard": ["joined room-7 456", "left room-7 456"],
+        }),
+        "each room's pages only, a reload neither a departure nor an arrival"
+    );
+    for shot in ["room-7-alice.png", "room-7-after-bob-left.png"] {
+        assert!(std::fs::metadata(output.join(shot)).map(|m| m.len()).unwrap_or(0) > 1000, "screenshot {shot}");
+    }
+}

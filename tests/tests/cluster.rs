@@ -4,6 +4,7 @@
 
 use msgpush_protocol::{Command as Cmd, Content, Disconnect, Reply, Target};
 use msgpush_testkit::*;
+use serde_json::json;
 
 /// `n` nodes on `redis` sharing one token secret, each with `extra` flags.
 fn nodes(redis: &RedisServer, n: usize, extra: &[&str]) -> (TempDir, Vec<Daemon>) {
@@ -184,4 +185,76 @@ fn an_empty_list_of_users_reaches_no_one_while_redis_is_slow() {
     browser.expect_event("new_msg", &text("after"));
     assert_eq!(browser.count_event("new_msg", &text("to nobody")), 0, "nobody named is nobody, not everyone");
     assert!(browser.seen.iter().all(|l| l["type"] != "disconnected"));
+}
+
+#[test]
+fn groups_and_presence_span_the_cluster_and_a_dead_nodes_tabs_leave_them() {
+    let redis = RedisServer::start();
+    let (_shared, mut nodes) = nodes(&redis, 3, &["--cluster-node-ttl-secs", "2", "--offline-grace-secs", "1"]);
+    let mut php: Vec<PhpSession> = nodes.iter().map(|node| PhpSession::start(&node.socket, &[])).collect();
+    // mia on node 1 by her token; ned on node 2 and olga on node 3 (a tab by token, one by membership).
+    let mut mia = Browser::open_in_groups(&nodes[0], ClientVersion::V4, "mia", &["room"]);
+    let mut ned = Browser::open_with(&nodes[1], BrowserOptions::new(ClientVersion::V2, "ned"));
+    ned.logged_in(1);
+    let mut olga_by_token = Browser::open_in_groups(&nodes[2], ClientVersion::V4, "olga", &["room"]);
+    let mut olga = Browser::open(&nodes[2], "olga");
+    olga.logged_in(1);
+
+    // Group::join on node 1 puts tabs on nodes 2 and 3 in the group.
+    assert_eq!(php[0].call("Group::join", json!(["room", ["ned", "olga"]])), json!(3));
+    // Every node answers for the whole cluster, exactly.
+    for php in &mut php {
+        assert_eq!(php.call("Group::count", json!(["room"])), json!({ "users": 3, "tabs": 4 }));
+        assert_eq!(php.call("Group::members", json!(["room"])), json!(["mia", "ned", "olga"]));
+        assert_eq!(php.call("Presence::count", json!([])), json!({ "users": 3, "tabs": 4 }));
+        assert_eq!(php.call("Presence::online", json!([["olga", "zed", "ned"]])), json!(["olga", "ned"]));
+        assert_eq!(php.call("Presence::tabs", json!(["olga"])), json!(2));
+    }
+    let first = php[1].call("Presence::users", json!([null, 2]));
+    assert_eq!(first, json!({ "users": ["mia", "ned"], "cursor": "ned" }));
+    assert_eq!(php[2].call("Presence::users", json!(["ned", 2])), json!({ "users": ["olga"], "cursor": null }));
+
+    // A push to the group from node 2 reaches each of its tabs once, on every node.
+    assert_eq!(php[1].send(json!({ "group": "room", "content": "to the room" })), 4);
+    for browser in [&mut mia, &mut ned, &mut olga_by_token, &mut olga] {
+        browser.expect_event("new_msg", &text("to the room"));
+    }
+    assert_eq!(php[2].send(json!({ "group": ["room", "other"], "except": "mia", "content": "not mia" })), 3);
+    for browser in [&mut ned, &mut olga_by_token, &mut olga] {
+        browser.expect_event("new_msg", &text("not mia"));
+    }
+    // mia's page was told of each arrival once, and can ask who is there.
+    mia.expect_event("msgpush:joined", &json!({ "group": "room", "uid": "ned" }));
+    mia.expect_event("msgpush:joined", &json!({ "group": "room", "uid": "olga" }));
+    mia.command(json!({ "ask": "msgpush:members", "args": ["room"] }));
+    assert_eq!(mia.expect(|l| l["type"] == "ack")["data"], json!({ "group": "room", "uids": ["mia", "ned", "olga"] }));
+
+    // A page moving to another node within the grace (a reload, a failover) is no departure.
+    let mut pia = Browser::open_in_groups(&nodes[0], ClientVersion::V4, "pia", &["room"]);
+    mia.expect_event("msgpush:joined", &json!({ "group": "room", "uid": "pia" }));
+    pia.command(json!({ "close": true }));
+    let _pia_again = Browser::open_in_groups(&nodes[1], ClientVersion::V4, "pia", &["room"]);
+
+    // A tab ned opens later on node 3 is in the group: memberships live in Redis.
+    let mut ned_later = Browser::open(&nodes[2], "ned");
+    ned_later.logged_in(1);
+    assert_eq!(php[0].send(json!({ "group": "room", "content": "later" })), 6);
+    ned_later.expect_event("new_msg", &text("later"));
+    assert_eq!(php[2].call("Group::leave", json!(["room", "ned"])), json!(2));
+    assert_eq!(php[0].send(json!({ "group": "room", "content": "without ned" })), 4);
+    mia.expect_event("msgpush:left", &json!({ "group": "room", "uid": "ned" }));
+
+    // Node 3 dies: olga is dropped from presence after the TTL, and the room's pages are told once.
+    nodes[2].kill();
+    assert!(wait_until(|| php[0].call("Presence::isOnline", json!(["olga"])) == json!(false)));
+    mia.expect_event("msgpush:left", &json!({ "group": "room", "uid": "olga" }));
+    assert_eq!(php[0].call("Group::count", json!(["room"])), json!({ "users": 2, "tabs": 2 }), "mia and pia");
+    assert_eq!(php[1].call("Presence::count", json!([])), json!({ "users": 3, "tabs": 3 }), "mia, ned, pia");
+    assert_eq!(php[0].send(json!({ "group": "room", "content": "end" })), 2);
+    mia.expect_event("new_msg", &text("end"));
+    for (uid, arrivals, departures) in [("ned", 1, 1), ("olga", 1, 1), ("pia", 1, 0)] {
+        let what = json!({ "group": "room", "uid": uid });
+        assert_eq!(mia.count_event("msgpush:joined", &what), arrivals, "{uid}: {:#?}", mia.seen);
+        assert_eq!(mia.count_event("msgpush:left", &what), departures, "{uid}: {:#?}", mia.seen);
+    }
 }

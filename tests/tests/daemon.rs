@@ -397,6 +397,7 @@ fn pipelined_requests_are_answered_in_order_and_delivered_in_order() {
     for id in 1..=200u64 {
         let publish = Publish {
             to: Target::Users(vec!["p".into()]),
+            except: Vec::new(),
             event: "new_msg".into(),
             content: Content::Text(format!("m{id}")),
             msg_id: None,
@@ -447,6 +448,7 @@ fn a_message_sent_again_with_its_id_is_answered_but_delivered_once() {
     let message = |text: &str, id: u128| {
         Cmd::Publish(Publish {
             to: Target::Users(vec!["d".into()]),
+            except: Vec::new(),
             event: "new_msg".into(),
             content: Content::Text(text.into()),
             msg_id: Some(MsgId(id)),

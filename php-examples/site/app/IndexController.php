@@ -6,6 +6,7 @@
 namespace Home\Controller;
 
 use MsgPush\Auth;
+use MsgPush\Group;
 use MsgPush\PushEvent;
 use MsgPush\PushException;
 
@@ -27,6 +28,38 @@ class IndexController
         $token = $this->token($uid);
         $server = (string) ($_GET['server'] ?? '');
         require __DIR__ . '/legacy.php';
+    }
+
+    /** A chat room with who is here: GET /room?uid=123&room=7. */
+    public function room()
+    {
+        $uid = $this->uid();
+        $room = (string) ($_GET['room'] ?? '1');
+        $group = "room-$room";
+        // The token puts this tab in the room's group, for its life: no call at run time.
+        $token = $this->token($uid, [$group]);
+        $server = (string) ($_GET['server'] ?? '');
+        require __DIR__ . '/room.php';
+    }
+
+    /** POST /room/say?uid=123&room=7&text=...: to every tab in the room but the sender's. */
+    public function say()
+    {
+        $uid = $this->uid();
+        $room = (string) ($_GET['room'] ?? '1');
+        header('Content-Type: application/json');
+        try {
+            $sockets = (new PushEvent())
+                ->setGroup("room-$room")
+                ->except($uid)
+                ->setEvent('room_msg')
+                ->setContent(['from' => $uid, 'text' => (string) ($_GET['text'] ?? '')])
+                ->push();
+            echo json_encode(['sockets' => $sockets, 'here' => Group::count("room-$room")]);
+        } catch (PushException $e) {
+            http_response_code(503);
+            echo json_encode(['error' => $e->getMessage()]);
+        }
     }
 
     /** GET /home/index/pushmsg?uid=123[&text=...]: pushes to uid ('' = everyone). */
@@ -51,10 +84,10 @@ class IndexController
     }
 
     /** A login token for the page; null (the page works, without live messages) if msgpushd is down. */
-    private function token(string $uid): ?string
+    private function token(string $uid, array $groups = []): ?string
     {
         try {
-            return Auth::token($uid);
+            return Auth::token($uid, 86400, $groups);
         } catch (PushException $e) {
             error_log('msgpush: no login token: ' . $e->getMessage());
             return null;

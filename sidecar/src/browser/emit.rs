@@ -1,30 +1,22 @@
-//! Emitting to browser sockets, on this node or (in a cluster) on every
-//! node, and turning Socket.IO's outcome into the count of sockets that
-//! missed the message.
+//! Emitting to this node's browser sockets, and turning Socket.IO's outcome
+//! into the count of sockets that missed the message. (In a cluster every
+//! node emits to its own sockets what the bus tells it.)
 
 use std::collections::BTreeMap;
 
 use msgpush_protocol::Content;
-use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::operators::BroadcastOperators;
+use socketioxide::socket::Sid;
 use socketioxide::{BroadcastError, ProtocolVersion, SocketError, SocketIo, TransportType};
-use socketioxide_redis::CustomRedisAdapter;
 
-use crate::cluster::driver::ManagedDriver;
+use crate::browser::rooms;
 use crate::telemetry::metrics::METRICS;
 
-/// The adapter of a cluster node: socketioxide's Redis adapter.
-pub type ClusterAdapter = CustomRedisAdapter<Emitter, ManagedDriver>;
-
-/// The Socket.IO server, alone or as a cluster node.
+/// This node's Socket.IO server.
 #[derive(Debug, Clone)]
-pub enum Browsers {
-    /// One daemon, in memory.
-    Alone(SocketIo<LocalAdapter>),
-    /// A node of a cluster on Redis.
-    Clustered(SocketIo<ClusterAdapter>),
-}
+pub struct Browsers(SocketIo);
 
 /// The sockets an emit is for: every socket, or those in some rooms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,40 +38,41 @@ impl Rooms {
     pub fn new(rooms: Vec<String>) -> Option<Rooms> {
         (!rooms.is_empty()).then_some(Rooms(rooms))
     }
-
-    /// The room names.
-    pub fn names(&self) -> &[String] {
-        &self.0
-    }
-}
-
-/// Which sockets an emit goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reach {
-    /// Those of every node.
-    Cluster,
-    /// This node's only (Redis unreachable, or a message each node sends itself).
-    Node,
 }
 
 impl Browsers {
-    /// Emits `content` as `event` to the sockets `to` within `reach`.
-    /// Returns how many could not take it.
-    pub async fn emit(&self, reach: Reach, to: To, event: &str, content: &Content) -> Result<usize, BroadcastError> {
-        match self {
-            Browsers::Alone(io) => emit(operators(io, Reach::Node, to), event, content).await,
-            Browsers::Clustered(io) => emit(operators(io, reach, to), event, content).await,
-        }
+    /// This node's sockets, of `io`.
+    pub fn new(io: SocketIo) -> Browsers {
+        Browsers(io)
     }
 
-    /// Disconnects the sockets in `rooms` within `reach`; returns how many
-    /// could not be told (send buffer full).
-    pub async fn disconnect(&self, reach: Reach, rooms: Rooms) -> Result<usize, BroadcastError> {
-        let done = match self {
-            Browsers::Alone(io) => operators(io, Reach::Node, To::Rooms(rooms)).disconnect().await,
-            Browsers::Clustered(io) => operators(io, reach, To::Rooms(rooms)).disconnect().await,
-        };
-        match done {
+    /// Emits `content` as `event` to the sockets `to`, but those of the
+    /// users `except`. Returns how many could not take it.
+    pub async fn emit(
+        &self,
+        to: To,
+        except: &[String],
+        event: &str,
+        content: &Content,
+    ) -> Result<usize, BroadcastError> {
+        emit(self.operators(to, except), event, content).await
+    }
+
+    /// Emits `data` (any serializable value, as one argument) as `event` to
+    /// the sockets in `rooms`.
+    pub async fn emit_value<T: serde::Serialize>(
+        &self,
+        rooms: Rooms,
+        event: &str,
+        data: &T,
+    ) -> Result<usize, BroadcastError> {
+        sockets_missed(self.operators(To::Rooms(rooms), &[]).emit(event, data).await, event)
+    }
+
+    /// Disconnects the sockets in `rooms`; returns how many could not be
+    /// told (send buffer full).
+    pub async fn disconnect(&self, rooms: Rooms) -> Result<usize, BroadcastError> {
+        match self.operators(To::Rooms(rooms), &[]).disconnect().await {
             Ok(()) => Ok(0),
             Err(BroadcastError::Socket(failures)) => {
                 tracing::warn!(sockets = failures.len(), "sockets could not be disconnected (send buffer full)");
@@ -89,40 +82,43 @@ impl Browsers {
         }
     }
 
-    /// Sockets connected to this node.
-    pub fn sockets(&self) -> usize {
-        match self {
-            Browsers::Alone(io) => io.sockets().len(),
-            Browsers::Clustered(io) => io.sockets().len(),
-        }
+    /// The socket `sid`, if it is connected to this node.
+    pub fn socket(&self, sid: Sid) -> Option<SocketRef> {
+        self.0.get_socket(sid)
     }
 
-    /// Rooms on this node with a socket in them (one per logged-in uid).
+    /// Sockets connected to this node.
+    pub fn sockets(&self) -> usize {
+        self.0.sockets().len()
+    }
+
+    /// Rooms on this node with a socket in them.
     pub async fn rooms(&self) -> usize {
-        match self {
-            Browsers::Alone(io) => io.local().rooms().await.map_or(0, |rooms| rooms.len()),
-            Browsers::Clustered(io) => io.local().rooms().await.map_or(0, |rooms| rooms.len()),
-        }
+        self.0.rooms().await.map_or(0, |rooms| rooms.len())
     }
 
     /// Sockets connected to this node, by kind.
     pub fn sockets_by_kind(&self) -> BTreeMap<SocketKind, usize> {
-        let kinds: Vec<SocketKind> = match self {
-            Browsers::Alone(io) => io.sockets().iter().map(SocketKind::of).collect(),
-            Browsers::Clustered(io) => io.sockets().iter().map(SocketKind::of).collect(),
-        };
         let mut counts = BTreeMap::new();
-        for kind in kinds {
-            *counts.entry(kind).or_default() += 1;
+        for socket in self.0.sockets() {
+            *counts.entry(SocketKind::of(&socket)).or_default() += 1;
         }
         counts
     }
 
     /// Disconnects this node's browsers (at shutdown).
     pub async fn close(&self) {
-        match self {
-            Browsers::Alone(io) => io.close().await,
-            Browsers::Clustered(io) => io.close().await,
+        self.0.close().await;
+    }
+
+    fn operators(&self, to: To, except: &[String]) -> BroadcastOperators<socketioxide::adapter::LocalAdapter> {
+        let operators = match to {
+            To::Rooms(Rooms(rooms)) => self.0.to(rooms),
+            To::Everyone => self.0.broadcast(),
+        };
+        match except {
+            [] => operators,
+            uids => operators.except(rooms::of_users(uids)),
         }
     }
 }
@@ -147,17 +143,6 @@ impl SocketKind {
             ProtocolVersion::V5 => "5",
         };
         SocketKind { transport, protocol }
-    }
-}
-
-fn operators<A: Adapter>(io: &SocketIo<A>, reach: Reach, to: To) -> BroadcastOperators<A> {
-    let operators = match to {
-        To::Rooms(Rooms(rooms)) => io.to(rooms),
-        To::Everyone => io.broadcast(),
-    };
-    match reach {
-        Reach::Cluster => operators,
-        Reach::Node => operators.local(),
     }
 }
 
@@ -206,6 +191,6 @@ mod tests {
     #[test]
     fn naming_no_room_is_no_target_rather_than_every_socket() {
         assert_eq!(Rooms::new(vec![]), None);
-        assert_eq!(Rooms::new(vec!["7".into()]).unwrap().names(), ["7"]);
+        assert_eq!(Rooms::new(vec!["u:7".into()]), Some(Rooms(vec!["u:7".into()])));
     }
 }

@@ -1,12 +1,16 @@
 //! The browser side: the Socket.IO server (its limits) and its handlers for
-//! connect, `login` and disconnect, with web-msg-sender's event semantics.
+//! connect, `login`, a page's question of who is in its group, and
+//! disconnect, with web-msg-sender's event semantics.
 //!
 //! A socket logs in once, in one of three ways: a login token in the
 //! handshake (socket.io 4.x `auth: {token}`, or a `token` query parameter as
 //! socket.io 2.x sends it), or web-msg-sender's `login` event. A bad
 //! handshake token refuses the connection (`connect_error`); a bad `login`
 //! gets a `login_error` event and leaves the socket connected, logged out.
-//! The handlers reach their state through socketioxide's `State` extractor.
+//! A tab that logs in is in its user's room and in its groups: those its
+//! token names, and its user's memberships (read at login; the fanout task
+//! applies later changes). A tab never joins a group on its own word. The
+//! handlers reach their state through socketioxide's `State` extractor.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -17,19 +21,21 @@ use axum::body::Body;
 use axum::http::Request;
 use axum::response::IntoResponse;
 use msgpush_protocol::defaults::events;
-use msgpush_protocol::limits::check_uid;
-use serde_json::Value;
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::{SocketRef, State, TryData};
+use msgpush_protocol::limits::{check_group, check_uid};
+use serde_json::{json, Value};
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
-use socketioxide::{SocketIo, SocketIoBuilder};
-use socketioxide_core::adapter::DefinedAdapter;
+use socketioxide::SocketIo;
 use tower::Service;
 
-use crate::auth::tokens::{TokenError, Tokens};
+use crate::auth::tokens::{Login, TokenError, Tokens};
+use crate::browser::fanout::{Attached, Fanout};
 use crate::browser::message_rate::{MessageRate, Verdict};
+use crate::cluster::directory::Directory;
+use crate::cluster::memberships::Memberships;
 use crate::settings::flags::{AuthMode, Config};
+use crate::state::memberships::Read;
 use crate::state::online_count::OnlineCount;
 use crate::state::presence::Presence;
 use crate::telemetry::metrics::METRICS;
@@ -40,47 +46,55 @@ use crate::telemetry::metrics::METRICS;
 /// socketioxide's default of 4 KiB.
 const WS_READ_BUFFER_BYTES: usize = 256;
 
-/// The uid a handshake token vouched for, kept on the socket until the
+/// Most members a page is told of when it asks who is in its group (the
+/// first, in uid order).
+pub const MEMBERS_FOR_A_PAGE: usize = 1000;
+
+/// Times a login reads its user's memberships again when a change overtook
+/// the first reading.
+const MEMBERSHIP_READS: usize = 3;
+
+/// What a handshake token vouched for, kept on the socket until the
 /// connect handler logs it in.
 #[derive(Debug, Clone)]
-struct HandshakeUid(String);
+struct HandshakeLogin(Login);
 
 /// The state the handlers share with the rest of the daemon.
 #[derive(Debug)]
-pub struct Shared {
+pub struct Context {
     /// Who is logged in on this node.
     pub presence: Arc<Presence>,
     /// The `update_online_count` message.
     pub online: Arc<OnlineCount>,
     /// Login tokens.
     pub tokens: Arc<Tokens>,
+    /// How browsers log in.
+    pub auth: AuthMode,
     /// `--max-client-messages-per-sec`, for sockets connecting from now on
     /// (changed by a reload).
     pub messages_per_sec: Arc<AtomicU32>,
+    /// Who is a member of which group.
+    pub memberships: Arc<Memberships>,
+    /// The task that puts tabs in their rooms.
+    pub fanout: Fanout,
+    /// Who is online, for a page asking who is in its group.
+    pub directory: Directory,
 }
 
-/// `--max-client-messages-per-sec`, as the handlers' state.
-#[derive(Debug, Clone)]
-struct MessagesPerSec(Arc<AtomicU32>);
-
-/// Builds the Socket.IO server from `builder` (which picks its adapter),
-/// with its handlers; returns its handle, the service that answers requests
-/// under `/socket.io/`, and the namespace's adapter initialisation (in a
-/// cluster, a future subscribing to Redis, to await).
-pub fn socket_io<A: Adapter + DefinedAdapter>(
-    builder: SocketIoBuilder<A>,
+/// Builds the Socket.IO server with its handlers; returns its handle and
+/// the service that answers requests under `/socket.io/`.
+pub fn socket_io(
     config: &Config,
-    shared: &Shared,
+    context: Arc<Context>,
 ) -> (
-    SocketIo<A>,
+    SocketIo,
     impl Service<Request<Body>, Response: IntoResponse, Error = Infallible, Future: Send + 'static>
         + Clone
         + Send
         + Sync
         + 'static,
-    A::InitRes,
 ) {
-    let (service, io) = builder
+    let (service, io) = SocketIo::builder()
         .ping_interval(Duration::from_secs(config.ping_interval_secs))
         .ping_timeout(Duration::from_secs(config.ping_timeout_secs))
         .connect_timeout(Duration::from_secs(config.connect_timeout_secs))
@@ -89,35 +103,31 @@ pub fn socket_io<A: Adapter + DefinedAdapter>(
         .ws_max_message_size(config.max_client_payload_bytes as usize)
         .ws_max_frame_size(config.max_client_payload_bytes as usize)
         .ws_read_buffer_size(WS_READ_BUFFER_BYTES)
-        .with_state(shared.presence.clone())
-        .with_state(shared.online.clone())
-        .with_state(shared.tokens.clone())
-        .with_state(config.auth)
-        .with_state(MessagesPerSec(shared.messages_per_sec.clone()))
+        .with_state(context)
         .build_svc();
-    let init = io.ns("/", on_connect.with(authenticate));
-    (io, service, init)
+    io.ns("/", on_connect.with(authenticate));
+    (io, service)
 }
 
 /// Runs before the client is told it is connected: checks a handshake token
 /// and attaches the event handlers. (The connect handler itself runs in a
 /// spawned task, and a client that emits `login` as soon as it is connected,
 /// as web-msg-sender pages do, could otherwise beat it.)
-async fn authenticate<A: Adapter>(
-    socket: SocketRef<A>,
+async fn authenticate(
+    socket: SocketRef,
     TryData(auth): TryData<Value>,
-    State(tokens): State<Arc<Tokens>>,
-    State(MessagesPerSec(per_sec)): State<MessagesPerSec>,
+    State(context): State<Arc<Context>>,
 ) -> Result<(), TokenError> {
     if let Some(token) = handshake_token(&socket, auth.ok()) {
-        let uid = tokens.verify(&token).inspect_err(|e| {
+        let login = context.tokens.verify(&token).inspect_err(|e| {
             tracing::debug!(sid = %socket.id, cause = %e, "connection refused");
             METRICS.login_refused(e.reason());
         })?;
-        socket.extensions.insert(HandshakeUid(uid));
+        socket.extensions.insert(HandshakeLogin(login));
     }
-    socket.extensions.insert(Arc::new(MessageRate::new(per_sec.load(Ordering::Relaxed))));
+    socket.extensions.insert(Arc::new(MessageRate::new(context.messages_per_sec.load(Ordering::Relaxed))));
     socket.on(events::LOGIN, on_login);
+    socket.on(events::MEMBERS, on_members);
     socket.on_fallback(on_other_message);
     socket.on_disconnect(on_disconnect);
     Ok(())
@@ -125,7 +135,7 @@ async fn authenticate<A: Adapter>(
 
 /// Whether a message from `socket` may be handled: within its rate. A socket
 /// far over it is disconnected.
-fn admit<A: Adapter>(socket: &SocketRef<A>) -> bool {
+fn admit(socket: &SocketRef) -> bool {
     let Some(rate) = socket.extensions.get::<Arc<MessageRate>>() else {
         return true;
     };
@@ -141,13 +151,13 @@ fn admit<A: Adapter>(socket: &SocketRef<A>) -> bool {
 }
 
 /// Events msgpushd does not handle: counted against the rate, then ignored.
-async fn on_other_message<A: Adapter>(socket: SocketRef<A>) {
+async fn on_other_message(socket: SocketRef) {
     admit(&socket);
 }
 
 /// The token of `auth: {token}` (socket.io 3/4), else of the handshake's
 /// query string (`query: {token}`, socket.io 2.x).
-fn handshake_token<A: Adapter>(socket: &SocketRef<A>, auth: Option<Value>) -> Option<String> {
+fn handshake_token(socket: &SocketRef, auth: Option<Value>) -> Option<String> {
     if let Some(Value::Object(mut auth)) = auth {
         if let Some(Value::String(token)) = auth.remove("token") {
             return Some(token);
@@ -157,15 +167,11 @@ fn handshake_token<A: Adapter>(socket: &SocketRef<A>, auth: Option<Value>) -> Op
     form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == "token").map(|(_, token)| token.into_owned())
 }
 
-async fn on_connect<A: Adapter>(
-    socket: SocketRef<A>,
-    State(presence): State<Arc<Presence>>,
-    State(online): State<Arc<OnlineCount>>,
-) {
+async fn on_connect(socket: SocketRef, State(context): State<Arc<Context>>) {
     tracing::debug!(sid = %socket.id, "socket connected");
     METRICS.socket_connected();
-    if let Some(HandshakeUid(uid)) = socket.extensions.get::<HandshakeUid>() {
-        log_in(&socket, uid, &presence, &online);
+    if let Some(HandshakeLogin(login)) = socket.extensions.get::<HandshakeLogin>() {
+        log_in(&socket, login, &context).await;
     }
 }
 
@@ -173,23 +179,16 @@ async fn on_connect<A: Adapter>(
 /// `--auth none` a uid (a string or a number), or a token, so that pages can
 /// move to tokens before the daemon does. A refusal is answered with
 /// `login_error`, so a bad page learns why and disturbs no one else.
-async fn on_login<A: Adapter>(
-    socket: SocketRef<A>,
-    TryData(value): TryData<Value>,
-    State(mode): State<AuthMode>,
-    State(tokens): State<Arc<Tokens>>,
-    State(presence): State<Arc<Presence>>,
-    State(online): State<Arc<OnlineCount>>,
-) {
+async fn on_login(socket: SocketRef, TryData(value): TryData<Value>, State(context): State<Arc<Context>>) {
     if !admit(&socket) {
         return;
     }
-    let uid = match value {
-        Ok(value) => uid_of_login(value, mode, &tokens),
+    let login = match value {
+        Ok(value) => login_of(value, context.auth, &context.tokens),
         Err(e) => Err(Refused { reason: "malformed", why: format!("login needs one argument: {e}") }),
     };
-    match uid {
-        Ok(uid) => log_in(&socket, uid, &presence, &online),
+    match login {
+        Ok(login) => log_in(&socket, login, &context).await,
         Err(Refused { reason, why }) => {
             tracing::debug!(sid = %socket.id, cause = %why, "login refused");
             METRICS.login_refused(reason);
@@ -211,8 +210,8 @@ impl From<TokenError> for Refused {
     }
 }
 
-/// The uid a `login` argument logs in as under `mode`, or why it cannot.
-fn uid_of_login(value: Value, mode: AuthMode, tokens: &Tokens) -> Result<String, Refused> {
+/// What a `login` argument logs in as under `mode`, or why it cannot.
+fn login_of(value: Value, mode: AuthMode, tokens: &Tokens) -> Result<Login, Refused> {
     let uid = match (mode, value) {
         (AuthMode::Token, Value::String(token)) => return Ok(tokens.verify(&token)?),
         (AuthMode::Token, _) => return Err(TokenError::NotAToken.into()),
@@ -227,69 +226,71 @@ fn uid_of_login(value: Value, mode: AuthMode, tokens: &Tokens) -> Result<String,
         }
     };
     check_uid(&uid).map_err(|why| Refused { reason: "bad_uid", why })?;
-    Ok(uid)
+    Ok(Login { uid, groups: vec![] })
 }
 
-/// Logs `socket` in as `uid` and answers with the online count. The first
-/// login on a socket wins; later ones change nothing.
-fn log_in<A: Adapter>(socket: &SocketRef<A>, uid: String, presence: &Presence, online: &OnlineCount) {
-    if !presence.login(socket.id, &uid) {
+/// Logs `socket` in as `login` says and answers with the online count. The
+/// first login on a socket wins; later ones change nothing.
+async fn log_in(socket: &SocketRef, login: Login, context: &Context) {
+    let Login { uid, groups } = login;
+    // Counted as the user's first, so that a membership change from now on
+    // reaches this tab, whether it comes before or after its rooms are joined.
+    if !context.presence.login(socket.id, &uid) {
         return;
     }
-    if !join_unless_closed(socket, vec![uid.clone()]) {
-        presence.logout(socket.id);
+    let uid: Arc<str> = uid.into();
+    let groups: Vec<Arc<str>> = groups.into_iter().map(Arc::from).collect();
+    let mut attached = Attached::Stale;
+    for _ in 0..MEMBERSHIP_READS {
+        let members = match context.memberships.read(&uid).await {
+            Ok(members) => members,
+            Err(e) => {
+                // This tab is in its token's groups only, until it logs in again.
+                tracing::warn!(uid = &*uid, cause = %e, "cannot read the user's groups");
+                Read { groups: vec![], version: context.presence.version_of(&uid) }
+            }
+        };
+        attached = context.fanout.attach(socket.clone(), uid.clone(), groups.clone(), members).await;
+        if attached != Attached::Stale {
+            break;
+        }
+    }
+    if attached != Attached::Done {
+        context.presence.logout(socket.id);
         return;
     }
     // Socket ids stay out of info lines: with a polling session's id, anyone
     // could act as that client.
-    tracing::debug!(sid = %socket.id, uid, "socket logged in");
+    tracing::debug!(sid = %socket.id, uid = &*uid, "socket logged in");
     METRICS.login_accepted();
-    tracing::info!(uid, "socket logged in");
-    socket.emit(events::ONLINE_COUNT, &*online.last_message()).ok();
+    tracing::info!(uid = &*uid, "socket logged in");
+    socket.emit(events::ONLINE_COUNT, &*context.online.last_message()).ok();
 }
 
-/// A socket's rooms, as logging in changes them.
-trait Joins {
-    fn join(&self, rooms: Vec<String>);
-    fn leave(&self, rooms: Vec<String>);
-    /// False from the moment the socket closes, before its disconnect
-    /// handler runs and before Socket.IO takes it out of its rooms.
-    fn is_open(&self) -> bool;
-}
-
-impl<A: Adapter> Joins for SocketRef<A> {
-    fn join(&self, rooms: Vec<String>) {
-        socketioxide::socket::Socket::join(self, rooms);
-    }
-    fn leave(&self, rooms: Vec<String>) {
-        socketioxide::socket::Socket::leave(self, rooms);
-    }
-    fn is_open(&self) -> bool {
-        self.connected()
-    }
-}
-
-/// Puts `socket` in `rooms`, unless it closed meanwhile; returns whether it
-/// is in them. A login races the socket's close: a join made after Socket.IO
-/// emptied the socket's rooms would stay for ever (a room growing, a push
-/// counting a socket that is gone). Joining first and then looking settles
-/// it whatever the order: open after the join means the close, and the
-/// emptying after it, are still to come; closed means the join is undone.
-fn join_unless_closed(socket: &impl Joins, rooms: Vec<String>) -> bool {
-    socket.join(rooms.clone());
-    if socket.is_open() {
-        return true;
-    }
-    socket.leave(rooms);
-    false
-}
-
-async fn on_disconnect<A: Adapter>(
-    socket: SocketRef<A>,
-    reason: DisconnectReason,
-    State(presence): State<Arc<Presence>>,
+/// `msgpush:members(group, ack)`: who is in a group the tab is in (the
+/// first [`MEMBERS_FOR_A_PAGE`]), answered `{group, uids}`; a tab not in the
+/// group is answered `{error}`, learning nothing.
+async fn on_members(
+    socket: SocketRef,
+    TryData(group): TryData<String>,
+    ack: AckSender,
+    State(context): State<Arc<Context>>,
 ) {
-    let uid = presence.logout(socket.id);
+    if !admit(&socket) {
+        return;
+    }
+    let answer = match group {
+        Ok(group) if check_group(&group).is_ok() && context.presence.in_group(socket.id, &group) => {
+            let (uids, _) = context.directory.page(Some(&group), None, MEMBERS_FOR_A_PAGE).await;
+            json!({ "group": group, "uids": uids })
+        }
+        _ => json!({ "error": "not in that group" }),
+    };
+    ack.send(&answer).ok();
+}
+
+async fn on_disconnect(socket: SocketRef, reason: DisconnectReason, State(context): State<Arc<Context>>) {
+    let uid = context.presence.logout(socket.id);
     tracing::debug!(sid = %socket.id, ?reason, "socket disconnected");
     METRICS.socket_disconnected(reason_label(reason));
     if let Some(uid) = uid {
@@ -313,62 +314,6 @@ fn reason_label(reason: DisconnectReason) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::{Cell, RefCell};
-    use std::collections::BTreeSet;
-
-    use super::{join_unless_closed, Joins};
-
-    /// A socket whose close can be made to happen at any point of a login.
-    #[derive(Default)]
-    struct Racing {
-        open: Cell<bool>,
-        rooms: RefCell<BTreeSet<String>>,
-        closes_on_join: bool,
-    }
-
-    impl Racing {
-        /// What Socket.IO does when a socket closes: mark it, empty its rooms.
-        fn close(&self) {
-            self.open.set(false);
-            self.rooms.borrow_mut().clear();
-        }
-    }
-
-    impl Joins for Racing {
-        fn join(&self, rooms: Vec<String>) {
-            self.rooms.borrow_mut().extend(rooms);
-            if self.closes_on_join {
-                self.close();
-            }
-        }
-        fn leave(&self, rooms: Vec<String>) {
-            for room in rooms {
-                self.rooms.borrow_mut().remove(&room);
-            }
-        }
-        fn is_open(&self) -> bool {
-            self.open.get()
-        }
-    }
-
-    #[test]
-    fn a_login_racing_the_close_leaves_no_room_whichever_comes_first() {
-        let open = Racing { open: Cell::new(true), ..Racing::default() };
-        assert!(join_unless_closed(&open, vec!["u".into()]));
-        assert_eq!(open.rooms.borrow().len(), 1, "an open socket joins");
-        open.close();
-        assert!(open.rooms.borrow().is_empty(), "and leaves when it closes");
-
-        let closed_first = Racing::default();
-        closed_first.close();
-        assert!(!join_unless_closed(&closed_first, vec!["u".into()]));
-        assert!(closed_first.rooms.borrow().is_empty(), "a join after the close's cleanup is undone");
-
-        let closed_meanwhile = Racing { open: Cell::new(true), closes_on_join: true, ..Racing::default() };
-        assert!(!join_unless_closed(&closed_meanwhile, vec!["u".into()]));
-        assert!(closed_meanwhile.rooms.borrow().is_empty());
-    }
-
     mod properties {
         use proptest::prelude::*;
         use socketioxide_core::parser::{Parse, ParseConfig, ParserState};
@@ -408,11 +353,12 @@ mod tests {
         proptest! {
             #[test]
             fn any_login_argument_logs_in_as_a_valid_uid_or_is_refused(value in json(), none in any::<bool>()) {
-                let tokens = Tokens::new(SECRET, 0);
+                let tokens = Tokens::new(SECRET, 0, 4);
                 let mode = if none { AuthMode::None } else { AuthMode::Token };
-                match uid_of_login(value.clone(), mode, &tokens) {
-                    Ok(uid) => {
+                match login_of(value.clone(), mode, &tokens) {
+                    Ok(Login { uid, groups }) => {
                         prop_assert!(mode == AuthMode::None, "no token was minted, so none can log in");
+                        prop_assert!(groups.is_empty(), "a tab never joins a group on its own word");
                         prop_assert!(check_uid(&uid).is_ok());
                         prop_assert!(value == Value::String(uid.clone()) || value.as_i64().map(|n| n.to_string()) == Some(uid));
                     }

@@ -1,20 +1,18 @@
-//! The pub/sub driver under socketioxide's Redis adapter. The adapter's own
-//! redis driver holds a plain multiplexed connection: once Redis restarts,
-//! its subscriptions are gone for good. This one runs on redis-rs's
-//! `ConnectionManager`, which reconnects and resubscribes by itself, and
-//! bounds every command, so that an unreachable Redis fails a publish at
-//! once instead of holding a push.
+//! The connection to Redis: redis-rs's `ConnectionManager`, which
+//! reconnects and resubscribes by itself, carrying commands and pub/sub
+//! together (RESP3), with every command bounded, so that an unreachable
+//! Redis fails a push at once instead of holding it. The messages of the
+//! channels this node subscribes to are handed to a bounded queue.
 
-use std::collections::HashMap;
-use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, ErrorKind, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisResult, Value};
-use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
+use redis::{ErrorKind, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisResult, Value};
 use tokio::sync::{mpsc, Notify};
+
+use crate::telemetry::metrics::METRICS;
 
 /// Longest wait for Redis on a push's path (counting its sockets,
 /// publishing it): well within the extension's default `msgpush.timeout_ms`
@@ -44,113 +42,52 @@ pub fn parse_url(url: &str) -> Result<redis::ConnectionInfo, String> {
         .map_err(|e| format!("--redis-url is not a Redis URL such as redis://:PASSWORD@HOST:6379 ({e})"))
 }
 
-type Handlers = Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>>;
+/// A message of a subscribed channel: the channel, the payload.
+pub type Message = (Vec<u8>, Vec<u8>);
 
-/// Pub/sub over one managed connection, shared by its clones.
-#[derive(Clone)]
-pub struct ManagedDriver {
-    conn: ConnectionManager,
-    handlers: Handlers,
-}
-
-impl fmt::Debug for ManagedDriver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ManagedDriver").finish_non_exhaustive()
-    }
-}
-
-/// A Redis failure, as the adapter reports it.
-#[derive(Debug)]
-pub struct DriverError(redis::RedisError);
-
-impl fmt::Display for DriverError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for DriverError {}
-
-impl From<redis::RedisError> for DriverError {
-    fn from(e: redis::RedisError) -> Self {
-        DriverError(e)
-    }
-}
-
-impl ManagedDriver {
-    /// Connects to `url`; `dropped` is notified whenever the connection is
-    /// lost (what was written to Redis meanwhile may need writing again).
-    pub async fn connect(url: &str, dropped: Arc<Notify>) -> Result<(ManagedDriver, ConnectionManager), String> {
-        let info = parse_url(url)?;
-        // Pub/sub and commands share the connection: that takes RESP3 (Redis 6 and later).
-        let settings = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
-        let client = redis::Client::open(info.set_redis_settings(settings)).map_err(|e| format!("--redis-url: {e}"))?;
-        let handlers: Handlers = Arc::default();
-        let routes = handlers.clone();
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(REDIS_TIMEOUT))
-            .set_response_timeout(Some(REDIS_TIMEOUT))
-            .set_max_delay(MAX_RECONNECT_DELAY)
-            .set_number_of_retries(1)
-            .set_automatic_resubscription()
-            .set_push_sender(move |push: PushInfo| {
-                if push.kind == PushKind::Disconnection {
-                    dropped.notify_one();
-                } else {
-                    route(push, &routes);
+/// Connects to `url`. `dropped` is notified whenever the connection is lost
+/// (what was written to Redis meanwhile may need writing again); the
+/// messages of subscribed channels go to `messages`, or are dropped and
+/// counted when it is full.
+pub async fn connect(
+    url: &str,
+    dropped: Arc<Notify>,
+    messages: mpsc::Sender<Message>,
+) -> Result<ConnectionManager, String> {
+    let info = parse_url(url)?;
+    // Pub/sub and commands share the connection: that takes RESP3 (Redis 6 and later).
+    let settings = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
+    let client = redis::Client::open(info.set_redis_settings(settings)).map_err(|e| format!("--redis-url: {e}"))?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(REDIS_TIMEOUT))
+        .set_response_timeout(Some(REDIS_TIMEOUT))
+        .set_max_delay(MAX_RECONNECT_DELAY)
+        .set_number_of_retries(1)
+        .set_automatic_resubscription()
+        .set_push_sender(move |push: PushInfo| {
+            if push.kind == PushKind::Disconnection {
+                dropped.notify_one();
+            } else if let Some(message) = message_of(push) {
+                if messages.try_send(message).is_err() {
+                    METRICS.cluster_message_dropped();
                 }
-                Ok::<(), std::convert::Infallible>(())
-            });
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(|e| format!("cannot reach Redis (--redis-url): {e}"))?;
-        Ok((ManagedDriver { conn: conn.clone(), handlers }, conn))
-    }
+            }
+            Ok::<(), std::convert::Infallible>(())
+        });
+    ConnectionManager::new_with_config(client, config)
+        .await
+        .map_err(|e| format!("cannot reach Redis (--redis-url): {e}"))
 }
 
-/// Hands a pub/sub message to the adapter's stream for its channel.
-fn route(push: PushInfo, handlers: &Handlers) {
+/// The channel and payload of a pub/sub message.
+fn message_of(push: PushInfo) -> Option<Message> {
     if !matches!(push.kind, PushKind::Message | PushKind::SMessage) {
-        return;
+        return None;
     }
     let mut data = push.data.into_iter();
-    let (Some(Value::BulkString(channel)), Some(Value::BulkString(message))) = (data.next(), data.next()) else {
-        return;
-    };
-    let channel = String::from_utf8_lossy(&channel).into_owned();
-    if let Some(tx) = handlers.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&channel) {
-        if tx.try_send((channel, message)).is_err() {
-            tracing::warn!("cluster messages arrive faster than this node handles them: one dropped");
-        }
-    }
-}
-
-impl Driver for ManagedDriver {
-    type Error = DriverError;
-
-    async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), DriverError> {
-        bounded(PUSH_TIMEOUT, self.conn.clone().publish::<_, _, Value>(chan, val)).await?;
-        Ok(())
-    }
-
-    async fn subscribe(&self, chan: String, size: usize) -> Result<MessageStream<ChanItem>, DriverError> {
-        let (tx, rx) = mpsc::channel(size);
-        self.handlers.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(chan.clone(), tx);
-        bounded(REDIS_TIMEOUT, self.conn.clone().subscribe(chan)).await?;
-        Ok(MessageStream::new(rx))
-    }
-
-    async fn unsubscribe(&self, chan: String) -> Result<(), DriverError> {
-        self.handlers.write().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&chan);
-        bounded(REDIS_TIMEOUT, self.conn.clone().unsubscribe(chan)).await?;
-        Ok(())
-    }
-
-    async fn num_serv(&self, chan: &str) -> Result<u16, DriverError> {
-        let mut conn = self.conn.clone();
-        let (_, count): (String, u16) =
-            bounded(REDIS_TIMEOUT, redis::cmd("PUBSUB").arg("NUMSUB").arg(chan).query_async(&mut conn)).await?;
-        Ok(count)
+    match (data.next(), data.next()) {
+        (Some(Value::BulkString(channel)), Some(Value::BulkString(message))) => Some((channel, message)),
+        _ => None,
     }
 }
 

@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::Request;
 use axum::response::IntoResponse;
-use socketioxide::SocketIo;
-use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::Service;
@@ -25,14 +23,18 @@ use self::reload::{Live, Reloader};
 use crate::auth::api_key::ApiKey;
 use crate::auth::tokens::Tokens;
 use crate::browser::client_addr::TrustedProxies;
-use crate::browser::emit::{Browsers, ClusterAdapter};
+use crate::browser::emit::Browsers;
+use crate::browser::fanout;
 use crate::browser::origin::OriginPolicy;
 use crate::browser::router;
-use crate::browser::server::{self, Shared};
+use crate::browser::server::{self, Context};
 use crate::browser::sessions::{self, Caps};
+use crate::cluster::bus::Bus;
 use crate::cluster::census::Census;
-use crate::cluster::driver::{self, ManagedDriver};
-use crate::hub::Hub;
+use crate::cluster::directory::Directory;
+use crate::cluster::driver::{self, Message};
+use crate::cluster::memberships::{Memberships, SharedMemberships};
+use crate::hub::{Cluster, Gathers, Hub, Limits as HubLimits, Parts};
 use crate::ingress::demo;
 use crate::ingress::http_api::{self, HttpApi};
 use crate::ingress::unix_connection::Limits;
@@ -44,6 +46,7 @@ use crate::ops::health::{self, Health};
 use crate::ops::monitoring::{self, Monitoring};
 use crate::ops::rate_history::History;
 use crate::settings::flags::{AuthMode, Config};
+use crate::state::memberships::LocalMemberships;
 use crate::state::online_count::OnlineCount;
 use crate::state::presence::Presence;
 use crate::state::recent::Recent;
@@ -67,6 +70,14 @@ pub fn check(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// What a node of a cluster is given besides a single daemon's parts.
+struct Joined {
+    census: Arc<Census>,
+    bus: Arc<Bus>,
+    memberships: Memberships,
+    messages: mpsc::Receiver<Message>,
+}
+
 /// Runs the daemon until `shutdown` is cancelled, then stops accepting,
 /// answers what was already read, disconnects browsers and removes the socket.
 /// `reloader` re-reads the settings on SIGHUP.
@@ -74,53 +85,148 @@ pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken
     let started = Instant::now();
     let hangups = reload::hangups()?;
     let secret = crate::auth::secret::load_or_create(&config.token_secret_file)?;
-    let mut shared = Shared {
-        presence: Arc::new(Presence::default()),
-        online: Arc::new(OnlineCount::new(config.online_count_template.clone())),
-        tokens: Arc::new(Tokens::new(&secret, config.token_leeway_secs)),
-        messages_per_sec: Arc::new(AtomicU32::new(config.max_client_messages_per_sec)),
+    let tokens = Arc::new(Tokens::new(&secret, config.token_leeway_secs, config.max_token_groups));
+    let joined = match &config.redis_url {
+        None => None,
+        Some(url) => match join_cluster(url, &config, &shutdown).await? {
+            Some(joined) => Some(joined),
+            None => return Ok(()),
+        },
     };
-    let daemon = Daemon { config, reloader, hangups, started, shutdown };
-    let Some(url) = daemon.config.redis_url.clone() else {
-        let (io, socket_io, ()) = server::socket_io(SocketIo::builder(), &daemon.config, &shared);
-        return serve(daemon, shared, Browsers::Alone(io), None, socket_io).await;
+    let presence = Arc::new(Presence::default());
+    let online = Arc::new(OnlineCount::new(config.online_count_template.clone()));
+    let messages_per_sec = Arc::new(AtomicU32::new(config.max_client_messages_per_sec));
+    let (fanout, orders) = fanout::queue(config.max_pending_orders);
+    let (memberships, cluster, messages) = match joined {
+        None => {
+            let limits = crate::state::memberships::Limits {
+                per_user: config.max_groups_per_user,
+                total: config.max_memberships,
+                retention: Duration::from_secs(config.group_membership_days * 24 * 3600),
+            };
+            (Memberships::Local(Arc::new(LocalMemberships::new(limits))), None, None)
+        }
+        Some(Joined { census, bus, memberships, messages }) => {
+            let gathers = Gathers::new(census.node());
+            (memberships, Some(Cluster { census, bus, gathers }), Some(messages))
+        }
     };
-    driver::parse_url(&url)?;
-    let dropped = Arc::new(Notify::new());
-    let Some((driver, conn)) = connect_redis(&url, &dropped, &daemon.shutdown).await else {
-        return Ok(());
+    let memberships = Arc::new(memberships);
+    let census = cluster.as_ref().map(|cluster| cluster.census.clone());
+    let context = Arc::new(Context {
+        presence: presence.clone(),
+        online: online.clone(),
+        tokens: tokens.clone(),
+        auth: config.auth,
+        messages_per_sec: messages_per_sec.clone(),
+        memberships: memberships.clone(),
+        fanout: fanout.clone(),
+        directory: Directory::new(presence.clone(), census.clone()),
+    });
+    let (io, socket_io) = server::socket_io(&config, context);
+    let browsers = Browsers::new(io);
+    let recent = Recent::new(Duration::from_secs(config.dedup_window_secs), config.dedup_max_ids);
+    let limits = HubLimits {
+        groups_per_request: config.max_groups_per_request,
+        grace: Duration::from_secs(config.offline_grace_secs),
+        announced_group_users: config.max_announced_group_users,
     };
-    let config = &daemon.config;
-    let ttl = Duration::from_secs(config.cluster_node_ttl_secs);
-    let census = Arc::new(Census::new(conn, &config.redis_prefix, ttl, dropped));
-    let adapter = RedisAdapterConfig::new()
-        .with_prefix(format!("{}-io", config.redis_prefix))
-        .with_stream_buffer(CLUSTER_BACKLOG)
-        .with_request_timeout(driver::REDIS_TIMEOUT);
-    let builder = SocketIo::builder().with_adapter::<ClusterAdapter>(RedisAdapterCtr::new_with_driver(driver, adapter));
-    shared.presence = Arc::new(Presence::tracking_changes());
-    let (io, socket_io, init) = server::socket_io(builder, config, &shared);
-    init.await.map_err(|e| format!("cannot join the cluster on Redis: {e}"))?;
-    tracing::info!(node = census.node(), "cluster node on redis");
-    serve(daemon, shared, Browsers::Clustered(io), Some(census), socket_io).await
+    let hub = Arc::new(Hub::new(Parts {
+        browsers: browsers.clone(),
+        presence: presence.clone(),
+        fanout,
+        memberships: memberships.clone(),
+        online: online.clone(),
+        tokens,
+        recent,
+        limits,
+        cluster,
+    }));
+    let tasks = TaskTracker::new();
+    tasks.spawn(orders.run(browsers.clone(), presence.clone(), shutdown.clone()));
+    match (census, messages) {
+        (Some(census), Some(messages)) => {
+            tracing::info!(node = census.node(), "cluster node on redis");
+            tasks.spawn(hub.clone().serve_bus(messages, shutdown.clone()));
+            let (sockets, announcer) = (browsers.clone(), hub.clone());
+            let announce = move |changes| {
+                let announcer = announcer.clone();
+                tokio::spawn(async move { announcer.announce(changes).await });
+            };
+            tasks.spawn(census.run(presence, move || sockets.sockets(), announce, shutdown.clone()));
+        }
+        _ => {
+            tasks.spawn(hub.clone().keep_book(shutdown.clone()));
+            if let Memberships::Local(local) = &*memberships {
+                tasks.spawn(sweep(local.clone(), shutdown.clone()));
+            }
+        }
+    }
+    let daemon = Daemon { config, reloader, hangups, started, shutdown, tasks };
+    serve(daemon, hub, online, messages_per_sec, socket_io).await
 }
 
-/// What [`serve`] needs besides the Socket.IO server.
+/// Connects this node to its cluster's Redis (waiting for it if it is not up
+/// yet: a cluster's nodes and its Redis may start in any order) and its
+/// bus; None if shut down meanwhile.
+async fn join_cluster(
+    url: &str,
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> Result<Option<Joined>, Box<dyn Error>> {
+    driver::parse_url(url)?;
+    let dropped = Arc::new(Notify::new());
+    let (messages_in, messages) = mpsc::channel(CLUSTER_BACKLOG);
+    let Some(conn) = connect_redis(url, &dropped, messages_in, shutdown).await else {
+        return Ok(None);
+    };
+    let node = node_id();
+    let (ttl, grace) =
+        (Duration::from_secs(config.cluster_node_ttl_secs), Duration::from_secs(config.offline_grace_secs));
+    let prefix = &config.redis_prefix;
+    let census = Arc::new(Census::new(conn.clone(), prefix, node.clone(), ttl, grace, dropped));
+    let bus = Arc::new(Bus::new(conn.clone(), prefix, &node));
+    bus.subscribe().await.map_err(|e| format!("cannot join the cluster on Redis: {e}"))?;
+    let retention = Duration::from_secs(config.group_membership_days * 24 * 3600);
+    let memberships = Memberships::Shared(SharedMemberships::new(conn, prefix, config.max_groups_per_user, retention));
+    Ok(Some(Joined { census, bus, memberships, messages }))
+}
+
+/// A new random id for this node, so that a restarted node never counts twice.
+fn node_id() -> String {
+    let mut id = [0u8; 8];
+    getrandom::fill(&mut id).expect("the system's random source");
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Forgets, once a minute, the memberships of users not seen for the
+/// retention, until shutdown.
+async fn sweep(memberships: Arc<LocalMemberships>, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => memberships.sweep(Instant::now()),
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// What [`serve`] needs besides the hub and the Socket.IO service.
 struct Daemon {
     config: Config,
     reloader: Reloader,
     hangups: tokio::signal::unix::Signal,
     started: Instant,
     shutdown: CancellationToken,
+    tasks: TaskTracker,
 }
 
-/// Serves the daemon with its Socket.IO server built (alone, or a cluster
-/// node with its `census`).
+/// Serves the daemon, with its hub and Socket.IO service built.
 async fn serve<S>(
     daemon: Daemon,
-    shared: Shared,
-    browsers: Browsers,
-    census: Option<Arc<Census>>,
+    hub: Arc<Hub>,
+    online: Arc<OnlineCount>,
+    messages_per_sec: Arc<AtomicU32>,
     socket_io: S,
 ) -> Result<(), Box<dyn Error>>
 where
@@ -128,10 +234,7 @@ where
     S::Response: IntoResponse,
     S::Future: Send + 'static,
 {
-    let Daemon { config, reloader, hangups, started, shutdown } = daemon;
-    let Shared { presence, online, tokens, messages_per_sec } = shared;
-    let recent = Recent::new(Duration::from_secs(config.dedup_window_secs), config.dedup_max_ids);
-    let hub = Arc::new(Hub::new(browsers.clone(), presence.clone(), census.clone(), online.clone(), tokens, recent));
+    let Daemon { config, reloader, hangups, started, shutdown, tasks } = daemon;
 
     let access = SocketAccess { mode: config.socket_mode, group: config.socket_group.clone() };
     let unix = UnixIngress::bind(&config.socket, &access)?;
@@ -183,7 +286,6 @@ where
         );
     }
 
-    let tasks = TaskTracker::new();
     let limits = Limits {
         max_frame: config.max_frame_bytes,
         idle: Duration::from_secs(config.unix_idle_timeout_secs),
@@ -192,9 +294,6 @@ where
     tasks.spawn(unix.serve(hub.clone(), limits, shutdown.clone()));
     tasks.spawn(hub.clone().broadcast_online_count(shutdown.clone()));
     tasks.spawn(history.run(shutdown.clone()));
-    if let Some(census) = census {
-        tasks.spawn(census.run(presence, move || browsers.sockets(), shutdown.clone()));
-    }
     let deadlines = Deadlines {
         header: Duration::from_secs(config.http_header_timeout_secs),
         body: Duration::from_secs(config.http_body_timeout_secs),
@@ -224,17 +323,18 @@ where
     Ok(())
 }
 
-/// Connects to Redis, waiting for it if it is not up yet (a cluster's nodes
-/// and its Redis may start in any order); None if shut down meanwhile.
+/// Connects to Redis, waiting for it if it is not up yet; None if shut
+/// down meanwhile.
 async fn connect_redis(
     url: &str,
     dropped: &Arc<Notify>,
+    messages: mpsc::Sender<Message>,
     shutdown: &CancellationToken,
-) -> Option<(ManagedDriver, redis::aio::ConnectionManager)> {
+) -> Option<redis::aio::ConnectionManager> {
     let mut waiting = false;
     loop {
-        match ManagedDriver::connect(url, dropped.clone()).await {
-            Ok(connected) => return Some(connected),
+        match driver::connect(url, dropped.clone(), messages.clone()).await {
+            Ok(conn) => return Some(conn),
             Err(e) if !waiting => {
                 tracing::error!(cause = %e, "waiting for Redis before joining the cluster");
                 waiting = true;

@@ -1,33 +1,52 @@
 //! The state every ingress shares, and the one place that ties its parts
-//! together: the Socket.IO handle, who is online (here, and in a cluster
-//! the census), the online-count message and the login tokens. Every
-//! request from PHP (or the HTTP API) is one of the methods here.
+//! together: this node's sockets and the task that changes them, who is
+//! online (here, and in a cluster the census), the memberships of groups,
+//! the online-count message and the login tokens. Every request from PHP
+//! (or the HTTP API) is one of the methods here.
 //!
-//! In a cluster a push is emitted to every node and counted from the
-//! census; while Redis is unreachable each node emits to, and counts, its
-//! own sockets only, so a push is never held up by the outage. When Redis
-//! is only slow to count, the push is still published to every node and
-//! counts this node's sockets (a lower bound).
+//! On a single daemon the hub hands its orders (emit, join, leave,
+//! disconnect) to this node's fanout task and counts what they reached. In
+//! a cluster it counts from the census and publishes the order on the bus
+//! for every node to apply; while Redis is unreachable each node applies
+//! its orders to, and counts, its own sockets only, so a push is never held
+//! up by the outage. When Redis is only slow to count, the order is still
+//! published and counts this node's sockets (a lower bound).
+//!
+//! - `commands`: each command of the protocol, answered.
+//! - `publish`: pushes, to users, groups or everyone.
+//! - `groups`: memberships, from PHP.
+//! - `presence`: who is online, as PHP asks it; arrivals and departures.
+//! - `cluster`: the bus's side of a node: its orders and answers.
+
+mod cluster;
+mod commands;
+mod groups;
+mod presence;
+mod publish;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use msgpush_protocol::defaults::events;
-use msgpush_protocol::limits::{check_ttl, check_uid, check_uids};
-use msgpush_protocol::{Content, Disconnect, ErrorCode, Publish, Target, TokenRequest};
-use socketioxide::BroadcastError;
+use msgpush_protocol::limits::{check_ttl, check_uid};
+use msgpush_protocol::{Content, ErrorCode, TokenRequest};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::tokens::Tokens;
-use crate::browser::emit::{Browsers, Reach, Rooms, SocketKind, To};
+use crate::browser::emit::{Browsers, SocketKind, To};
+use crate::browser::fanout::Fanout;
+use crate::cluster::bus::{Bus, Envelope, Order};
 use crate::cluster::census::Census;
+use crate::cluster::directory::Directory;
+use crate::cluster::memberships::Memberships;
+use crate::state::local_book::LocalBook;
 use crate::state::online_count::OnlineCount;
 use crate::state::presence::{OnlineCounts, Presence};
-use crate::state::recent::{Claim, Recent};
-use crate::telemetry::metrics::{Ingress, PushResult, METRICS};
+use crate::state::recent::Recent;
+
+pub use self::cluster::Gathers;
 
 /// How often the online figures are compared with the last broadcast.
 const ONLINE_COUNT_INTERVAL: Duration = Duration::from_secs(1);
@@ -37,20 +56,62 @@ const ONLINE_COUNT_INTERVAL: Duration = Duration::from_secs(1);
 pub struct Hub {
     browsers: Browsers,
     presence: Arc<Presence>,
-    census: Option<Arc<Census>>,
+    directory: Directory,
+    fanout: Fanout,
+    memberships: Arc<Memberships>,
     online: Arc<OnlineCount>,
     tokens: Arc<Tokens>,
     recent: Recent,
+    limits: Limits,
+    /// The cluster, for a node of one.
+    cluster: Option<Cluster>,
+    /// Who is present, on a single daemon (a cluster's census keeps it).
+    book: LocalBook,
 }
 
-/// Where a push goes and how many sockets it should reach there.
+/// What a node of a cluster has besides.
+#[derive(Debug)]
+pub struct Cluster {
+    /// Who is online on every node.
+    pub census: Arc<Census>,
+    /// The orders to every node.
+    pub bus: Arc<Bus>,
+    /// Counts asked of every node.
+    pub gathers: Gathers,
+}
+
+/// The bounds of a request that are settings.
 #[derive(Debug, Clone, Copy)]
-struct Audience {
-    sockets: usize,
-    reach: Reach,
-    /// False when Redis did not answer the count in time: `sockets` is
-    /// this node's only.
-    exact: bool,
+pub struct Limits {
+    /// `--max-groups-per-request`.
+    pub groups_per_request: usize,
+    /// `--offline-grace-secs`.
+    pub grace: Duration,
+    /// `--max-announced-group-users`.
+    pub announced_group_users: usize,
+}
+
+/// The parts a hub ties together.
+#[derive(Debug)]
+pub struct Parts {
+    /// This node's sockets.
+    pub browsers: Browsers,
+    /// Who is logged in on this node.
+    pub presence: Arc<Presence>,
+    /// The task that changes this node's sockets.
+    pub fanout: Fanout,
+    /// Who is a member of which group.
+    pub memberships: Arc<Memberships>,
+    /// The `update_online_count` message.
+    pub online: Arc<OnlineCount>,
+    /// Login tokens.
+    pub tokens: Arc<Tokens>,
+    /// Messages published recently, by id.
+    pub recent: Recent,
+    /// The bounds.
+    pub limits: Limits,
+    /// The cluster, for a node of one.
+    pub cluster: Option<Cluster>,
 }
 
 /// What a node holds at one moment.
@@ -109,167 +170,56 @@ impl fmt::Display for RequestError {
 impl std::error::Error for RequestError {}
 
 impl Hub {
-    /// Ties the Socket.IO handle to the state its handlers were given;
-    /// `census` in a cluster.
-    pub fn new(
-        browsers: Browsers,
-        presence: Arc<Presence>,
-        census: Option<Arc<Census>>,
-        online: Arc<OnlineCount>,
-        tokens: Arc<Tokens>,
-        recent: Recent,
-    ) -> Hub {
-        Hub { browsers, presence, census, online, tokens, recent }
+    /// Ties `parts` together.
+    pub fn new(parts: Parts) -> Hub {
+        let Parts { browsers, presence, fanout, memberships, online, tokens, recent, limits, cluster } = parts;
+        let directory = Directory::new(presence.clone(), cluster.as_ref().map(|c| c.census.clone()));
+        let book = LocalBook::new(limits.grace);
+        Hub { browsers, presence, directory, fanout, memberships, online, tokens, recent, limits, cluster, book }
     }
 
-    /// Where to emit to reach the users whose rooms are `uids` (distinct),
-    /// and how many sockets they have there (exact, or this node's as a
-    /// lower bound).
-    async fn reach(&self, uids: &Rooms) -> Audience {
-        let to = To::Rooms(uids.clone());
-        self.audience(&to, |census| census.sockets_of_all(uids.names())).await
+    /// The census, while Redis answers this node.
+    fn reachable_census(&self) -> Option<&Census> {
+        self.cluster.as_ref().map(|c| &*c.census).filter(|census| census.reachable())
     }
 
-    /// Where to emit to reach every socket, logged in or not, and how many.
-    async fn reach_everyone(&self) -> Audience {
-        self.audience(&To::Everyone, |census| census.connected()).await
-    }
-
-    /// Sockets of this node that `to` names.
-    fn local_sockets(&self, to: &To) -> usize {
-        match to {
-            To::Rooms(uids) => self.presence.sockets_of_all(uids.names()),
-            To::Everyone => self.browsers.sockets(),
-        }
-    }
-
-    /// The cluster and its count; while Redis is known to be down, this node
-    /// and its own count; when Redis is merely slow to count, the cluster
-    /// still (the push is published) with this node's count as a lower bound.
-    async fn audience<'a, F>(&'a self, to: &To, cluster: impl FnOnce(&'a Census) -> F) -> Audience
-    where
-        F: Future<Output = redis::RedisResult<usize>>,
-    {
-        match &self.census {
-            Some(census) if census.reachable() => match cluster(census).await {
-                Ok(sockets) => Audience { sockets, reach: Reach::Cluster, exact: true },
-                Err(_) => Audience { sockets: self.local_sockets(to), reach: Reach::Cluster, exact: false },
-            },
-            _ => Audience { sockets: self.local_sockets(to), reach: Reach::Node, exact: true },
-        }
-    }
-
-    /// Emits to the sockets `to` names, reaching `audience`; if a
-    /// cluster-wide emit fails (Redis lost meanwhile), emits to this node's
-    /// sockets and counts those. Returns the sockets reached.
-    async fn emit(&self, audience: Audience, to: To, event: &str, content: &Content) -> Result<usize, BroadcastError> {
-        // Kept for the fallback, which only a cluster-wide emit can need.
-        let fallback = (audience.reach == Reach::Cluster).then(|| to.clone());
-        match (self.browsers.emit(audience.reach, to, event, content).await, fallback) {
-            (Ok(missed), _) => Ok(audience.sockets.saturating_sub(missed)),
-            (Err(BroadcastError::Adapter(e)), Some(to)) => {
-                tracing::debug!(cause = %e, "publishing to the cluster failed: emitting to this node's sockets");
-                let local = self.local_sockets(&to);
-                let missed = self.browsers.emit(Reach::Node, to, event, content).await?;
-                Ok(local.saturating_sub(missed))
-            }
-            (Err(e), _) => Err(e),
-        }
-    }
-
-    /// Emits `publish` and returns how many sockets it reached (0: every
-    /// target user is offline, nothing was emitted). Sockets whose send
-    /// buffer is full (a client that stopped reading) miss the message and
-    /// are not counted. A copy of a message already published (same
-    /// `msg_id`, within the window) is not emitted again: it gets the first
-    /// copy's answer. Counted in the metrics under `ingress`.
-    pub async fn publish(&self, publish: Publish, ingress: Ingress) -> Result<u64, RequestError> {
-        let started = Instant::now();
-        let outcome = self.publish_once(publish).await;
-        let result = match &outcome {
-            Ok((_, true)) => PushResult::Duplicate,
-            Ok((0, false)) => PushResult::Offline,
-            Ok((_, false)) => PushResult::Delivered,
-            Err(RequestError::Invalid(_)) => PushResult::Invalid,
-            Err(RequestError::Internal(_)) => PushResult::Failed,
-        };
-        let sockets = outcome.as_ref().map_or(0, |&(sockets, _)| sockets);
-        METRICS.pushed(ingress, result, started.elapsed(), sockets);
-        outcome.map(|(sockets, _)| sockets)
-    }
-
-    /// [`Hub::publish`]; also says whether the message was a copy.
-    async fn publish_once(&self, publish: Publish) -> Result<(u64, bool), RequestError> {
-        publish.validate().map_err(RequestError::Invalid)?;
-        let Some(id) = publish.msg_id else {
-            return Ok((self.deliver(publish).await?, false));
-        };
-        match self.recent.claim(id) {
-            Claim::New(ticket) => {
-                let sockets = self.deliver(publish).await?;
-                ticket.finish(sockets);
-                Ok((sockets, false))
-            }
-            Claim::Copy(sockets) => {
-                tracing::debug!(sockets, "a copy of a message already delivered: not delivered again");
-                Ok((sockets, true))
-            }
-            Claim::InFlight(mut outcome) => match outcome.wait_for(Option::is_some).await.map(|o| *o) {
-                Ok(Some(sockets)) => Ok((sockets, true)),
-                _ => Err(RequestError::Internal("the first copy of this message failed; send it again".into())),
-            },
-        }
-    }
-
-    /// Emits `publish` to its sockets; returns how many it reached.
-    async fn deliver(&self, publish: Publish) -> Result<u64, RequestError> {
-        let Publish { to, event, content, .. } = publish;
-        let emit_error = |e: BroadcastError| RequestError::Internal(format!("cannot emit: {e}"));
-        let sockets = match to {
-            Target::Everyone => {
-                let audience = self.reach_everyone().await;
-                self.emit(audience, To::Everyone, &event, &content).await.map_err(emit_error)?
-            }
-            Target::Users(uids) => {
-                // Nobody named: answered before anything else, whatever the cluster's state.
-                let Some(uids) = distinct(uids) else {
-                    return Ok(0);
-                };
-                let audience = self.reach(&uids).await;
-                if audience.exact && audience.sockets == 0 {
-                    return Ok(0);
+    /// Applies `order` on every node, or on this node only: alone, during
+    /// an outage, or if publishing it fails (Redis lost meanwhile). With
+    /// `gather`, in a cluster, every node says how many sockets it reached,
+    /// and the answer sums them; else, applied here, it is what this node's
+    /// fanout reached, and published, None.
+    async fn apply(&self, order: Order, gather: bool) -> Option<u64> {
+        if let Some(cluster) = self.cluster.as_ref().filter(|c| c.census.reachable()) {
+            let asked = match gather {
+                true => cluster.gathers.start(&cluster.census).await,
+                false => None,
+            };
+            let envelope = Envelope { order, gather: asked.as_ref().map(|(gather, _)| gather.clone()) };
+            match cluster.bus.publish(&envelope).await {
+                Ok(()) => {
+                    return match asked {
+                        Some((_, answers)) => Some(answers.sum().await),
+                        None => None,
+                    }
                 }
-                self.emit(audience, To::Rooms(uids), &event, &content).await.map_err(emit_error)?
+                Err(e) => {
+                    tracing::debug!(cause = %e, "publishing to the cluster failed: applied to this node's sockets");
+                    return Some(self.fanout.apply(envelope.order).await);
+                }
             }
-        };
-        Ok(sockets as u64)
+        }
+        Some(self.fanout.apply(order).await)
     }
 
     /// A login token for `request.uid`; returns it and its expiry.
     pub fn mint_token(&self, request: &TokenRequest) -> Result<(String, u64), RequestError> {
         check_uid(&request.uid).map_err(RequestError::Invalid)?;
         check_ttl(request.ttl).map_err(RequestError::Invalid)?;
-        self.tokens.mint(&request.uid, request.ttl).map_err(|e| RequestError::Internal(format!("cannot sign: {e}")))
-    }
-
-    /// Disconnects every socket logged in as any of the uids; returns how
-    /// many. A socket whose send buffer is full cannot be told and stays
-    /// connected: it is not counted.
-    pub async fn disconnect(&self, disconnect: Disconnect) -> Result<u64, RequestError> {
-        check_uids(&disconnect.uids).map_err(RequestError::Invalid)?;
-        let Some(uids) = distinct(disconnect.uids) else {
-            return Ok(0);
-        };
-        let audience = self.reach(&uids).await;
-        if audience.exact && audience.sockets == 0 {
-            return Ok(0);
-        }
-        let missed = self
-            .browsers
-            .disconnect(audience.reach, uids)
-            .await
-            .map_err(|e| RequestError::Internal(format!("cannot disconnect: {e}")))?;
-        Ok(audience.sockets.saturating_sub(missed) as u64)
+        self.tokens.check_groups(&request.groups).map_err(RequestError::Invalid)?;
+        let groups = distinct(request.groups.clone());
+        self.tokens
+            .mint(&request.uid, &groups, request.ttl)
+            .map_err(|e| RequestError::Internal(format!("cannot sign: {e}")))
     }
 
     /// Broadcasts the online figures (the cluster's, in a cluster) to this
@@ -283,30 +233,20 @@ impl Hub {
                 _ = ticker.tick() => {}
                 _ = shutdown.cancelled() => return,
             }
-            if let Some(message) = self.online.update(self.counts().await) {
+            if let Some(message) = self.online.update(self.directory.counts().await) {
                 let message = Content::Text(message.to_string());
-                if let Err(e) = self.browsers.emit(Reach::Node, To::Everyone, events::ONLINE_COUNT, &message).await {
+                if let Err(e) = self.browsers.emit(To::Everyone, &[], events::ONLINE_COUNT, &message).await {
                     tracing::warn!(cause = %e, "online count broadcast failed");
                 }
             }
         }
     }
 
-    /// The online figures: the cluster's, or this node's while Redis is unreachable.
-    async fn counts(&self) -> OnlineCounts {
-        if let Some(census) = &self.census {
-            if let Ok(counts) = census.counts().await {
-                return counts;
-            }
-        }
-        self.presence.counts()
-    }
-
     /// What this node (and its cluster) holds now, for monitoring.
     pub async fn figures(&self) -> Figures {
-        let cluster = match &self.census {
+        let cluster = match &self.cluster {
             None => None,
-            Some(census) => {
+            Some(Cluster { census, .. }) => {
                 let (counts, nodes) = tokio::join!(census.counts(), census.nodes());
                 Some(ClusterFigures {
                     node: census.node().to_owned(),
@@ -327,8 +267,8 @@ impl Hub {
     /// Why this node cannot serve as it should, if it cannot: in a cluster,
     /// Redis unreachable (it then serves its own browsers only).
     pub fn unready_because(&self) -> Option<&'static str> {
-        match &self.census {
-            Some(census) if !census.reachable() => Some("redis unreachable"),
+        match &self.cluster {
+            Some(cluster) if !cluster.census.reachable() => Some("redis unreachable"),
             _ => None,
         }
     }
@@ -337,11 +277,24 @@ impl Hub {
     pub async fn close(&self) {
         self.browsers.close().await;
     }
+
+    /// Orders waiting for this node's fanout task, for the metrics.
+    pub fn pending_orders(&self) -> usize {
+        self.fanout.waiting()
+    }
+
+    /// Memberships this daemon holds (None in a cluster: Redis holds them).
+    pub fn memberships(&self) -> Option<usize> {
+        match &*self.memberships {
+            Memberships::Local(local) => Some(local.total()),
+            Memberships::Shared(_) => None,
+        }
+    }
 }
 
-/// The rooms of `uids`, each once; None if there are none.
-fn distinct(mut uids: Vec<String>) -> Option<Rooms> {
-    uids.sort_unstable();
-    uids.dedup();
-    Rooms::new(uids)
+/// `names`, each once, sorted.
+fn distinct(mut names: Vec<String>) -> Vec<String> {
+    names.sort_unstable();
+    names.dedup();
+    names
 }

@@ -42,7 +42,7 @@ struct DemoLogin {
 
 /// A login token for the demo page: the page stands in for a site's back end.
 async fn demo_token(State(hub): State<Arc<Hub>>, Json(login): Json<DemoLogin>) -> Response {
-    let request = TokenRequest { uid: login.uid, ttl: defaults::TOKEN_TTL_SECS };
+    let request = TokenRequest { uid: login.uid, ttl: defaults::TOKEN_TTL_SECS, groups: vec![] };
     match hub.mint_token(&request) {
         Ok((token, expires)) => Json(serde_json::json!({ "token": token, "expires": expires })).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
@@ -59,7 +59,8 @@ struct DemoPush {
 
 async fn demo_push(State(hub): State<Arc<Hub>>, Json(form): Json<DemoPush>) -> Response {
     let to = if form.to.is_empty() { Target::Everyone } else { Target::Users(vec![form.to]) };
-    let publish = Publish { to, event: events::NEW_MSG.to_owned(), content: Content::Text(form.content), msg_id: None };
+    let content = Content::Text(form.content);
+    let publish = Publish { to, except: vec![], event: events::NEW_MSG.to_owned(), content, msg_id: None };
     match hub.publish(publish, Ingress::Demo).await {
         Ok(sockets) => Json(serde_json::json!({ "sockets": sockets })).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),

@@ -1,6 +1,9 @@
-//! The web-msg-sender-compatible HTTP push API: any path, GET or POST,
-//! `type=publish&to=UID&content=...`, answered `ok`, `offline` or `fail`, so
-//! code written for web-msg-sender (curl to :2121) works unchanged.
+//! The HTTP API: every command of the protocol as JSON at `POST /api/v1`
+//! (a command in, its reply out, as the Unix socket speaks them), for back
+//! ends that cannot load the extension; and web-msg-sender's push API on
+//! any other path, GET or POST, `type=publish&to=UID&content=...`, answered
+//! `ok`, `offline` or `fail`, so code written for web-msg-sender (curl to
+//! :2121) works unchanged.
 
 use std::sync::Arc;
 
@@ -8,9 +11,11 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
+use axum::routing::post;
+use axum::{Json, Router};
+use msgpush_protocol::codec::unsupported;
 use msgpush_protocol::defaults::events;
-use msgpush_protocol::{Content, Publish, Target};
+use msgpush_protocol::{Command, Content, ErrorCode, Publish, Reply, Target};
 
 use crate::auth::api_key::{key_in_head, ApiKey};
 use crate::hub::Hub;
@@ -28,9 +33,56 @@ pub struct HttpApi {
     pub max_body: usize,
 }
 
-/// The router answering every path with the push handler.
+/// Where the JSON API answers.
+pub const JSON_API_PATH: &str = "/api/v1";
+
+/// The router: the JSON API, and web-msg-sender's push handler on every
+/// other path.
 pub fn router(api: HttpApi) -> Router {
-    Router::new().fallback(push).with_state(Arc::new(api))
+    Router::new().route(JSON_API_PATH, post(command)).fallback(push).with_state(Arc::new(api))
+}
+
+/// `POST /api/v1`: a command (`{"publish": {...}}`, `"ping"`...) as JSON,
+/// answered with its reply, and a status that says whether it failed
+/// (400: the command or its input is wrong; 403: the key; 413: too large;
+/// 500: the daemon failed).
+async fn command(State(api): State<Arc<HttpApi>>, request: Request<Body>) -> Response {
+    let given = key_in_head(request.headers(), request.uri());
+    if !api.api_key.admits(given.as_deref()) {
+        return refused(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Malformed,
+            "the API key is required (Authorization: Bearer KEY, or ?key=KEY)",
+        );
+    }
+    let body = match axum::body::to_bytes(request.into_body(), api.max_body).await {
+        Ok(body) => body,
+        Err(_) => {
+            return refused(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::Malformed, "the body is over --max-body-bytes")
+        }
+    };
+    let command = match serde_json::from_slice::<Command>(&body) {
+        Ok(command) => command,
+        Err(e) => {
+            let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            return match Command::unknown_name(&value) {
+                Some(name) => refused(StatusCode::BAD_REQUEST, ErrorCode::UnsupportedCommand, &unsupported(name)),
+                None => refused(StatusCode::BAD_REQUEST, ErrorCode::Malformed, &format!("not a command: {e}")),
+            };
+        }
+    };
+    let reply = api.hub.answer(command, Ingress::Http).await;
+    let status = match &reply {
+        Reply::Error { code: ErrorCode::Internal, .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        Reply::Error { .. } => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    (status, Json(reply)).into_response()
+}
+
+/// An error reply of the JSON API.
+fn refused(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    (status, Json(Reply::Error { code, message: message.to_owned() })).into_response()
 }
 
 /// The three answers web-msg-sender gives.
@@ -100,7 +152,13 @@ fn publish_of(params: &Params) -> Option<Publish> {
         Some(Param::Text(content)) => escape_html(content),
         Some(Param::Structured) => return None,
     };
-    Some(Publish { to, event: events::NEW_MSG.to_owned(), content: Content::Text(content), msg_id: None })
+    Some(Publish {
+        to,
+        except: vec![],
+        event: events::NEW_MSG.to_owned(),
+        content: Content::Text(content),
+        msg_id: None,
+    })
 }
 
 fn text<'a>(params: &'a Params, name: &str) -> Option<&'a str> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use msgpush_protocol::codec::ServerCodec;
-use msgpush_protocol::{Command, ErrorCode, FrameError, Reply, Request, Response};
+use msgpush_protocol::{ErrorCode, FrameError, Request, Response};
 use tokio::net::UnixStream;
 use tokio::time::timeout;
 use tokio_util::codec::Framed;
@@ -131,20 +131,5 @@ async fn write(
 }
 
 async fn answer(request: Request, hub: &Hub) -> Response {
-    let reply = match request.cmd {
-        Command::Publish(publish) => match hub.publish(publish, Ingress::Unix).await {
-            Ok(sockets) => Reply::Delivered { sockets },
-            Err(e) => Reply::Error { code: e.code(), message: e.to_string() },
-        },
-        Command::Ping => Reply::Pong { version: env!("CARGO_PKG_VERSION").to_owned() },
-        Command::Token(request) => match hub.mint_token(&request) {
-            Ok((token, expires)) => Reply::Token { token, expires },
-            Err(e) => Reply::Error { code: e.code(), message: e.to_string() },
-        },
-        Command::Disconnect(disconnect) => match hub.disconnect(disconnect).await {
-            Ok(sockets) => Reply::Disconnected { sockets },
-            Err(e) => Reply::Error { code: e.code(), message: e.to_string() },
-        },
-    };
-    Response { id: request.id, reply }
+    Response { id: request.id, reply: hub.answer(request.cmd, Ingress::Unix).await }
 }

@@ -45,6 +45,9 @@ async fn metrics(State(m): State<Arc<Monitoring>>, headers: HeaderMap, uri: Uri)
         return forbidden();
     }
     set_gauges(&m.hub.figures().await);
+    METRICS.pending_orders.set(m.hub.pending_orders() as i64);
+    METRICS.memberships.set(m.hub.memberships().unwrap_or(0) as i64);
+    METRICS.departures_waiting.set(m.hub.departures_waiting() as i64);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], METRICS.encode()).into_response()
 }
 

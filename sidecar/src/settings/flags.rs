@@ -253,6 +253,56 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(2..=3600))]
     pub cluster_node_ttl_secs: u64,
 
+    /// Most groups a login token may name (`Auth::token($uid, $ttl, $groups)`).
+    #[arg(long, env = "MSGPUSHD_MAX_TOKEN_GROUPS", default_value_t = 32,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1000))]
+    pub max_token_groups: usize,
+
+    /// Most groups one request may name (a push to groups, `Group::join`,
+    /// `Group::leave`).
+    #[arg(long, env = "MSGPUSHD_MAX_GROUPS_PER_REQUEST", default_value_t = 100,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1000))]
+    pub max_groups_per_request: usize,
+
+    /// Most groups one user may be a member of (`Group::join`); a tab is in
+    /// its user's groups and its token's.
+    #[arg(long, env = "MSGPUSHD_MAX_GROUPS_PER_USER", default_value_t = 256,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    pub max_groups_per_user: usize,
+
+    /// Most memberships a single daemon keeps, all users together (in a
+    /// cluster, Redis keeps them).
+    #[arg(long, env = "MSGPUSHD_MAX_MEMBERSHIPS", default_value_t = 1_000_000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_memberships: usize,
+
+    /// Days a user's memberships are kept after their last login or
+    /// `Group::join`; then they are forgotten.
+    #[arg(long, env = "MSGPUSHD_GROUP_MEMBERSHIP_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub group_membership_days: u64,
+
+    /// Seconds a user's last tab must have been gone before the user is
+    /// announced gone (from a group): a page reload is not a departure.
+    #[arg(long, env = "MSGPUSHD_OFFLINE_GRACE_SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub offline_grace_secs: u64,
+
+    /// Groups of at most this many users have their arrivals and departures
+    /// announced to their pages (`msgpush:joined`, `msgpush:left`); each
+    /// announcement goes to every tab in the group, so larger groups are
+    /// not announced, and their pages ask who is there.
+    #[arg(long, env = "MSGPUSHD_MAX_ANNOUNCED_GROUP_USERS", default_value_t = 1000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=100_000))]
+    pub max_announced_group_users: usize,
+
+    /// Orders (messages to emit, membership changes, announcements) waiting
+    /// to be applied to this node's sockets; a push from PHP waits for room,
+    /// an order from another node that finds no room is dropped and counted.
+    #[arg(long, env = "MSGPUSHD_MAX_PENDING_ORDERS", default_value_t = 65_536,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_pending_orders: usize,
+
     /// How log lines are written (to stderr): `text`, or `json` (one object
     /// per line with the event's fields, for log shippers).
     #[arg(long, env = "MSGPUSHD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

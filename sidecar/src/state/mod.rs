@@ -1,8 +1,12 @@
 //! State that knows nothing of the server: who is logged in (the online
-//! map), the `update_online_count` message, and the ids of recently
-//! published messages. Each piece is a leaf with its own lock; imports only
-//! `telemetry` and `settings`.
+//! map, with groups), who is a member of which group, arrivals and
+//! departures with their grace, the `update_online_count` message, and the
+//! ids of recently published messages. Each piece is a leaf with its own
+//! lock; imports only `telemetry` and `settings`.
 
+pub mod departures;
+pub mod local_book;
+pub mod memberships;
 pub mod online_count;
 pub mod presence;
 pub mod recent;

@@ -103,6 +103,14 @@ pub struct Metrics {
     push_seconds: [Histogram; Ingress::ALL.len()],
     messages_emitted: IntCounter,
     messages_dropped: IntCounter,
+    orders_dropped: IntCounter,
+    cluster_messages_dropped: IntCounter,
+    /// Orders waiting for this node's fanout task (set at scrape).
+    pub pending_orders: IntGauge,
+    /// Group memberships a single daemon holds (set at scrape).
+    pub memberships: IntGauge,
+    /// Departures waiting for their grace on a single daemon (set at scrape).
+    pub departures_waiting: IntGauge,
     unix_connections: IntGauge,
     http_connections: IntGaugeVec,
     cluster: OnceLock<Cluster>,
@@ -185,6 +193,23 @@ impl Metrics {
                 "msgpush_messages_dropped_total",
                 "Messages to this node's sockets dropped because the socket's send buffer was full \
                  (a client not reading)",
+            ),
+            orders_dropped: counter(
+                &registry,
+                "msgpush_orders_dropped_total",
+                "Orders from other nodes dropped because this node's queue was full (--max-pending-orders)",
+            ),
+            cluster_messages_dropped: counter(
+                &registry,
+                "msgpush_cluster_messages_dropped_total",
+                "Cluster messages dropped because they arrived faster than this node read them",
+            ),
+            pending_orders: gauge(&registry, "msgpush_pending_orders", "Orders waiting for this node's fanout task"),
+            memberships: gauge(&registry, "msgpush_memberships", "Group memberships this daemon holds (alone)"),
+            departures_waiting: gauge(
+                &registry,
+                "msgpush_departures_waiting",
+                "Departures waiting for their grace (--offline-grace-secs) before they are announced",
             ),
             unix_connections: gauge(&registry, "msgpush_unix_connections", "Open connections on the Unix socket"),
             http_connections: gauge_vec(
@@ -270,6 +295,16 @@ impl Metrics {
         if result == PushResult::Delivered {
             self.messages_emitted.inc_by(sockets);
         }
+    }
+
+    /// An order from another node dropped: this node's queue was full.
+    pub fn order_dropped(&self) {
+        self.orders_dropped.inc();
+    }
+
+    /// A cluster message dropped: it arrived faster than this node read.
+    pub fn cluster_message_dropped(&self) {
+        self.cluster_messages_dropped.inc();
     }
 
     /// Pushes handled so far, whatever their ingress and result.

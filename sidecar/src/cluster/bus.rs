@@ -1,0 +1,189 @@
+//! The cluster's bus: what every node must do to its own sockets (emit a
+//! message, put users' tabs in a group or take them out, disconnect users,
+//! announce an arrival), published once on Redis (`PREFIX:bus`) and applied
+//! by each node in the order Redis delivers it; and the answers a node sends
+//! to the one that asked (`PREFIX:to:NODE`): how many of its sockets a
+//! message reached, when the asking node cannot count them itself.
+
+use msgpush_protocol::Content;
+use redis::aio::ConnectionManager;
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::driver::{bounded, PUSH_TIMEOUT, REDIS_TIMEOUT};
+
+/// What a node does to its own sockets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Order {
+    /// Emit a message.
+    Deliver(Delivery),
+    /// Put the tabs of these users in these groups (as members).
+    Join {
+        /// The users.
+        uids: Vec<String>,
+        /// The groups.
+        groups: Vec<String>,
+        /// The version of the memberships this change made.
+        version: u64,
+    },
+    /// Take the tabs of these users out of these groups (as members).
+    Leave {
+        /// The users.
+        uids: Vec<String>,
+        /// The groups.
+        groups: Vec<String>,
+        /// The version of the memberships this change made.
+        version: u64,
+    },
+    /// Disconnect the tabs of these users.
+    Disconnect {
+        /// The users.
+        uids: Vec<String>,
+    },
+    /// Tell the members of a group that a user arrived in it or left it.
+    Announce {
+        /// The group.
+        group: String,
+        /// The user.
+        uid: String,
+        /// Arrived (else left).
+        arrived: bool,
+    },
+}
+
+/// A message to emit, and to whom.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Who receives it.
+    pub to: Audience,
+    /// Users whose tabs it leaves out.
+    pub except: Vec<String>,
+    /// The Socket.IO event.
+    pub event: String,
+    /// The content.
+    pub content: Content,
+}
+
+/// An order as the bus carries it: with, when the node that published it
+/// wants to know how many sockets each node reached, where to say it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// What to do.
+    pub order: Order,
+    /// Where to send the count.
+    pub gather: Option<Gather>,
+}
+
+/// Who a message is for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Audience {
+    /// Every socket.
+    Everyone,
+    /// The tabs of these users (never none).
+    Users(Vec<String>),
+    /// The tabs in any of these groups, each once (never none).
+    Groups(Vec<String>),
+}
+
+/// Where the count of sockets a delivery reached goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gather {
+    /// The node that asked.
+    pub node: String,
+    /// Its request's number.
+    pub request: u64,
+}
+
+/// A node's answer to a [`Gather`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reached {
+    /// The request's number.
+    pub request: u64,
+    /// Sockets of the answering node the message reached.
+    pub sockets: u64,
+}
+
+/// This node's side of the bus.
+pub struct Bus {
+    conn: ConnectionManager,
+    orders: String,
+    prefix: String,
+    node: String,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus").field("node", &self.node).finish_non_exhaustive()
+    }
+}
+
+impl Bus {
+    /// The bus under `prefix`, as node `node`, over `conn`.
+    pub fn new(conn: ConnectionManager, prefix: &str, node: &str) -> Bus {
+        Bus { conn, orders: format!("{prefix}:bus"), prefix: prefix.to_owned(), node: node.to_owned() }
+    }
+
+    /// The channels this node listens to: the orders, and its answers.
+    pub fn channels(&self) -> [String; 2] {
+        [self.orders.clone(), self.answers_of(&self.node)]
+    }
+
+    fn answers_of(&self, node: &str) -> String {
+        format!("{}:to:{node}", self.prefix)
+    }
+
+    /// Subscribes to [`Bus::channels`] (kept across reconnections).
+    pub async fn subscribe(&self) -> redis::RedisResult<()> {
+        let mut conn = self.conn.clone();
+        bounded(REDIS_TIMEOUT, conn.subscribe(&self.channels())).await
+    }
+
+    /// Publishes `envelope` to every node (this one included).
+    pub async fn publish(&self, envelope: &Envelope) -> redis::RedisResult<()> {
+        let mut conn = self.conn.clone();
+        let payload = serde_json::to_vec(envelope).expect("orders always serialize");
+        bounded(PUSH_TIMEOUT, conn.publish::<_, _, ()>(&self.orders, payload)).await
+    }
+
+    /// Sends `reached` to the node that asked for it.
+    pub async fn answer(&self, gather: &Gather, reached: &Reached) -> redis::RedisResult<()> {
+        let mut conn = self.conn.clone();
+        let payload = serde_json::to_vec(reached).expect("answers always serialize");
+        bounded(PUSH_TIMEOUT, conn.publish::<_, _, ()>(self.answers_of(&gather.node), payload)).await
+    }
+
+    /// What a message of channel `channel` carries, if it is one of ours.
+    pub fn read(&self, channel: &[u8], payload: &[u8]) -> Option<Incoming> {
+        if channel == self.orders.as_bytes() {
+            return serde_json::from_slice(payload).ok().map(Incoming::Order);
+        }
+        serde_json::from_slice(payload).ok().map(Incoming::Reached)
+    }
+}
+
+/// A message from the bus.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// An order for this node's sockets.
+    Order(Envelope),
+    /// An answer to this node's gather.
+    Reached(Reached),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_read_back_as_written() {
+        let order = Order::Deliver(Delivery {
+            to: Audience::Groups(vec!["team".into()]),
+            except: vec!["me".into()],
+            event: "new_msg".into(),
+            content: Content::Json(serde_json::json!({ "n": 1 })),
+        });
+        let envelope = Envelope { order, gather: Some(Gather { node: "ab".into(), request: 7 }) };
+        let bytes = serde_json::to_vec(&envelope).unwrap();
+        assert_eq!(serde_json::from_slice::<Envelope>(&bytes).unwrap(), envelope);
+    }
+}

@@ -1,0 +1,34 @@
+//! Each command of the protocol, answered: what the Unix socket and the
+//! HTTP API's JSON endpoint both run, so that every command means the same
+//! on either.
+
+use msgpush_protocol::{Command, Reply};
+
+use crate::hub::Hub;
+use crate::telemetry::metrics::Ingress;
+
+impl Hub {
+    /// The reply to `command`, which came in through `ingress`.
+    pub async fn answer(&self, command: Command, ingress: Ingress) -> Reply {
+        let answered = match command {
+            Command::Publish(publish) => {
+                self.publish(publish, ingress).await.map(|sockets| Reply::Delivered { sockets })
+            }
+            Command::Ping => Ok(Reply::Pong { version: env!("CARGO_PKG_VERSION").to_owned() }),
+            Command::Token(request) => {
+                self.mint_token(&request).map(|(token, expires)| Reply::Token { token, expires })
+            }
+            Command::Disconnect(disconnect) => {
+                self.disconnect(disconnect).await.map(|sockets| Reply::Disconnected { sockets })
+            }
+            Command::GroupJoin(membership) => {
+                self.group_join(membership).await.map(|sockets| Reply::Joined { sockets })
+            }
+            Command::GroupLeave(membership) => {
+                self.group_leave(membership).await.map(|sockets| Reply::Left { sockets })
+            }
+            Command::Presence(query) => self.presence(query).await.map(Reply::Presence),
+        };
+        answered.unwrap_or_else(|e| Reply::Error { code: e.code(), message: e.to_string() })
+    }
+}
