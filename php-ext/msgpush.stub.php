@@ -84,6 +84,37 @@ class PushEvent
     public function setEvent(string $event = 'new_msg'): PushEvent {}
 
     /**
+     * Whether the message is kept in its streams' history (the default), so
+     * that a tab that reconnects within msgpushd's --history-size and
+     * --history-ttl-secs still gets it; false for messages that are stale
+     * at once (a typing indicator).
+     *
+     * @return PushEvent this object, for chaining.
+     */
+    public function setHistory(bool $keep = true): PushEvent {}
+
+    /**
+     * Keeps the message for each of its users (a push to groups: their
+     * members and the users with a tab in them; to everyone: the users
+     * online) until one of the user's tabs acknowledges it, for at most
+     * $seconds: a user offline now gets it at their next login, one online
+     * gets it now. A page acknowledges with Socket.IO's acknowledgement, the
+     * last argument of its handler:
+     *
+     *     socket.on('new_msg', (content, meta, ack) => { show(content); ack(); });
+     *
+     * A page that never acknowledges gets the message again at each login
+     * until it expires.
+     *
+     * @param int $seconds 1 to msgpushd's --inbox-max-keep-secs (30 days); 0: not kept.
+     * @return PushEvent this object, for chaining.
+     * @throws PushException INVALID_INPUT for a negative or too long time;
+     *         push() throws INVALID_INPUT over --inbox-max-keep-secs, or for
+     *         a kept message that would reach more than 10,000 users.
+     */
+    public function keep(int $seconds): PushEvent {}
+
+    /**
      * Sends the message and waits for msgpushd's answer (at most
      * msgpush.timeout_ms).
      *
@@ -94,6 +125,29 @@ class PushEvent
      *         (the same object) delivers the message once in all.
      */
     public function push(): int {}
+
+    /**
+     * The message's id, as pages see it (meta.id): 32 hex digits, drawn at
+     * the first push() or queue() and kept until a setter changes the
+     * message; null before.
+     */
+    public function id(): ?string {}
+
+    /**
+     * Where the last push() kept the message: its position in each of its
+     * streams, for the application to store beside it.
+     *
+     * @return array<string, array{epoch: string, position: int}> by stream:
+     *         'user:UID', 'group:NAME' or 'all'; empty after queue(), for a
+     *         message kept in no history, and for a copy of a message
+     *         already delivered.
+     */
+    public function positions(): array {}
+
+    /**
+     * @return int the users the last push() kept the message for (keep()).
+     */
+    public function kept(): int {}
 
     /**
      * Queues the message for this process's background writer and returns at
@@ -170,8 +224,8 @@ class Auth
  * Group::leave(). msgpushd keeps a user's memberships while the user has a
  * tab open and --group-membership-days (30) after the last one closed, at
  * most --max-groups-per-user (256) per user and --max-memberships
- * (1,000,000) in all; memberships of a single daemon end with it, those of a
- * cluster are kept in Redis.
+ * (1,000,000) in all; a single daemon keeps them in its store, a cluster
+ * in Redis: a restart keeps them.
  *
  *     Group::join('team-7', $uid);                        // in the controller
  *     (new PushEvent)->setGroup('team-7')->setContent($text)->push();
@@ -277,6 +331,34 @@ class Presence
      * @throws PushException INVALID_INPUT for a bad limit; as for count().
      */
     public static function users(?string $cursor = null, int $limit = 1000): array {}
+}
+
+/**
+ * The messages kept for a user by PushEvent->keep() that no tab of theirs
+ * has acknowledged yet.
+ */
+class Inbox
+{
+    /** Not for use: every method is static (throws). */
+    public function __construct() {}
+
+    /**
+     * @param string|int $uid
+     * @return int the kept messages waiting for the user.
+     * @throws PushException INVALID_INPUT for a bad uid; UNREACHABLE,
+     *         TIMEOUT, REFUSED or CONNECTION_LOST as for PushEvent::push().
+     */
+    public static function count(mixed $uid): int {}
+
+    /**
+     * Forgets the messages kept for the user (for example once the
+     * application showed them some other way).
+     *
+     * @param string|int $uid
+     * @return int how many were forgotten.
+     * @throws PushException as for count().
+     */
+    public static function clear(mixed $uid): int {}
 }
 
 /** Thrown when a push or a request of Auth fails; getCode() tells why. */

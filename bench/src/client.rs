@@ -38,7 +38,9 @@ pub type Error = String;
 impl Client {
     /// Connects from `source` (any loopback address, to spread ephemeral
     /// ports), joins the default namespace and emits `login(login)`: a
-    /// login token for msgpushd, a uid for servers of web-msg-sender's protocol.
+    /// login token for msgpushd, a uid for servers of web-msg-sender's
+    /// protocol, or a JSON object (`{"token": …, "positions": …}`), sent as
+    /// that object.
     pub async fn connect(target: &Target, source: Option<IpAddr>, login: &str) -> Result<Client, Error> {
         let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
         if let Some(ip) = source {
@@ -66,6 +68,10 @@ impl Client {
         }
         // Engine.IO 3 servers join the default namespace on their own.
         while !client.next_text().await?.starts_with("40") {}
+        let login = match login.starts_with('{') {
+            true => serde_json::from_str(login).map_err(|e| format!("a login object: {e}"))?,
+            false => serde_json::Value::String(login.to_owned()),
+        };
         client.send(&format!("42{}", serde_json::json!([events::LOGIN, login]))).await?;
         Ok(client)
     }

@@ -101,12 +101,13 @@ pub async fn cross_node(options: &Options, clients: usize) -> (Section, Vec<Stri
     let socket = cluster.nodes[0].socket.clone();
     let pids = Pids { server: cluster.server_pids(), generator: vec![std::process::id()] };
     let modes = [
-        (format!("offered {} pushes/s, node 1 → nodes 2, 3", options.rate), Some(options.rate)),
-        ("saturation, 256 pipelined, node 1 → nodes 2, 3".to_owned(), None),
+        (format!("offered {} pushes/s, node 1 → nodes 2, 3", options.rate), Some(options.rate), true),
+        ("saturation, 256 pipelined, node 1 → nodes 2, 3".to_owned(), None, true),
+        ("saturation, 256 pipelined, node 1 → nodes 2, 3, history off".to_owned(), None, false),
     ];
     let mut rows = Vec::new();
-    for (label, rate) in modes {
-        let pace = Pace { rate, duration, in_flight: 256, limit: None };
+    for (label, rate, history) in modes {
+        let pace = Pace { history, rate, duration, in_flight: 256, limit: None };
         let choose = cross_node_uid("c", clients, NODES);
         rows.push(
             push_row(&label, options.runs, &pids, &recorder, || {
@@ -115,7 +116,7 @@ pub async fn cross_node(options: &Options, clients: usize) -> (Section, Vec<Stri
             .await,
         );
     }
-    let once = Pace { rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
+    let once = Pace { history: true, rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
     let fanout = broadcast_receipts(options.runs, clients, &recorder, &pids.server, || {
         pusher::unix(&socket, pusher::everyone(), once, recorder.clone())
     })
@@ -166,15 +167,20 @@ pub async fn scale(options: &Options) -> Section {
 
     let socket = cluster.nodes[0].socket.clone();
     let pids = Pids { server: cluster.server_pids(), generator: generators.pids() };
-    let pace =
-        Pace { rate: Some(100.0), duration: Duration::from_secs(options.duration_secs), in_flight: 16, limit: None };
+    let pace = Pace {
+        history: true,
+        rate: Some(100.0),
+        duration: Duration::from_secs(options.duration_secs),
+        in_flight: 16,
+        limit: None,
+    };
     let choose = cross_node_uid("s", total, nodes);
     let label = "one chosen user among them, 100 pushes/s through node 1";
     let row = push_row(label, options.runs, &pids, &recorder, || {
         pusher::unix(&socket, choose.clone(), pace, recorder.clone())
     })
     .await;
-    let once = Pace { rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
+    let once = Pace { history: true, rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
     let fanout = broadcast_receipts(options.runs, logged_in, &recorder, &pids.server, || {
         pusher::unix(&socket, pusher::everyone(), once, recorder.clone())
     })

@@ -95,7 +95,7 @@ impl Setup {
     /// 1,000 uids named, each through the first node.
     async fn fanouts(&self, options: &Options, what: &str) -> Vec<Vec<String>> {
         let socket = self.nodes[0].socket.clone();
-        let once = Pace { rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
+        let once = Pace { history: true, rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
         let named: Vec<String> = (0..GROUP).map(|i| format!("g{i}")).collect();
         let targets = [
             ("a group by login token (`setGroup`)", Target::Groups(vec!["g".into()])),

@@ -11,6 +11,7 @@
 //! - [`scenarios`]: the single-daemon measurements; [`churn`]: connections
 //!   coming and going.
 //! - [`groups`]: group fan-out, presence calls from PHP, memory per membership.
+//! - [`recovery`]: tabs recovering what they missed after a restart; kept messages.
 //! - [`generators`]: clients held by child processes (`--hold`).
 //! - [`cluster`]: several daemons on one Redis.
 //! - [`stats`] / [`report`]: figures and the Markdown report.
@@ -24,6 +25,7 @@ mod generators;
 mod groups;
 mod heap_owners;
 mod pusher;
+mod recovery;
 mod report;
 mod scenarios;
 mod stamped;
@@ -56,8 +58,12 @@ pub struct Options {
     #[arg(long, default_value_t = 2000.0)]
     pub rate: f64,
     /// Scenarios to run (php, targeted, memory, storm, churn, groups,
-    /// cluster, scale; targeted and cluster include broadcast).
-    #[arg(long, value_delimiter = ',', default_value = "php,targeted,memory,storm,churn,groups,cluster,scale")]
+    /// recovery, cluster, scale; targeted and cluster include broadcast).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "php,targeted,memory,storm,churn,groups,recovery,cluster,scale"
+    )]
     pub scenarios: Vec<String>,
     /// Connect/login/disconnect cycles of the churn scenario.
     #[arg(long, default_value_t = 200_000)]
@@ -192,6 +198,10 @@ fn main() {
         if wants("groups") {
             eprintln!("bench: groups and presence");
             sections.push(groups::groups(&options).await);
+        }
+        if wants("recovery") {
+            eprintln!("bench: recovery and kept messages");
+            sections.push(recovery::recovery(&options).await);
         }
         if wants("cluster") {
             let mut broadcasts = Vec::new();

@@ -29,6 +29,9 @@ pub struct Pace {
     pub in_flight: usize,
     /// Stop after this many pushes, if set.
     pub limit: Option<u64>,
+    /// Whether the pushes are kept in history (msgpushd's default), for
+    /// tabs that reconnect.
+    pub history: bool,
 }
 
 impl Pace {
@@ -89,7 +92,7 @@ pub async fn unix(socket: &Path, choose: Chooser, pace: Pace, recorder: Arc<Reco
             let mut reader = FramedRead::new(reader, ClientCodec::default());
             let (mut answered, mut reached) = (0u64, 0u64);
             while let Some(Ok(response)) = reader.next().await {
-                if let Response { reply: Reply::Delivered { sockets }, .. } = response {
+                if let Response { reply: Reply::Delivered { sockets, .. }, .. } = response {
                     reached += sockets;
                 }
                 answered += 1;
@@ -111,11 +114,8 @@ pub async fn unix(socket: &Path, choose: Chooser, pace: Pace, recorder: Arc<Reco
             window.acquire().await.expect("open").forget();
         }
         let publish = Publish {
-            to: choose(seq),
-            except: Vec::new(),
-            event: events::NEW_MSG.into(),
-            content: Content::Text(content(seq, &recorder)),
-            msg_id: None,
+            history: pace.history,
+            ..Publish::new(choose(seq), events::NEW_MSG, Content::Text(content(seq, &recorder)))
         };
         let request = Request { id: seq + 1, cmd: Command::Publish(publish) };
         // At an offered rate each push is sent at its slot, so that the

@@ -200,7 +200,13 @@ pub async fn targeted_and_broadcast(options: &Options, clients: usize) -> (Secti
     let duration = Duration::from_secs(options.duration_secs);
     let has_unix = server.socket.is_some();
     let mut modes: Vec<(String, bool, Pace)> = Vec::new();
-    let offered = Pace { rate: Some(options.rate), duration, in_flight: if has_unix { 256 } else { 16 }, limit: None };
+    let offered = Pace {
+        history: true,
+        rate: Some(options.rate),
+        duration,
+        in_flight: if has_unix { 256 } else { 16 },
+        limit: None,
+    };
     modes.push((
         format!("offered {} pushes/s ({})", options.rate, if has_unix { "Unix socket" } else { "HTTP" }),
         true,
@@ -210,14 +216,19 @@ pub async fn targeted_and_broadcast(options: &Options, clients: usize) -> (Secti
         modes.push((
             "saturation, Unix socket, 256 pipelined".into(),
             true,
-            Pace { rate: None, duration, in_flight: 256, limit: None },
+            Pace { history: true, rate: None, duration, in_flight: 256, limit: None },
+        ));
+        modes.push((
+            "saturation, Unix socket, 256 pipelined, history off".into(),
+            true,
+            Pace { history: false, rate: None, duration, in_flight: 256, limit: None },
         ));
     }
     for in_flight in [1, 4, 12] {
         modes.push((
             format!("saturation, HTTP, {in_flight} in flight"),
             false,
-            Pace { rate: None, duration, in_flight, limit: None },
+            Pace { history: true, rate: None, duration, in_flight, limit: None },
         ));
     }
 
@@ -248,7 +259,7 @@ pub async fn targeted_and_broadcast(options: &Options, clients: usize) -> (Secti
         notes: vec![],
     };
 
-    let once = Pace { rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
+    let once = Pace { history: true, rate: None, duration: Duration::from_secs(60), in_flight: 1, limit: Some(1) };
     let fanout = broadcast_receipts(options.runs, clients, &recorder, &pids.server, || {
         server.push(true, pusher::everyone(), once, recorder.clone())
     })

@@ -7,6 +7,7 @@
 //! - `auth`: the class `MsgPush\Auth`: login tokens, logging users out.
 //! - `group`: the class `MsgPush\Group`: memberships, members of a group.
 //! - `presence`: the class `MsgPush\Presence`: who is online.
+//! - `inbox`: the class `MsgPush\Inbox`: messages kept for a user.
 //! - `values`: PHP values to protocol values (uids, content, JSON).
 //! - `client`: `push()`'s request/reply over the process's connection.
 //! - `connection`: one socket with deadlines, `MSG_NOSIGNAL`, fork checks.
@@ -26,6 +27,7 @@ mod client;
 mod connection;
 mod error;
 mod group;
+mod inbox;
 mod info;
 mod presence;
 mod push_event;
@@ -40,6 +42,7 @@ use ext_php_rs::prelude::*;
 
 use crate::auth::Auth;
 use crate::group::Group;
+use crate::inbox::Inbox;
 use crate::presence::Presence;
 use crate::push_event::PushEvent;
 
@@ -82,11 +85,12 @@ fn flush_queue() {
 }
 
 /// The classes the module registers, for `php --ri msgpush`.
-const CLASSES: [&str; 5] = [
+const CLASSES: [&str; 6] = [
     <PushEvent as RegisteredClass>::CLASS_NAME,
     <Auth as RegisteredClass>::CLASS_NAME,
     <Group as RegisteredClass>::CLASS_NAME,
     <Presence as RegisteredClass>::CLASS_NAME,
+    <Inbox as RegisteredClass>::CLASS_NAME,
     error::CLASS_NAME,
 ];
 
@@ -99,6 +103,7 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .class::<Auth>()
         .class::<Group>()
         .class::<Presence>()
+        .class::<Inbox>()
         .request_shutdown_function(request_shutdown)
         .shutdown_function(module_shutdown)
         .info_function(info::module_info)

@@ -6,13 +6,16 @@
 //! queue's resend after a lost answer) is recognised by msgpushd and
 //! delivered once.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use ext_php_rs::boxed::ZBox;
 use ext_php_rs::prelude::*;
-use ext_php_rs::types::{ZendClassObject, Zval};
+use ext_php_rs::types::{ZendClassObject, ZendHashTable, Zval};
 use msgpush_protocol::defaults::events;
-use msgpush_protocol::{Command, Content, MsgId, Publish, Reply, Target};
+use msgpush_protocol::limits::check_keep;
+use msgpush_protocol::{Command, Content, MsgId, Position, Publish, Reply, Target};
 
 use crate::error::PushError;
 use crate::settings::Settings;
@@ -30,6 +33,12 @@ pub struct PushEvent {
     content: Content,
     /// Set when the message is first sent; cleared by every setter.
     msg_id: Cell<Option<MsgId>>,
+    /// Kept in its streams' history (`setHistory()`).
+    history: bool,
+    /// Kept in its users' inboxes this long (`keep()`).
+    keep_secs: Option<u64>,
+    /// What the last `push()` answered: positions, users kept for.
+    outcome: RefCell<(BTreeMap<String, Position>, u64)>,
 }
 
 impl PushEvent {
@@ -41,6 +50,8 @@ impl PushEvent {
             event: self.event.clone(),
             content: self.content.clone(),
             msg_id,
+            history: self.history,
+            keep_secs: self.keep_secs,
         };
         publish.validate().map_err(PushError::Invalid)?;
         Ok(publish)
@@ -69,6 +80,9 @@ impl PushEvent {
             event: events::NEW_MSG.to_owned(),
             content: Content::Text(String::new()),
             msg_id: Cell::new(None),
+            history: true,
+            keep_secs: None,
+            outcome: RefCell::default(),
         }
     }
 
@@ -134,18 +148,74 @@ impl PushEvent {
         Ok(self_)
     }
 
+    /// Whether the message is kept in its streams' history, for tabs that
+    /// reconnect (default true; false for a typing indicator).
+    #[php(defaults(keep = true))]
+    pub fn set_history(
+        self_: &mut ZendClassObject<PushEvent>,
+        keep: bool,
+    ) -> PhpResult<&mut ZendClassObject<PushEvent>> {
+        self_.msg_id.set(None);
+        self_.history = keep;
+        Ok(self_)
+    }
+
+    /// Keeps the message for each of its users until one of their tabs
+    /// acknowledged it, at most `seconds` (0: not kept).
+    pub fn keep(self_: &mut ZendClassObject<PushEvent>, seconds: i64) -> PhpResult<&mut ZendClassObject<PushEvent>> {
+        self_.msg_id.set(None);
+        self_.keep_secs = match u64::try_from(seconds) {
+            Ok(0) => None,
+            Ok(secs) => {
+                check_keep(secs).map_err(PushError::Invalid)?;
+                Some(secs)
+            }
+            Err(_) => return Err(PushError::Invalid(format!("keep() takes seconds, not {seconds}")).into()),
+        };
+        Ok(self_)
+    }
+
     /// Sends the message and returns how many sockets (browser tabs) it
     /// reached; 0 means the user is offline.
     pub fn push(&self) -> PhpResult<i64> {
+        *self.outcome.borrow_mut() = Default::default();
         match client::call(Command::Publish(self.publish()?), "the push")? {
-            Reply::Delivered { sockets } => Ok(client::count(sockets)),
+            Reply::Delivered { sockets, positions, kept } => {
+                *self.outcome.borrow_mut() = (positions, kept);
+                Ok(client::count(sockets))
+            }
             other => Err(client::unexpected(other).into()),
         }
+    }
+
+    /// The message's id (32 hex digits, as pages see it in `meta.id`) once
+    /// it was sent (`push()` or `queue()`); null before.
+    pub fn id(&self) -> Option<String> {
+        self.msg_id.get().map(|id| format!("{:032x}", id.0))
+    }
+
+    /// Where the last `push()` kept the message:
+    /// `['user:123' => ['epoch' => '…', 'position' => 17], ...]`.
+    pub fn positions(&self) -> PhpResult<ZBox<ZendHashTable>> {
+        let mut table = ZendHashTable::new();
+        for (stream, position) in &self.outcome.borrow().0 {
+            let mut place = ZendHashTable::new();
+            place.insert("epoch", position.epoch.as_str())?;
+            place.insert("position", client::count(position.position))?;
+            table.insert(stream.as_str(), place)?;
+        }
+        Ok(table)
+    }
+
+    /// The users the last `push()` kept the message for (`keep()`).
+    pub fn kept(&self) -> i64 {
+        client::count(self.outcome.borrow().1)
     }
 
     /// Queues the message for the background writer and returns at once:
     /// true if queued, false if the queue is full (the message is dropped).
     pub fn queue(&self) -> PhpResult<bool> {
+        *self.outcome.borrow_mut() = Default::default();
         let settings = Settings::current()?;
         let request = client::encode(Command::Publish(self.publish()?), settings.max_message_bytes)?;
         Ok(queue::enqueue(request.frame, &settings)?)

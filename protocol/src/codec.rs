@@ -196,16 +196,12 @@ mod tests {
             Command::Ping,
             Command::Token(crate::TokenRequest { uid: "1".into(), ttl: 1, groups: vec![] }),
             Command::Disconnect(crate::Disconnect { uids: vec![] }),
-            Command::Publish(crate::Publish {
-                to: crate::Target::Everyone,
-                except: vec![],
-                event: "e".into(),
-                content: crate::Content::Text(String::new()),
-                msg_id: None,
-            }),
+            Command::Publish(crate::Publish::new(crate::Target::Everyone, "e", crate::Content::Text(String::new()))),
             Command::GroupJoin(membership.clone()),
             Command::GroupLeave(membership),
             Command::Presence(crate::PresenceQuery::Count),
+            Command::InboxCount(crate::InboxUser { uid: "1".into() }),
+            Command::InboxClear(crate::InboxUser { uid: "1".into() }),
         ];
         for command in commands {
             let json = serde_json::to_value(&command).unwrap();
@@ -215,7 +211,7 @@ mod tests {
                 .unwrap_or_else(|| json.as_object().unwrap().keys().next().unwrap().clone());
             assert!(Command::NAMES.contains(&name.as_str()), "{name}");
         }
-        assert_eq!(Command::NAMES.len(), 7);
+        assert_eq!(Command::NAMES.len(), 9);
     }
 
     #[test]
@@ -247,7 +243,7 @@ mod tests {
     fn encoded_response_reads_back_with_the_blocking_helper() {
         let mut codec = ServerCodec::new(1024);
         let mut dst = BytesMut::new();
-        let resp = Response { id: 9, reply: Reply::Delivered { sockets: 2 } };
+        let resp = Response { id: 9, reply: Reply::Delivered { sockets: 2, positions: Default::default(), kept: 0 } };
         codec.encode(resp.clone(), &mut dst).unwrap();
         let back: Response = frame::read(&mut &dst[..], &mut Vec::new(), 1024).unwrap();
         assert_eq!(back, resp);

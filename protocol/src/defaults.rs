@@ -45,4 +45,7 @@ pub mod events {
     pub const JOINED: &str = "msgpush:joined";
     /// Sent to the tabs in a group when a user has left it: `{group, uid}`.
     pub const LEFT: &str = "msgpush:left";
+    /// Sent to a tab that presented positions at login, after what it
+    /// missed: `{complete, incomplete: [stream names]}`.
+    pub const RECOVERED: &str = "msgpush:recovered";
 }

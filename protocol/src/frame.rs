@@ -116,13 +116,11 @@ mod tests {
     fn publish() -> Request {
         Request {
             id: 7,
-            cmd: Command::Publish(Publish {
-                to: Target::Users(vec!["123".into()]),
-                except: vec![],
-                event: "new_msg".into(),
-                content: Content::Text("héllo <b>".into()),
-                msg_id: None,
-            }),
+            cmd: Command::Publish(Publish::new(
+                Target::Users(vec!["123".into()]),
+                "new_msg",
+                Content::Text("héllo <b>".into()),
+            )),
         }
     }
 
@@ -154,7 +152,10 @@ mod tests {
     fn pipelined_frames_are_read_one_by_one() {
         let mut out = Vec::new();
         for id in 1..=3 {
-            encode(&Response { id, reply: Reply::Delivered { sockets: id } }, &mut out);
+            encode(
+                &Response { id, reply: Reply::Delivered { sockets: id, positions: Default::default(), kept: 0 } },
+                &mut out,
+            );
         }
         let mut reader = &out[..];
         let mut buf = Vec::new();
@@ -208,11 +209,8 @@ mod tests {
         let join = Command::GroupJoin(Membership { groups: vec!["team".into()], uids: vec!["1".into()] });
         assert_eq!(serde_json::to_string(&join).unwrap(), r#"{"group_join":{"groups":["team"],"uids":["1"]}}"#);
         let push = Publish {
-            to: Target::Groups(vec!["team".into()]),
             except: vec!["1".into()],
-            event: "new_msg".into(),
-            content: Content::Text("x".into()),
-            msg_id: None,
+            ..Publish::new(Target::Groups(vec!["team".into()]), "new_msg", Content::Text("x".into()))
         };
         assert_eq!(
             serde_json::to_string(&push).unwrap(),

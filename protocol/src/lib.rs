@@ -26,6 +26,6 @@ mod properties;
 
 pub use frame::{FrameError, PROTOCOL_VERSION};
 pub use message::{
-    Command, Content, Disconnect, ErrorCode, Membership, MsgId, PresenceAnswer, PresenceQuery, Publish, Reply, Request,
-    Response, Target, TokenRequest,
+    Command, Content, Disconnect, ErrorCode, InboxUser, Membership, MsgId, Position, PresenceAnswer, PresenceQuery,
+    Publish, Reply, Request, Response, Target, TokenRequest,
 };

@@ -33,6 +33,14 @@ pub const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
 /// a page that stays open longer fetches a new one.
 pub const MAX_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
 
+/// Longest a message may be kept in an inbox, in seconds (30 days); the
+/// daemon may be set lower (`--inbox-max-keep-secs`).
+pub const MAX_KEEP_SECS: u64 = 30 * 24 * 3600;
+
+/// The prefix of msgpushd's own events (`msgpush:joined`, ...), which a push
+/// may not use, so that no message can pass for one of them.
+pub const RESERVED_EVENT_PREFIX: &str = "msgpush:";
+
 /// Socket.IO event names that a server must not emit: the client library
 /// reserves them for its own life-cycle.
 pub const RESERVED_EVENTS: [&str; 6] =
@@ -59,6 +67,17 @@ pub fn check_event(event: &str) -> Result<(), String> {
     }
     if RESERVED_EVENTS.contains(&event) {
         return Err(format!("'{event}' is reserved by Socket.IO and cannot be emitted"));
+    }
+    if event.starts_with(RESERVED_EVENT_PREFIX) {
+        return Err(format!("'{event}': names starting with '{RESERVED_EVENT_PREFIX}' are msgpushd's own events"));
+    }
+    Ok(())
+}
+
+/// Checks how long a message is kept in its users' inboxes.
+pub fn check_keep(secs: u64) -> Result<(), String> {
+    if secs == 0 || secs > MAX_KEEP_SECS {
+        return Err(format!("a message is kept 1 to {MAX_KEEP_SECS} seconds, not {secs}"));
     }
     Ok(())
 }
@@ -104,6 +123,9 @@ impl Publish {
     pub fn validate(&self) -> Result<(), String> {
         check_event(&self.event)?;
         check_uids(&self.except)?;
+        if let Some(secs) = self.keep_secs {
+            check_keep(secs)?;
+        }
         match &self.to {
             Target::Users(uids) => check_uids(uids),
             Target::Groups(groups) => check_groups(groups, MAX_GROUPS, "in one push"),
@@ -118,7 +140,15 @@ mod tests {
     use crate::message::Content;
 
     fn publish(to: Target, event: &str) -> Publish {
-        Publish { to, except: vec![], event: event.into(), content: Content::Text("x".into()), msg_id: None }
+        Publish {
+            to,
+            except: vec![],
+            event: event.into(),
+            content: Content::Text("x".into()),
+            msg_id: None,
+            history: true,
+            keep_secs: None,
+        }
     }
 
     #[test]

@@ -40,13 +40,26 @@ pub enum Command {
     GroupLeave(Membership),
     /// Ask who is online; answered with [`Reply::Presence`].
     Presence(PresenceQuery),
+    /// How many kept messages wait for a user; answered with [`Reply::Inbox`].
+    InboxCount(InboxUser),
+    /// Forget the kept messages waiting for a user; answered with [`Reply::Cleared`].
+    InboxClear(InboxUser),
 }
 
 impl Command {
     /// The name of every command (its tag on the wire), so that a daemon can
     /// tell a command it does not know from a malformed one.
-    pub const NAMES: &'static [&'static str] =
-        &["publish", "ping", "token", "disconnect", "group_join", "group_leave", "presence"];
+    pub const NAMES: &'static [&'static str] = &[
+        "publish",
+        "ping",
+        "token",
+        "disconnect",
+        "group_join",
+        "group_leave",
+        "presence",
+        "inbox_count",
+        "inbox_clear",
+    ];
 
     /// The name of a command that failed to parse, when it is one this
     /// version does not know (a newer caller): a bare string, or the one key
@@ -156,6 +169,13 @@ pub enum PresenceAnswer {
     },
 }
 
+/// The user of a [`Command::InboxCount`] or [`Command::InboxClear`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxUser {
+    /// The user.
+    pub uid: String,
+}
+
 /// The users a [`Command::Disconnect`] logs out everywhere.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Disconnect {
@@ -181,6 +201,45 @@ pub struct Publish {
     /// within its window and answers the copies as it answered the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub msg_id: Option<MsgId>,
+    /// Whether the message is kept in its streams' history, for tabs that
+    /// reconnect (false: live only, such as a typing indicator).
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub history: bool,
+    /// Keep the message for each of its users until one of their tabs
+    /// acknowledged it, for at most this many seconds (the offline inbox).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_secs: Option<u64>,
+}
+
+impl Publish {
+    /// A message of `event` with `content` to `to`: no one left out, no id
+    /// yet, kept in history, not kept in inboxes.
+    pub fn new(to: Target, event: impl Into<String>, content: Content) -> Publish {
+        Publish { to, except: Vec::new(), event: event.into(), content, msg_id: None, history: true, keep_secs: None }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(value: &bool) -> bool {
+    *value
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+/// Where a message stands in one stream's history: its position (1, 2, ...
+/// one more per message) and the stream's epoch, which changes when the
+/// stream's history was lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// The stream's epoch (16 hex digits).
+    pub epoch: String,
+    /// The message's place in it.
+    pub position: u64,
 }
 
 /// A message id: 128 random bits, written as 32 lowercase hex digits.
@@ -243,6 +302,14 @@ pub enum Reply {
     Delivered {
         /// Sockets reached.
         sockets: u64,
+        /// The message's position in each stream it was kept in
+        /// (`user:UID`, `group:NAME`, `all`); none for a message kept in no
+        /// history, and for a copy of a message already delivered.
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        positions: std::collections::BTreeMap<String, Position>,
+        /// Users it was kept for in their inbox (`keep_secs`).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        kept: u64,
     },
     /// Answer to [`Command::Ping`].
     Pong {
@@ -274,6 +341,16 @@ pub enum Reply {
     },
     /// Answer to [`Command::Presence`].
     Presence(PresenceAnswer),
+    /// Answer to [`Command::InboxCount`].
+    Inbox {
+        /// Kept messages waiting for the user.
+        messages: u64,
+    },
+    /// Answer to [`Command::InboxClear`].
+    Cleared {
+        /// Kept messages forgotten.
+        messages: u64,
+    },
     /// The request failed; nothing was emitted.
     Error {
         /// A machine-readable cause.

@@ -54,11 +54,10 @@ fn presence() -> impl Strategy<Value = PresenceQuery> {
 }
 
 fn command() -> impl Strategy<Value = Command> {
-    let publish = (target(), names(), any::<String>(), content(), any::<Option<u128>>()).prop_map(
-        |(to, except, event, content, id)| {
-            Command::Publish(Publish { to, except, event, content, msg_id: id.map(MsgId) })
-        },
-    );
+    let publish = (target(), names(), any::<String>(), content(), any::<Option<u128>>(), any::<(bool, Option<u64>)>())
+        .prop_map(|(to, except, event, content, id, (history, keep_secs))| {
+            Command::Publish(Publish { to, except, event, content, msg_id: id.map(MsgId), history, keep_secs })
+        });
     let membership = || (names(), names()).prop_map(|(groups, uids)| Membership { groups, uids });
     prop_oneof![
         publish,
@@ -72,6 +71,8 @@ fn command() -> impl Strategy<Value = Command> {
         membership().prop_map(Command::GroupJoin),
         membership().prop_map(Command::GroupLeave),
         presence().prop_map(Command::Presence),
+        any::<String>().prop_map(|uid| Command::InboxCount(InboxUser { uid })),
+        any::<String>().prop_map(|uid| Command::InboxClear(InboxUser { uid })),
     ]
 }
 
@@ -94,7 +95,18 @@ fn reply() -> impl Strategy<Value = Reply> {
         answer.prop_map(Reply::Presence),
         any::<u64>().prop_map(|sockets| Reply::Joined { sockets }),
         any::<u64>().prop_map(|sockets| Reply::Left { sockets }),
-        any::<u64>().prop_map(|sockets| Reply::Delivered { sockets }),
+        (
+            any::<u64>(),
+            proptest::collection::btree_map(any::<String>(), (any::<String>(), any::<u64>()), 0..4),
+            any::<u64>()
+        )
+            .prop_map(|(sockets, positions, kept)| {
+                let positions =
+                    positions.into_iter().map(|(stream, (epoch, position))| (stream, Position { epoch, position }));
+                Reply::Delivered { sockets, positions: positions.collect(), kept }
+            }),
+        any::<u64>().prop_map(|messages| Reply::Inbox { messages }),
+        any::<u64>().prop_map(|messages| Reply::Cleared { messages }),
         any::<String>().prop_map(|version| Reply::Pong { version }),
         (any::<String>(), any::<u64>()).prop_map(|(token, expires)| Reply::Token { token, expires }),
         any::<u64>().prop_map(|sockets| Reply::Disconnected { sockets }),

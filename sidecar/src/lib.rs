@@ -18,6 +18,8 @@
 //! - `state`: state that knows nothing of the server: who is online and in
 //!   which groups, memberships, arrivals and departures, the online-count
 //!   message, recently published message ids.
+//! - `store`: what survives a single daemon's restart: each stream's
+//!   history and the offline inbox, in an embedded redb file.
 //! - `cluster`: the Redis driver, the census of who is online across the
 //!   nodes, memberships in Redis, the bus of orders between nodes, and the
 //!   directory that answers from the census or this node.
@@ -44,6 +46,7 @@ mod net;
 mod ops;
 mod settings;
 mod state;
+mod store;
 mod telemetry;
 
 pub use daemon::reload::Reloader;
@@ -61,8 +64,20 @@ mod layers {
     use std::path::Path;
 
     /// The folders, lowest layer first, as the crate map lists them.
-    const LAYERS: [&str; 11] =
-        ["telemetry", "net", "settings", "auth", "state", "cluster", "browser", "hub", "ingress", "ops", "daemon"];
+    const LAYERS: [&str; 12] = [
+        "telemetry",
+        "net",
+        "settings",
+        "auth",
+        "state",
+        "store",
+        "cluster",
+        "browser",
+        "hub",
+        "ingress",
+        "ops",
+        "daemon",
+    ];
 
     /// Every module named right after `crate::` in a source file, also in
     /// grouped imports (`crate::{a::X, b::{Y, Z}}` names `a` and `b`).

@@ -66,6 +66,10 @@ pub struct BrowserOptions {
     pub transports: &'static str,
     /// A CA certificate (PEM) to trust besides the system's, for `https://`.
     pub ca_file: Option<PathBuf>,
+    /// Each tab keeps the positions it saw and presents them at login.
+    pub recover: bool,
+    /// Each tab acknowledges the messages that ask for it.
+    pub ack: bool,
 }
 
 impl BrowserOptions {
@@ -79,6 +83,8 @@ impl BrowserOptions {
             tabs: 1,
             transports: "websocket,polling",
             ca_file: None,
+            recover: false,
+            ack: false,
         }
     }
 
@@ -138,6 +144,11 @@ impl Browser {
             .arg(repo_root().join("tests/js/client.js"))
             .args(["--url", &daemon.url(), "--client", generation, "--via", via])
             .args(["--tabs", &options.tabs.to_string(), "--transports", options.transports]);
+        for (wanted, flag) in [(options.recover, "--recover"), (options.ack, "--ack")] {
+            if wanted {
+                command.arg(flag);
+            }
+        }
         if let Some(ca) = &options.ca_file {
             command.env("NODE_EXTRA_CA_CERTS", ca);
         }

@@ -6,9 +6,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use msgpush_protocol::defaults;
-use msgpush_protocol::{Command as Cmd, Content, Reply, Target};
+use msgpush_protocol::{Command as Cmd, Content, Publish, Reply, Target};
 
 use crate::http::http_post;
 use crate::paths::artifact;
@@ -18,20 +19,25 @@ use crate::scratch::TempDir;
 use crate::unix_client::UnixClient;
 use crate::wait::wait_until;
 
-/// `msgpushd` listening on `web` and `http`, with its token secret at `secret`.
-fn command(web: SocketAddr, http: SocketAddr, secret: &Path) -> Command {
+/// `msgpushd` listening on `web` and `http`, with its token secret at
+/// `secret` and its store in `state`.
+fn command(web: SocketAddr, http: SocketAddr, secret: &Path, state: &Path) -> Command {
     let mut command = Command::new(artifact("msgpushd"));
     command.args(["--listen", &web.to_string(), "--http-listen", &http.to_string()]);
     command.arg("--token-secret-file").arg(secret);
+    command.arg("--state-dir").arg(state);
     command
 }
 
 /// A `msgpushd` command on free loopback ports with its token secret in
-/// `dir`, for a test to add flags to and run: start-ups that must fail. (So
-/// that no test touches the default paths of an installed daemon.)
+/// `dir`, and a state directory of its own there, for a test to add flags
+/// to and run: start-ups that must fail. (So that no test touches the
+/// default paths of an installed daemon.)
 pub fn msgpushd_command(dir: &Path) -> Command {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
     let free = || SocketAddr::from(([127, 0, 0, 1], free_port()));
-    command(free(), free(), &dir.join("token-secret"))
+    let state = dir.join(format!("state-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
+    command(free(), free(), &dir.join("token-secret"), &state)
 }
 
 /// `msgpushd --check-config` with `args` and the environment `env`, with
@@ -135,10 +141,12 @@ impl Daemon {
     fn spawn(&mut self) -> bool {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
         let mut args = self.args.clone();
-        if let Some(i) = args.iter().position(|a| a == "--token-secret-file") {
-            args.drain(i..i + 2);
+        for own in ["--token-secret-file", "--state-dir"] {
+            if let Some(i) = args.iter().position(|a| a == own) {
+                args.drain(i..i + 2);
+            }
         }
-        let mut command = command(self.web, self.http, &self.secret_path());
+        let mut command = command(self.web, self.http, &self.secret_path(), &self.state_dir());
         command.arg("--socket").arg(&self.socket).args(&args);
         if args.iter().any(|a| a == "--config") {
             command.env_remove("MSGPUSHD_LOG");
@@ -166,6 +174,15 @@ impl Daemon {
         match self.args.iter().position(|a| a == "--token-secret-file") {
             Some(i) => PathBuf::from(&self.args[i + 1]),
             None => self.dir.path().join("token-secret"),
+        }
+    }
+
+    /// Its state directory (the store): the one given with `--state-dir`,
+    /// else one in its scratch directory, kept across restarts.
+    pub fn state_dir(&self) -> PathBuf {
+        match self.args.iter().position(|a| a == "--state-dir") {
+            Some(i) => PathBuf::from(&self.args[i + 1]),
+            None => self.dir.path().join("state"),
         }
     }
 
@@ -239,10 +256,14 @@ impl Daemon {
     }
 
     /// Sockets logged in as `uid`, found with a publish of an event no client
-    /// listens to.
+    /// listens to (kept in no history).
     pub fn sockets_of(&self, uid: &str) -> u64 {
-        match self.unix().publish(Target::Users(vec![uid.into()]), "probe", Content::Text(String::new())) {
-            Reply::Delivered { sockets } => sockets,
+        let probe = Publish {
+            history: false,
+            ..Publish::new(Target::Users(vec![uid.into()]), "probe", Content::Text(String::new()))
+        };
+        match self.unix().request(Cmd::Publish(probe)) {
+            Reply::Delivered { sockets, .. } => sockets,
             other => panic!("probe failed: {other:?}"),
         }
     }

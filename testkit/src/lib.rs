@@ -61,5 +61,5 @@ pub use process::ChildGuard;
 pub use redis::RedisServer;
 pub use scratch::TempDir;
 pub use skip::skip;
-pub use unix_client::UnixClient;
+pub use unix_client::{sockets_delivered, UnixClient};
 pub use wait::{wait_until, PATIENCE};

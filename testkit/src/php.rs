@@ -103,6 +103,13 @@ impl PhpSession {
         line.strip_prefix("pushed ").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{setters}: {line}"))
     }
 
+    /// The last PushEvent's `id()`, `positions()` and `kept()`, as JSON.
+    pub fn last(&mut self) -> Value {
+        let line = self.ask("last");
+        let last = line.strip_prefix("last ").unwrap_or_else(|| panic!("last: {line}"));
+        serde_json::from_str(last).unwrap()
+    }
+
     /// The PushException that pushing such a PushEvent throws.
     pub fn send_error(&mut self, setters: Value) -> (u32, String) {
         let line = self.ask(&format!("send {setters}"));

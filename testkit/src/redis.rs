@@ -6,6 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::daemon::Daemon;
 use crate::ports::free_port;
 use crate::process::ChildGuard;
 use crate::scratch::TempDir;
@@ -32,6 +33,19 @@ impl RedisServer {
         let mut redis = RedisServer { child: None, dir: TempDir::new("redis"), addr };
         redis.spawn();
         redis
+    }
+
+    /// `n` msgpushd nodes on this Redis sharing one token secret (in the
+    /// directory returned), each with `extra` flags.
+    pub fn nodes(&self, n: usize, extra: &[&str]) -> (TempDir, Vec<Daemon>) {
+        let shared = TempDir::new("cluster");
+        let secret = shared.path().join("token-secret");
+        let secret = secret.to_str().expect("a UTF-8 path");
+        let url = self.url();
+        let mut args = vec!["--redis-url", &url, "--token-secret-file", secret];
+        args.extend_from_slice(extra);
+        let daemons = (0..n).map(|_| Daemon::start_with(&args)).collect();
+        (shared, daemons)
     }
 
     /// The URL to give msgpushd's `--redis-url`.

@@ -11,6 +11,14 @@ use msgpush_protocol::{frame, Command, Content, Publish, Reply, Request, Respons
 
 use crate::wait::PATIENCE;
 
+/// The sockets a `delivered` reply counts; panics on another reply.
+pub fn sockets_delivered(reply: &Reply) -> u64 {
+    match reply {
+        Reply::Delivered { sockets, .. } => *sockets,
+        other => panic!("expected a delivered reply, got {other:?}"),
+    }
+}
+
 /// A blocking client of the daemon's Unix socket.
 #[derive(Debug)]
 pub struct UnixClient {
@@ -66,7 +74,7 @@ impl UnixClient {
 
     /// Publishes and returns the reply.
     pub fn publish(&mut self, to: Target, event: &str, content: Content) -> Reply {
-        self.request(Command::Publish(Publish { to, except: Vec::new(), event: event.into(), content, msg_id: None }))
+        self.request(Command::Publish(Publish::new(to, event, content)))
     }
 
     /// A login token for `uid` valid for `ttl` seconds.
@@ -86,7 +94,7 @@ impl UnixClient {
     /// Publishes `text` as `new_msg` to `uid`; returns the sockets reached.
     pub fn push_text(&mut self, uid: &str, text: &str) -> u64 {
         match self.publish(Target::Users(vec![uid.into()]), events::NEW_MSG, Content::Text(text.into())) {
-            Reply::Delivered { sockets } => sockets,
+            Reply::Delivered { sockets, .. } => sockets,
             other => panic!("push failed: {other:?}"),
         }
     }

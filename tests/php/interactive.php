@@ -10,8 +10,9 @@
 //   disconnect UIDS -> comma-separated uids; prints "disconnected N"
 //   call JSON       -> {"fn": "Group::join", "args": [...]}: calls MsgPush\FN(...args);
 //                      prints "result JSON" (its return value)
-//   send JSON       -> {"user"|"group": ..., "except": ..., "content": ...}: a PushEvent
-//                      with those setters, pushed; prints "pushed N"
+//   send JSON       -> {"user"|"group": ..., "except": ..., "content": ..., "history": bool,
+//                      "keep": seconds}: a PushEvent with those setters, pushed; prints "pushed N"
+//   last            -> prints "last JSON": the last PushEvent's id(), positions() and kept()
 use MsgPush\Auth;
 use MsgPush\PushEvent;
 use MsgPush\PushException;
@@ -59,9 +60,15 @@ while (($line = fgets(STDIN)) !== false) {
                 if (array_key_exists('user', $send)) $event->setUser($send['user']);
                 if (array_key_exists('group', $send)) $event->setGroup($send['group']);
                 if (array_key_exists('except', $send)) $event->except($send['except']);
+                if (array_key_exists('history', $send)) $event->setHistory($send['history']);
+                if (array_key_exists('keep', $send)) $event->keep($send['keep']);
                 $event->setContent($send['content'] ?? '');
+                $last = $event;
                 $sockets = $event->push();
                 echo "pushed $sockets\n";
+                break;
+            case 'last':
+                echo 'last ', json_encode(['id' => $last->id(), 'positions' => $last->positions(), 'kept' => $last->kept()]), "\n";
                 break;
             case 'fork':
                 $pid = pcntl_fork();

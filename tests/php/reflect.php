@@ -44,7 +44,7 @@ if (isset($argv[1])) {
     require $argv[1];
 }
 $classes = [];
-foreach (['MsgPush\PushEvent', 'MsgPush\PushException', 'MsgPush\Auth', 'MsgPush\Group', 'MsgPush\Presence'] as $name) {
+foreach (['MsgPush\PushEvent', 'MsgPush\PushException', 'MsgPush\Auth', 'MsgPush\Group', 'MsgPush\Presence', 'MsgPush\Inbox'] as $name) {
     $classes[$name] = signature(new ReflectionClass($name));
 }
 echo json_encode($classes), "\n";

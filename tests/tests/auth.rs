@@ -234,7 +234,8 @@ fn daemons_started_at_the_same_moment_share_one_new_secret() {
     }
     let content = std::fs::read_to_string(&secret).unwrap();
     assert_eq!(content.trim_end().len(), 64, "one whole secret: {content:?}");
-    let left: Vec<_> = std::fs::read_dir(secret.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let files = std::fs::read_dir(secret.parent().unwrap()).unwrap().map(|e| e.unwrap().path());
+    let left: Vec<_> = files.filter(|path| path.is_file()).map(|path| path.file_name().unwrap().to_owned()).collect();
     assert_eq!(left, ["token-secret"], "no temporary file left behind");
 }
 

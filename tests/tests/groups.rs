@@ -382,11 +382,13 @@ fn the_json_http_api_answers_every_command() {
         json!({ "joined": { "sockets": 1 } })
     );
     let publish = json!({ "publish": { "to": { "groups": ["desk"] }, "except": ["kim"], "event": "new_msg", "content": { "text": "to the desk" } } });
-    assert_eq!(ok(publish), json!({ "delivered": { "sockets": 1 } }));
+    let delivered = ok(publish);
+    assert_eq!(delivered["delivered"]["sockets"], 1, "{delivered}");
+    assert_eq!(delivered["delivered"]["positions"]["group:desk"]["position"], 1, "kept in the group's history");
     lee.expect_event("new_msg", &text("to the desk"));
     let marker =
         json!({ "publish": { "to": { "users": ["kim"] }, "event": "new_msg", "content": { "text": "marker" } } });
-    assert_eq!(ok(marker), json!({ "delivered": { "sockets": 1 } }));
+    assert_eq!(ok(marker)["delivered"]["sockets"], 1);
     kim.expect_event("new_msg", &text("marker"));
     assert_eq!(kim.received("new_msg"), ["marker"], "except left kim out");
     assert_eq!(
@@ -429,4 +431,28 @@ fn the_json_http_api_answers_every_command() {
     let (status, reply) = post(json!({ "publish": "nonsense" }), Some("sesame"));
     assert_eq!((status, reply["error"]["code"].as_str()), (400, Some("malformed")), "{reply}");
     assert!(ok(json!("ping"))["pong"]["version"].is_string());
+}
+
+#[test]
+fn a_single_daemons_memberships_survive_its_restart() {
+    let mut daemon = Daemon::start();
+    let mut php = PhpSession::start(&daemon.socket, &[]);
+    assert_eq!(php.call("Group::join", json!([["crew", "night"], ["nia", "oz"]])), json!(0));
+    assert_eq!(php.call("Group::leave", json!(["night", "oz"])), json!(0));
+    drop(php);
+    // After the store's durable commit (at most a second), a kill.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    daemon.kill();
+    daemon.start_again();
+    let mut nia = Browser::open(&daemon, "nia");
+    let mut oz = Browser::open(&daemon, "oz");
+    nia.logged_in(1);
+    oz.logged_in(1);
+    let mut php = PhpSession::start(&daemon.socket, &[]);
+    assert_eq!(php.send(json!({ "group": "crew", "content": "crew" })), 2);
+    assert_eq!(php.send(json!({ "group": "night", "content": "night" })), 1);
+    nia.expect_event("new_msg", &text("night"));
+    oz.expect_event("new_msg", &text("crew"));
+    assert_eq!(oz.count_event("new_msg", &text("night")), 0, "oz left night before the restart");
+    assert_eq!(php.call("Group::count", json!(["crew"])), json!({ "users": 2, "tabs": 2 }));
 }

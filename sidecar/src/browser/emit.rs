@@ -4,8 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use msgpush_protocol::Content;
-use socketioxide::adapter::Adapter;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use socketioxide::ack::AckStream;
+use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::extract::SocketRef;
 use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
@@ -46,27 +50,31 @@ impl Browsers {
         Browsers(io)
     }
 
-    /// Emits `content` as `event` to the sockets `to`, but those of the
-    /// users `except`. Returns how many could not take it.
-    pub async fn emit(
+    /// Emits `event` with `args` (a tuple: one Socket.IO argument per
+    /// field) to the sockets `to`, but those of the users `except`. Returns
+    /// how many could not take it.
+    pub async fn emit<T: Serialize + ?Sized>(
         &self,
         to: To,
         except: &[String],
         event: &str,
-        content: &Content,
+        args: &T,
     ) -> Result<usize, BroadcastError> {
-        emit(self.operators(to, except), event, content).await
+        sockets_missed(self.operators(to, except).emit(event, args).await, event)
     }
 
-    /// Emits `data` (any serializable value, as one argument) as `event` to
-    /// the sockets in `rooms`.
-    pub async fn emit_value<T: serde::Serialize>(
+    /// As [`Browsers::emit`], asking each socket to acknowledge within
+    /// `timeout`: the stream yields each socket's answer.
+    pub async fn emit_with_ack<T: Serialize + ?Sized>(
         &self,
-        rooms: Rooms,
+        to: To,
+        except: &[String],
         event: &str,
-        data: &T,
-    ) -> Result<usize, BroadcastError> {
-        sockets_missed(self.operators(To::Rooms(rooms), &[]).emit(event, data).await, event)
+        args: &T,
+        timeout: Duration,
+    ) -> Result<AckStream<Value, LocalAdapter>, String> {
+        let operators = self.operators(to, except).timeout(timeout);
+        operators.emit_with_ack::<T, Value>(event, args).await.map_err(|e| e.to_string())
     }
 
     /// Disconnects the sockets in `rooms`; returns how many could not be
@@ -111,7 +119,7 @@ impl Browsers {
         self.0.close().await;
     }
 
-    fn operators(&self, to: To, except: &[String]) -> BroadcastOperators<socketioxide::adapter::LocalAdapter> {
+    fn operators(&self, to: To, except: &[String]) -> BroadcastOperators<LocalAdapter> {
         let operators = match to {
             To::Rooms(Rooms(rooms)) => self.0.to(rooms),
             To::Everyone => self.0.broadcast(),
@@ -144,21 +152,6 @@ impl SocketKind {
         };
         SocketKind { transport, protocol }
     }
-}
-
-/// Emits `content` as the event's single argument (a string, or the JSON
-/// value) to the sockets `operators` address. Returns how many of them could
-/// not take it.
-async fn emit<A: Adapter>(
-    operators: BroadcastOperators<A>,
-    event: &str,
-    content: &Content,
-) -> Result<usize, BroadcastError> {
-    let sent = match content {
-        Content::Text(text) => operators.emit(event, text).await,
-        Content::Json(value) => operators.emit(event, value).await,
-    };
-    sockets_missed(sent, event)
 }
 
 /// Turns a broadcast's result into the number of sockets that missed it:

@@ -1,45 +1,76 @@
-//! The one task that changes this node's sockets: it emits messages, puts
-//! tabs in groups and takes them out, disconnects users, announces arrivals
-//! and departures, and attaches a tab that logged in to its rooms. On a
-//! single daemon the hub hands it its work; in a cluster the bus does, in
-//! the order Redis delivered it, so that every node applies the same orders
-//! in the same order. Being one task, nothing here races: a login's rooms
-//! and a membership change, or two messages, are applied one after the other.
+//! The one task that changes this node's sockets: it emits messages (and,
+//! on a single daemon, keeps them in history and inboxes as it emits them,
+//! so that positions follow the order of emission), puts tabs in groups and
+//! takes them out, disconnects users, announces arrivals and departures,
+//! and attaches a tab that logged in to its rooms after giving it what it
+//! missed. On a single daemon the hub hands it its work; in a cluster the
+//! bus does, in the order Redis delivered it, so that every node applies
+//! the same orders in the same order. Being one task, nothing here races: a
+//! login's recovery and rooms, and the messages around it, are applied one
+//! after the other.
 //!
 //! The queue is bounded (`--max-pending-orders`): a local push waits for
 //! room, an order from the bus that finds it full is dropped and counted.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use msgpush_protocol::defaults::events;
+use msgpush_protocol::{MsgId, Position};
 use serde::Serialize;
 use socketioxide::extract::SocketRef;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::browser::emit::{Browsers, Rooms, To};
+use crate::browser::emit::{Browsers, Rooms};
+use crate::browser::recover::Presented;
 use crate::browser::rooms;
-use crate::browser::rooms::join_unless_closed;
-use crate::cluster::bus::{Audience, Delivery, Order};
-use crate::state::memberships::Read;
+use crate::cluster::bus::{Order, Recovery};
+use crate::cluster::history::SharedStore;
+use crate::cluster::memberships::Memberships;
+use crate::state::memberships::{Read, Saved};
 use crate::state::presence::Presence;
+use crate::store::embedded::Store;
+use crate::store::entry::{now_ms, PageNames};
 use crate::telemetry::metrics::METRICS;
+
+/// How often a single daemon's store drops what its retention no longer
+/// keeps, and makes its commits durable.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the task is asked to do.
 #[derive(Debug)]
 pub enum Job {
-    /// Apply an order; send the sockets it reached (or disconnected, or
-    /// put in a group) to `reached`.
-    Order { order: Order, reached: Option<oneshot::Sender<u64>> },
-    /// Put a tab that logged in in its rooms: its user's, its token's
-    /// groups, its user's groups as `members` read them.
-    Attach {
-        socket: SocketRef,
-        uid: Arc<str>,
-        token_groups: Vec<Arc<str>>,
-        members: Read,
-        done: oneshot::Sender<Attached>,
-    },
+    /// Apply an order; send what it did to `reached`.
+    Order { order: Order, reached: Option<oneshot::Sender<Applied>> },
+    /// Give a tab that logged in what it missed, then put it in its rooms.
+    Attach(Box<AttachRequest>),
+    /// A tab of `uid` acknowledged kept message `id` (a single daemon's).
+    Acknowledged { uid: Arc<str>, id: MsgId },
+    /// Forget the messages kept for `uid` (a single daemon's); send how many.
+    ClearInbox { uid: String, done: oneshot::Sender<u64> },
+    /// Forget the stored memberships of users the retention forgot.
+    ForgetMembers(Vec<String>),
+}
+
+/// A tab that logged in, to attach.
+#[derive(Debug)]
+pub struct AttachRequest {
+    /// The tab.
+    pub socket: SocketRef,
+    /// Its user.
+    pub uid: Arc<str>,
+    /// The groups its login token names.
+    pub token_groups: Vec<Arc<str>>,
+    /// Its user's memberships, as read.
+    pub members: Read,
+    /// The positions it presented.
+    pub presented: Presented,
+    /// In a cluster, what Redis read of its streams and inbox at this
+    /// login's place among the orders (a single daemon reads its store here).
+    pub recovery: Option<Recovery>,
+    /// Where the outcome goes.
+    pub done: oneshot::Sender<Attached>,
 }
 
 /// How an attach ended.
@@ -52,6 +83,24 @@ pub enum Attached {
     Stale,
     /// The tab closed meanwhile; it is in no room.
     Closed,
+}
+
+/// What applying an order did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Applied {
+    /// The sockets it reached (or disconnected, or put in a group).
+    pub sockets: u64,
+    /// A message's positions, by stream (`user:UID`, `group:NAME`, `all`).
+    pub positions: Vec<(String, Position)>,
+    /// The users a message was kept for.
+    pub kept: u64,
+}
+
+impl Applied {
+    /// Sockets reached, and nothing else.
+    pub fn sockets(sockets: u64) -> Applied {
+        Applied { sockets, ..Applied::default() }
+    }
 }
 
 /// The handle that gives the task its work.
@@ -78,39 +127,42 @@ struct Announcement<'a> {
 }
 
 impl Fanout {
-    /// Applies `order` once the queue has room; returns the sockets it
-    /// reached (0 if the daemon is shutting down).
-    pub async fn apply(&self, order: Order) -> u64 {
+    /// Applies `order` once the queue has room; returns what it did
+    /// (nothing if the daemon is shutting down).
+    pub async fn apply(&self, order: Order) -> Applied {
         let (reached, answer) = oneshot::channel();
         if self.jobs.send(Job::Order { order, reached: Some(reached) }).await.is_err() {
-            return 0;
+            return Applied::default();
         }
-        answer.await.unwrap_or(0)
+        answer.await.unwrap_or_default()
     }
 
     /// Queues `order` if there is room (an order from the bus); else drops
-    /// and counts it. `reached` gets the sockets it reached.
-    pub fn offer(&self, order: Order, reached: Option<oneshot::Sender<u64>>) {
-        if self.jobs.try_send(Job::Order { order, reached }).is_err() {
+    /// and counts it. `reached` gets what it did.
+    pub fn offer(&self, order: Order, reached: Option<oneshot::Sender<Applied>>) {
+        self.offer_job(Job::Order { order, reached });
+    }
+
+    /// Queues `job` if there is room; else drops and counts it.
+    pub fn offer_job(&self, job: Job) {
+        if self.jobs.try_send(job).is_err() {
             METRICS.order_dropped();
             tracing::warn!("orders arrive faster than this node applies them (--max-pending-orders): one dropped");
         }
     }
 
-    /// Attaches `socket` (logged in as `uid`) to its rooms.
-    pub async fn attach(
-        &self,
-        socket: SocketRef,
-        uid: Arc<str>,
-        token_groups: Vec<Arc<str>>,
-        members: Read,
-    ) -> Attached {
+    /// Attaches a tab; waits for room in the queue.
+    pub async fn attach(&self, request: AttachRequest) -> Option<()> {
+        self.jobs.send(Job::Attach(Box::new(request))).await.ok()
+    }
+
+    /// Forgets the messages kept for `uid`; returns how many.
+    pub async fn clear_inbox(&self, uid: String) -> u64 {
         let (done, answer) = oneshot::channel();
-        let job = Job::Attach { socket, uid, token_groups, members, done };
-        if self.jobs.send(job).await.is_err() {
-            return Attached::Closed;
+        if self.jobs.send(Job::ClearInbox { uid, done }).await.is_err() {
+            return 0;
         }
-        answer.await.unwrap_or(Attached::Closed)
+        answer.await.unwrap_or(0)
     }
 
     /// Jobs waiting, for the metrics.
@@ -119,92 +171,118 @@ impl Fanout {
     }
 }
 
+/// Where a tab's acknowledgement of a kept message goes.
+#[derive(Debug, Clone)]
+pub enum Acks {
+    /// To the fanout task, which writes the store (a single daemon).
+    Local(Fanout),
+    /// To Redis (a cluster).
+    Shared(Arc<SharedStore>),
+}
+
+/// What the task works with.
+#[derive(Debug)]
+pub struct Parts {
+    /// This node's sockets.
+    pub browsers: Browsers,
+    /// Who is logged in here, and in which groups.
+    pub presence: Arc<Presence>,
+    /// Who is a member of which group.
+    pub memberships: Arc<Memberships>,
+    /// A single daemon's store.
+    pub store: Option<Arc<Store>>,
+    /// Where acknowledgements go.
+    pub acks: Acks,
+    /// What pages call streams.
+    pub names: PageNames,
+    /// How long a tab has to acknowledge a kept message.
+    pub ack_timeout: Duration,
+    /// Most messages one tab is given at login (its recovery, its inbox).
+    pub most_at_login: usize,
+}
+
 impl Queue {
     /// Applies the jobs, one after the other, until shutdown.
-    pub async fn run(mut self, browsers: Browsers, presence: Arc<Presence>, shutdown: CancellationToken) {
-        let fanout = Applier { browsers, presence };
+    pub async fn run(mut self, parts: Parts, shutdown: CancellationToken) {
+        let applier = Applier(parts);
+        let mut upkeep = tokio::time::interval(UPKEEP_INTERVAL);
+        upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut cursor = None;
         loop {
             let job = tokio::select! {
                 job = self.0.recv() => job,
-                _ = shutdown.cancelled() => return,
+                _ = upkeep.tick(), if applier.0.store.is_some() => {
+                    cursor = applier.upkeep(cursor.take());
+                    continue;
+                }
+                _ = shutdown.cancelled() => break,
             };
             match job {
-                None => return,
+                None => break,
                 Some(Job::Order { order, reached }) => {
-                    let sockets = fanout.order(order).await;
+                    let applied = applier.order(order).await;
                     if let Some(reached) = reached {
-                        let _ = reached.send(sockets);
+                        let _ = reached.send(applied);
                     }
                 }
-                Some(Job::Attach { socket, uid, token_groups, members, done }) => {
-                    let _ = done.send(fanout.attach(&socket, &uid, token_groups, members));
+                Some(Job::Attach(request)) => {
+                    let AttachRequest { socket, uid, token_groups, members, presented, recovery, done } = *request;
+                    let attached = applier.attach(&socket, &uid, token_groups, members, presented, recovery);
+                    let _ = done.send(attached);
                 }
+                Some(Job::Acknowledged { uid, id }) => applier.acknowledged(&uid, id),
+                Some(Job::ClearInbox { uid, done }) => {
+                    let _ = done.send(applier.clear_inbox(&uid));
+                }
+                Some(Job::ForgetMembers(uids)) => applier.save_members(uids.iter().map(|uid| Saved::forgotten(uid))),
+            }
+        }
+        if let Some(store) = &applier.0.store {
+            if let Err(e) = store.sync() {
+                tracing::error!(cause = %e, "the store's last commits could not be made durable");
             }
         }
     }
 }
 
 /// What applies the jobs.
-struct Applier {
-    browsers: Browsers,
-    presence: Arc<Presence>,
-}
+pub(super) struct Applier(pub(super) Parts);
 
 impl Applier {
-    async fn order(&self, order: Order) -> u64 {
+    async fn order(&self, order: Order) -> Applied {
+        let Parts { browsers, presence, .. } = &self.0;
         match order {
             Order::Deliver(delivery) => self.deliver(delivery).await,
-            Order::Join { uids, groups, version } => self.membership(&uids, &groups, version, true),
-            Order::Leave { uids, groups, version } => self.membership(&uids, &groups, version, false),
+            Order::Join { uids, groups, version } => {
+                let tabs = self.membership(&uids, &groups, version, true);
+                self.save_memberships(&uids);
+                Applied::sockets(tabs)
+            }
+            Order::Leave { uids, groups, version } => {
+                let tabs = self.membership(&uids, &groups, version, false);
+                self.save_memberships(&uids);
+                Applied::sockets(tabs)
+            }
             Order::Disconnect { uids } => {
-                let tabs = self.presence.sockets_of_all(&uids);
-                let Some(rooms) = Rooms::new(rooms::of_users(&uids)) else { return 0 };
-                match self.browsers.disconnect(rooms).await {
-                    Ok(missed) => tabs.saturating_sub(missed) as u64,
+                let tabs = presence.sockets_of_all(&uids);
+                let Some(rooms) = Rooms::new(rooms::of_users(&uids)) else { return Applied::default() };
+                match browsers.disconnect(rooms).await {
+                    Ok(missed) => Applied::sockets(tabs.saturating_sub(missed) as u64),
                     Err(e) => {
                         tracing::warn!(cause = %e, "cannot disconnect");
-                        0
+                        Applied::default()
                     }
                 }
             }
             Order::Announce { group, uid, arrived } => {
                 let event = if arrived { events::JOINED } else { events::LEFT };
-                let Some(rooms) = Rooms::new(rooms::of_groups(&[group.as_str()])) else { return 0 };
+                let Some(rooms) = Rooms::new(rooms::of_groups(&[group.as_str()])) else { return Applied::default() };
                 let announcement = Announcement { group: &group, uid: &uid };
-                if let Err(e) = self.browsers.emit_value(rooms, event, &announcement).await {
+                let to = crate::browser::emit::To::Rooms(rooms);
+                if let Err(e) = browsers.emit(to, &[], event, &(announcement,)).await {
                     tracing::warn!(cause = %e, "cannot announce");
                 }
-                0
-            }
-        }
-    }
-
-    /// Emits `delivery` to this node's sockets; returns how many it reached.
-    async fn deliver(&self, delivery: Delivery) -> u64 {
-        let Delivery { to, except, event, content, .. } = delivery;
-        let (target, addressed) = match to {
-            Audience::Everyone => {
-                let excepted = self.presence.sockets_of_all(&except);
-                (Some(To::Everyone), self.browsers.sockets().saturating_sub(excepted))
-            }
-            Audience::Users(uids) => {
-                (Rooms::new(rooms::of_users(&uids)).map(To::Rooms), self.presence.sockets_of_all(&uids))
-            }
-            Audience::Groups(groups) => {
-                let addressed = self.presence.sockets_in_groups(&groups, &except);
-                (Rooms::new(rooms::of_groups(&groups)).map(To::Rooms), addressed)
-            }
-        };
-        // Nobody named is nobody, never every socket.
-        let Some(target) = target else { return 0 };
-        if addressed == 0 {
-            return 0;
-        }
-        match self.browsers.emit(target, &except, &event, &content).await {
-            Ok(missed) => addressed.saturating_sub(missed) as u64,
-            Err(e) => {
-                tracing::warn!(cause = %e, "cannot emit");
-                0
+                Applied::default()
             }
         }
     }
@@ -213,22 +291,23 @@ impl Applier {
     /// returns how many tabs of theirs are in the groups now (`join`), or
     /// left one of them.
     fn membership(&self, uids: &[String], groups: &[String], version: u64, join: bool) -> u64 {
+        let Parts { browsers, presence, .. } = &self.0;
         let names: Vec<Arc<str>> = groups.iter().map(|group| Arc::from(group.as_str())).collect();
         let member_rooms: Vec<String> = groups.iter().map(|group| rooms::of_member_group(group)).collect();
         let mut tabs = 0;
         for uid in uids {
-            self.presence.note_version(uid, version);
-            for sid in self.presence.sids_of(uid) {
-                let Some(socket) = self.browsers.socket(sid) else { continue };
+            presence.note_version(uid, version);
+            for sid in presence.sids_of(uid) {
+                let Some(socket) = browsers.socket(sid) else { continue };
                 if join {
                     socket.join(member_rooms.clone());
-                    self.presence.join(sid, &names, false);
+                    presence.join(sid, &names, false);
                     tabs += 1;
                 } else {
                     socket.leave(member_rooms.clone());
-                    let before = names.iter().filter(|group| self.presence.in_group(sid, group)).count();
-                    self.presence.leave(sid, &names);
-                    let after = names.iter().filter(|group| self.presence.in_group(sid, group)).count();
+                    let before = names.iter().filter(|group| presence.in_group(sid, group)).count();
+                    presence.leave(sid, &names);
+                    let after = names.iter().filter(|group| presence.in_group(sid, group)).count();
                     tabs += u64::from(after < before);
                 }
             }
@@ -236,21 +315,85 @@ impl Applier {
         tabs
     }
 
-    /// Puts `socket` in its rooms, unless the memberships read are stale or
-    /// it closed meanwhile.
-    fn attach(&self, socket: &SocketRef, uid: &Arc<str>, token_groups: Vec<Arc<str>>, members: Read) -> Attached {
-        if self.presence.version_of(uid) > members.version {
-            return Attached::Stale;
+    /// A single daemon's store: what the retention no longer keeps is
+    /// dropped, and commits are made durable. Returns where the next sweep
+    /// of empty streams starts.
+    fn upkeep(&self, cursor: Option<String>) -> Option<String> {
+        let store = self.0.store.as_ref()?;
+        let now = now_ms();
+        let next = store.batch().and_then(|mut batch| {
+            let next = batch.expire(now, cursor)?;
+            batch.expire_inbox(now)?;
+            batch.commit()?;
+            Ok(next)
+        });
+        if let Err(e) = store.sync() {
+            tracing::error!(cause = %e, "the store's commits could not be made durable");
         }
-        let mut names = vec![rooms::of_user(uid)];
-        names.extend(token_groups.iter().map(|group| rooms::of_token_group(group)));
-        names.extend(members.groups.iter().map(|group| rooms::of_member_group(group)));
-        if !join_unless_closed(socket, names) {
-            return Attached::Closed;
+        next.unwrap_or_else(|e| {
+            tracing::error!(cause = %e, "the store's retention could not be applied");
+            None
+        })
+    }
+
+    /// Writes a single daemon's memberships of `uids`, as they are now, to
+    /// its store.
+    fn save_memberships(&self, uids: &[String]) {
+        if let Memberships::Local(local) = &*self.0.memberships {
+            self.save_members(uids.iter().map(|uid| local.saved(uid)));
         }
-        self.presence.join(socket.id, &token_groups, true);
-        self.presence.join(socket.id, &members.groups, false);
-        self.presence.note_version(uid, members.version);
-        Attached::Done
+    }
+
+    /// Writes `saved` to a single daemon's store.
+    pub(super) fn save_members(&self, saved: impl Iterator<Item = Saved>) {
+        let Some(store) = &self.0.store else { return };
+        let written = store.batch().and_then(|mut batch| {
+            for saved in saved {
+                batch.save_member(&saved)?;
+            }
+            batch.commit()
+        });
+        if let Err(e) = written {
+            tracing::warn!(cause = %e, "memberships could not be stored: a restart would lose them");
+        }
+    }
+
+    fn acknowledged(&self, uid: &str, id: MsgId) {
+        let Some(store) = &self.0.store else { return };
+        let acknowledged = store.batch().and_then(|mut batch| {
+            let kept = batch.acknowledge(uid, id)?;
+            batch.commit()?;
+            Ok(kept)
+        });
+        match acknowledged {
+            Ok(true) => METRICS.acknowledged(),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(cause = %e, "an acknowledgement could not be stored"),
+        }
+    }
+
+    fn clear_inbox(&self, uid: &str) -> u64 {
+        let Some(store) = &self.0.store else { return 0 };
+        let cleared = store.batch().and_then(|mut batch| {
+            let cleared = batch.clear(uid)?;
+            batch.commit()?;
+            Ok(cleared)
+        });
+        cleared.unwrap_or_else(|e| {
+            tracing::warn!(cause = %e, "an inbox could not be cleared");
+            0
+        })
+    }
+}
+
+/// Sends `uid`'s acknowledgement of `id` where `acks` says.
+pub(super) async fn acknowledge(acks: &Acks, uid: Arc<str>, id: MsgId) {
+    match acks {
+        Acks::Local(fanout) => fanout.offer_job(Job::Acknowledged { uid, id }),
+        Acks::Shared(store) => match store.acknowledge(&uid, id).await {
+            Ok(true) => METRICS.acknowledged(),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(cause = %e, "an acknowledgement could not reach Redis"),
+        },
     }
 }

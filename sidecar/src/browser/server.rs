@@ -27,11 +27,14 @@ use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use socketioxide::SocketIo;
+use tokio::sync::oneshot;
 use tower::Service;
 
 use crate::auth::tokens::{Login, TokenError, Tokens};
-use crate::browser::fanout::{Attached, Fanout};
+use crate::browser::fanout::{AttachRequest, Attached, Fanout};
 use crate::browser::message_rate::{MessageRate, Verdict};
+use crate::browser::recover::Presented;
+use crate::browser::recovering::Recoveries;
 use crate::cluster::directory::Directory;
 use crate::cluster::memberships::Memberships;
 use crate::settings::flags::{AuthMode, Config};
@@ -54,10 +57,10 @@ pub const MEMBERS_FOR_A_PAGE: usize = 1000;
 /// the first reading.
 const MEMBERSHIP_READS: usize = 3;
 
-/// What a handshake token vouched for, kept on the socket until the
-/// connect handler logs it in.
+/// What a handshake token vouched for, and the positions presented beside
+/// it, kept on the socket until the connect handler logs it in.
 #[derive(Debug, Clone)]
-struct HandshakeLogin(Login);
+struct HandshakeLogin(Login, Presented);
 
 /// The state the handlers share with the rest of the daemon.
 #[derive(Debug)]
@@ -79,6 +82,8 @@ pub struct Context {
     pub fanout: Fanout,
     /// Who is online, for a page asking who is in its group.
     pub directory: Directory,
+    /// In a cluster, the logins whose recovery Redis reads.
+    pub recoveries: Option<Arc<Recoveries>>,
 }
 
 /// Builds the Socket.IO server with its handlers; returns its handle and
@@ -99,6 +104,7 @@ pub fn socket_io(
         .ping_timeout(Duration::from_secs(config.ping_timeout_secs))
         .connect_timeout(Duration::from_secs(config.connect_timeout_secs))
         .max_buffer_size(config.max_buffered_packets)
+        .ack_timeout(Duration::from_secs(config.inbox_ack_timeout_secs))
         .max_payload(config.max_client_payload_bytes)
         .ws_max_message_size(config.max_client_payload_bytes as usize)
         .ws_max_frame_size(config.max_client_payload_bytes as usize)
@@ -118,12 +124,13 @@ async fn authenticate(
     TryData(auth): TryData<Value>,
     State(context): State<Arc<Context>>,
 ) -> Result<(), TokenError> {
-    if let Some(token) = handshake_token(&socket, auth.ok()) {
+    let auth = auth.ok();
+    if let Some(token) = handshake_token(&socket, auth.as_ref()) {
         let login = context.tokens.verify(&token).inspect_err(|e| {
             tracing::debug!(sid = %socket.id, cause = %e, "connection refused");
             METRICS.login_refused(e.reason());
         })?;
-        socket.extensions.insert(HandshakeLogin(login));
+        socket.extensions.insert(HandshakeLogin(login, handshake_positions(&socket, auth.as_ref())));
     }
     socket.extensions.insert(Arc::new(MessageRate::new(context.messages_per_sec.load(Ordering::Relaxed))));
     socket.on(events::LOGIN, on_login);
@@ -157,38 +164,61 @@ async fn on_other_message(socket: SocketRef) {
 
 /// The token of `auth: {token}` (socket.io 3/4), else of the handshake's
 /// query string (`query: {token}`, socket.io 2.x).
-fn handshake_token(socket: &SocketRef, auth: Option<Value>) -> Option<String> {
-    if let Some(Value::Object(mut auth)) = auth {
-        if let Some(Value::String(token)) = auth.remove("token") {
-            return Some(token);
-        }
+fn handshake_token(socket: &SocketRef, auth: Option<&Value>) -> Option<String> {
+    if let Some(Value::String(token)) = auth.and_then(|auth| auth.get("token")) {
+        return Some(token.clone());
     }
+    query_param(socket, "token")
+}
+
+/// The positions of `auth: {positions}`, else of the query's `positions`
+/// (their JSON, as socket.io 2.x pages send them).
+fn handshake_positions(socket: &SocketRef, auth: Option<&Value>) -> Presented {
+    if let Some(positions) = auth.and_then(|auth| auth.get("positions")) {
+        return Presented::of(positions);
+    }
+    let positions = query_param(socket, "positions").and_then(|json| serde_json::from_str(&json).ok());
+    positions.map(|positions: Value| Presented::of(&positions)).unwrap_or_default()
+}
+
+/// The handshake query's parameter `name`.
+fn query_param(socket: &SocketRef, name: &str) -> Option<String> {
     let query = socket.req_parts().uri.query()?;
-    form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == "token").map(|(_, token)| token.into_owned())
+    form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == name).map(|(_, value)| value.into_owned())
 }
 
 async fn on_connect(socket: SocketRef, State(context): State<Arc<Context>>) {
     tracing::debug!(sid = %socket.id, "socket connected");
     METRICS.socket_connected();
-    if let Some(HandshakeLogin(login)) = socket.extensions.get::<HandshakeLogin>() {
-        log_in(&socket, login, &context).await;
+    if let Some(HandshakeLogin(login, presented)) = socket.extensions.get::<HandshakeLogin>() {
+        log_in(&socket, login, presented, &context).await;
     }
 }
 
 /// `login(value)`: with `--auth token` the value is a login token; with
 /// `--auth none` a uid (a string or a number), or a token, so that pages can
-/// move to tokens before the daemon does. A refusal is answered with
-/// `login_error`, so a bad page learns why and disturbs no one else.
+/// move to tokens before the daemon does. The value may also be an object,
+/// `{token, positions}` (or `{uid, positions}` with `--auth none`), to
+/// present the positions seen. A refusal is answered with `login_error`, so
+/// a bad page learns why and disturbs no one else.
 async fn on_login(socket: SocketRef, TryData(value): TryData<Value>, State(context): State<Arc<Context>>) {
     if !admit(&socket) {
         return;
     }
+    let (value, presented) = match value {
+        Ok(Value::Object(mut fields)) => {
+            let presented = fields.get("positions").map(Presented::of).unwrap_or_default();
+            let value = fields.remove("token").or_else(|| fields.remove("uid")).unwrap_or(Value::Null);
+            (Ok(value), presented)
+        }
+        other => (other, Presented::default()),
+    };
     let login = match value {
         Ok(value) => login_of(value, context.auth, &context.tokens),
         Err(e) => Err(Refused { reason: "malformed", why: format!("login needs one argument: {e}") }),
     };
     match login {
-        Ok(login) => log_in(&socket, login, &context).await,
+        Ok(login) => log_in(&socket, login, presented, &context).await,
         Err(Refused { reason, why }) => {
             tracing::debug!(sid = %socket.id, cause = %why, "login refused");
             METRICS.login_refused(reason);
@@ -229,9 +259,11 @@ fn login_of(value: Value, mode: AuthMode, tokens: &Tokens) -> Result<Login, Refu
     Ok(Login { uid, groups: vec![] })
 }
 
-/// Logs `socket` in as `login` says and answers with the online count. The
-/// first login on a socket wins; later ones change nothing.
-async fn log_in(socket: &SocketRef, login: Login, context: &Context) {
+/// Logs `socket` in as `login` says, gives it what it missed since the
+/// positions it presented and what is kept for its user, and answers with
+/// the online count. The first login on a socket wins; later ones change
+/// nothing.
+async fn log_in(socket: &SocketRef, login: Login, presented: Presented, context: &Context) {
     let Login { uid, groups } = login;
     // Counted as the user's first, so that a membership change from now on
     // reaches this tab, whether it comes before or after its rooms are joined.
@@ -250,7 +282,23 @@ async fn log_in(socket: &SocketRef, login: Login, context: &Context) {
                 Read { groups: vec![], version: context.presence.version_of(&uid) }
             }
         };
-        attached = context.fanout.attach(socket.clone(), uid.clone(), groups.clone(), members).await;
+        let (done, outcome) = oneshot::channel();
+        let request = AttachRequest {
+            socket: socket.clone(),
+            uid: uid.clone(),
+            token_groups: groups.clone(),
+            members,
+            presented: presented.clone(),
+            recovery: None,
+            done,
+        };
+        match &context.recoveries {
+            Some(recoveries) => recoveries.attach(request).await,
+            None => {
+                context.fanout.attach(request).await;
+            }
+        }
+        attached = outcome.await.unwrap_or(Attached::Closed);
         if attached != Attached::Stale {
             break;
         }

@@ -3,9 +3,11 @@
 //! announce an arrival), published once on Redis (`PREFIX:bus`) and applied
 //! by each node in the order Redis delivers it; and the answers a node sends
 //! to the one that asked (`PREFIX:to:NODE`): how many of its sockets a
-//! message reached, when the asking node cannot count them itself.
+//! message reached, when the asking node cannot count them itself, and what
+//! a tab logging in missed (published by Redis itself, so that it arrives
+//! at its exact place among the orders).
 
-use msgpush_protocol::Content;
+use msgpush_protocol::{Content, MsgId, Position};
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
@@ -62,6 +64,18 @@ pub struct Delivery {
     pub event: String,
     /// The content.
     pub content: Content,
+    /// The message's id, which pages see.
+    pub id: MsgId,
+    /// When it was published (ms since the Unix epoch).
+    pub time_ms: u64,
+    /// Whether it is kept in its streams' history.
+    pub history: bool,
+    /// Kept in its users' inboxes until then (ms since the Unix epoch).
+    pub keep_until_ms: Option<u64>,
+    /// Its positions in its streams, by store key, when a cluster's store
+    /// kept it (a single daemon's fanout places it as it emits). Last in the
+    /// order, so that Redis can add it to the order as written.
+    pub placed: Vec<(String, Position)>,
 }
 
 /// An order as the bus carries it: with, when the node that published it
@@ -92,6 +106,32 @@ pub struct Gather {
     pub node: String,
     /// Its request's number.
     pub request: u64,
+}
+
+/// What a node's own channel brings: an answer to its gather, or what a
+/// tab logging in on it missed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Direct {
+    /// A count.
+    Reached(Reached),
+    /// A recovery.
+    Recovery(Recovery),
+}
+
+/// What a tab missed while away, read by Redis at the place the tab's
+/// login takes among the orders: the messages of each stream it presented
+/// a position in, and those kept for its user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recovery {
+    /// The login it answers.
+    pub ticket: u64,
+    /// Per stream (by store key): whether nothing it missed was dropped,
+    /// and the entries (JSON, as stored).
+    pub missed: Vec<(String, bool, Vec<String>)>,
+    /// The messages kept for its user (JSON, as stored).
+    pub inbox: Vec<String>,
+    /// Where each of its streams stands (by store key).
+    pub heads: Vec<(String, Position)>,
 }
 
 /// A node's answer to a [`Gather`].
@@ -145,10 +185,20 @@ impl Bus {
         bounded(PUSH_TIMEOUT, conn.publish::<_, _, ()>(&self.orders, payload)).await
     }
 
+    /// This node's own channel, where Redis publishes its recoveries.
+    pub fn own_channel(&self) -> String {
+        self.answers_of(&self.node)
+    }
+
+    /// The channel of every node's orders.
+    pub fn orders_channel(&self) -> &str {
+        &self.orders
+    }
+
     /// Sends `reached` to the node that asked for it.
-    pub async fn answer(&self, gather: &Gather, reached: &Reached) -> redis::RedisResult<()> {
+    pub async fn answer(&self, gather: &Gather, reached: Reached) -> redis::RedisResult<()> {
         let mut conn = self.conn.clone();
-        let payload = serde_json::to_vec(reached).expect("answers always serialize");
+        let payload = serde_json::to_vec(&Direct::Reached(reached)).expect("answers always serialize");
         bounded(PUSH_TIMEOUT, conn.publish::<_, _, ()>(self.answers_of(&gather.node), payload)).await
     }
 
@@ -157,7 +207,7 @@ impl Bus {
         if channel == self.orders.as_bytes() {
             return serde_json::from_slice(payload).ok().map(Incoming::Order);
         }
-        serde_json::from_slice(payload).ok().map(Incoming::Reached)
+        serde_json::from_slice(payload).ok().map(Incoming::Direct)
     }
 }
 
@@ -166,8 +216,8 @@ impl Bus {
 pub enum Incoming {
     /// An order for this node's sockets.
     Order(Envelope),
-    /// An answer to this node's gather.
-    Reached(Reached),
+    /// An answer to this node, or a recovery.
+    Direct(Direct),
 }
 
 #[cfg(test)]
@@ -181,6 +231,11 @@ mod tests {
             except: vec!["me".into()],
             event: "new_msg".into(),
             content: Content::Json(serde_json::json!({ "n": 1 })),
+            id: MsgId(7),
+            time_ms: 1,
+            history: true,
+            keep_until_ms: Some(2),
+            placed: vec![("group:team".into(), Position { epoch: "00000000000000ff".into(), position: 3 })],
         });
         let envelope = Envelope { order, gather: Some(Gather { node: "ab".into(), request: 7 }) };
         let bytes = serde_json::to_vec(&envelope).unwrap();

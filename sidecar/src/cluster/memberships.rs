@@ -1,6 +1,8 @@
-//! Who is a member of which group: in memory on a single daemon, in Redis
-//! in a cluster (`PREFIX:member:UID`, a set of groups, expiring after the
-//! retention unless the user joins a group or logs in again). Every change
+//! Who is a member of which group: in memory on a single daemon (its store
+//! keeps a copy), in Redis in a cluster (`PREFIX:member:UID`, a set of
+//! groups, expiring after the retention unless the user joins a group or
+//! logs in again; and by group, `PREFIX:gmem:GROUP`, for the messages kept
+//! for a group's members). Every change
 //! raises one version shared by all users (`PREFIX:memver`), so that a login
 //! that read a user's groups can tell whether a change came after.
 
@@ -35,6 +37,10 @@ for i = 5 + n, #ARGV do
   local set = prefix .. ':member:' .. ARGV[i]
   redis.call('SADD', set, unpack(groups))
   redis.call('EXPIRE', set, retention)
+  for _, g in ipairs(groups) do
+    redis.call('SADD', prefix .. ':gmem:' .. g, ARGV[i])
+    redis.call('EXPIRE', prefix .. ':gmem:' .. g, retention)
+  end
 end
 return redis.call('INCR', KEYS[1])
 ";
@@ -45,7 +51,10 @@ const LEAVE: &str = r"
 local prefix, n = ARGV[1], tonumber(ARGV[2])
 local groups = {}
 for i = 3, 2 + n do table.insert(groups, ARGV[i]) end
-for i = 3 + n, #ARGV do redis.call('SREM', prefix .. ':member:' .. ARGV[i], unpack(groups)) end
+for i = 3 + n, #ARGV do
+  redis.call('SREM', prefix .. ':member:' .. ARGV[i], unpack(groups))
+  for _, g in ipairs(groups) do redis.call('SREM', prefix .. ':gmem:' .. g, ARGV[i]) end
+end
 return redis.call('INCR', KEYS[1])
 ";
 

@@ -24,8 +24,9 @@ use crate::auth::api_key::ApiKey;
 use crate::auth::tokens::Tokens;
 use crate::browser::client_addr::TrustedProxies;
 use crate::browser::emit::Browsers;
-use crate::browser::fanout;
+use crate::browser::fanout::{self, Acks, Fanout, Job, Parts as FanoutParts};
 use crate::browser::origin::OriginPolicy;
+use crate::browser::recovering::Recoveries;
 use crate::browser::router;
 use crate::browser::server::{self, Context};
 use crate::browser::sessions::{self, Caps};
@@ -33,6 +34,7 @@ use crate::cluster::bus::Bus;
 use crate::cluster::census::Census;
 use crate::cluster::directory::Directory;
 use crate::cluster::driver::{self, Message};
+use crate::cluster::history::SharedStore;
 use crate::cluster::memberships::{Memberships, SharedMemberships};
 use crate::hub::{Cluster, Gathers, Hub, Limits as HubLimits, Parts};
 use crate::ingress::demo;
@@ -50,6 +52,9 @@ use crate::state::memberships::LocalMemberships;
 use crate::state::online_count::OnlineCount;
 use crate::state::presence::Presence;
 use crate::state::recent::Recent;
+use crate::store::embedded::Store;
+use crate::store::entry::PageNames;
+use crate::store::retention::{Limits as StoreLimits, Retention};
 
 /// How long a shutdown waits for connections to finish before giving up.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -76,6 +81,7 @@ struct Joined {
     bus: Arc<Bus>,
     memberships: Memberships,
     messages: mpsc::Receiver<Message>,
+    conn: redis::aio::ConnectionManager,
 }
 
 /// Runs the daemon until `shutdown` is cancelled, then stops accepting,
@@ -97,18 +103,43 @@ pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken
     let online = Arc::new(OnlineCount::new(config.online_count_template.clone()));
     let messages_per_sec = Arc::new(AtomicU32::new(config.max_client_messages_per_sec));
     let (fanout, orders) = fanout::queue(config.max_pending_orders);
-    let (memberships, cluster, messages) = match joined {
+    let names = PageNames::new(&secret);
+    let most_at_login = (config.max_buffered_packets / 2).max(1);
+    let retention = Arc::new(Retention::new(StoreLimits::of(&config)));
+    let (memberships, cluster, messages, store) = match joined {
         None => {
             let limits = crate::state::memberships::Limits {
                 per_user: config.max_groups_per_user,
                 total: config.max_memberships,
                 retention: Duration::from_secs(config.group_membership_days * 24 * 3600),
             };
-            (Memberships::Local(Arc::new(LocalMemberships::new(limits))), None, None)
+            let store = Store::open(&config.state_dir, retention.clone(), config.store_sync)?;
+            let local = LocalMemberships::new(limits);
+            let expired = local.restore(store.members().map_err(|e| format!("cannot read the store: {e}"))?);
+            if !expired.is_empty() {
+                fanout.offer_job(Job::ForgetMembers(expired));
+            }
+            (Memberships::Local(Arc::new(local)), None, None, Some(Arc::new(store)))
         }
-        Some(Joined { census, bus, memberships, messages }) => {
+        Some(Joined { census, bus, memberships, messages, conn }) => {
             let gathers = Gathers::new(census.node());
-            (memberships, Some(Cluster { census, bus, gathers }), Some(messages))
+            let max_keep = Duration::from_secs(config.inbox_max_keep_secs).as_millis() as u64;
+            let store = Arc::new(SharedStore::new(
+                conn,
+                &config.redis_prefix,
+                bus.orders_channel(),
+                retention.clone(),
+                max_keep,
+            ));
+            let recoveries = Arc::new(Recoveries::new(
+                store.clone(),
+                census.clone(),
+                bus.own_channel(),
+                fanout.clone(),
+                names.clone(),
+                most_at_login,
+            ));
+            (memberships, Some(Cluster { census, bus, gathers, store, recoveries }), Some(messages), None)
         }
     };
     let memberships = Arc::new(memberships);
@@ -122,7 +153,13 @@ pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken
         memberships: memberships.clone(),
         fanout: fanout.clone(),
         directory: Directory::new(presence.clone(), census.clone()),
+        recoveries: cluster.as_ref().map(|cluster| cluster.recoveries.clone()),
     });
+    let acks = match &cluster {
+        Some(cluster) => Acks::Shared(cluster.store.clone()),
+        None => Acks::Local(fanout.clone()),
+    };
+    let shared_store = cluster.as_ref().map(|cluster| cluster.store.clone());
     let (io, socket_io) = server::socket_io(&config, context);
     let browsers = Browsers::new(io);
     let recent = Recent::new(Duration::from_secs(config.dedup_window_secs), config.dedup_max_ids);
@@ -130,20 +167,35 @@ pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken
         groups_per_request: config.max_groups_per_request,
         grace: Duration::from_secs(config.offline_grace_secs),
         announced_group_users: config.max_announced_group_users,
+        max_keep: Duration::from_secs(config.inbox_max_keep_secs),
     };
     let hub = Arc::new(Hub::new(Parts {
         browsers: browsers.clone(),
         presence: presence.clone(),
-        fanout,
+        fanout: fanout.clone(),
         memberships: memberships.clone(),
         online: online.clone(),
         tokens,
         recent,
         limits,
         cluster,
+        store: store.clone(),
     }));
     let tasks = TaskTracker::new();
-    tasks.spawn(orders.run(browsers.clone(), presence.clone(), shutdown.clone()));
+    let parts = FanoutParts {
+        browsers: browsers.clone(),
+        presence: presence.clone(),
+        memberships: memberships.clone(),
+        store,
+        acks,
+        names,
+        ack_timeout: Duration::from_secs(config.inbox_ack_timeout_secs),
+        most_at_login,
+    };
+    tasks.spawn(orders.run(parts, shutdown.clone()));
+    if let Some(store) = shared_store {
+        tasks.spawn(sweep_shared(store, shutdown.clone()));
+    }
     match (census, messages) {
         (Some(census), Some(messages)) => {
             tracing::info!(node = census.node(), "cluster node on redis");
@@ -158,11 +210,11 @@ pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken
         _ => {
             tasks.spawn(hub.clone().keep_book(shutdown.clone()));
             if let Memberships::Local(local) = &*memberships {
-                tasks.spawn(sweep(local.clone(), shutdown.clone()));
+                tasks.spawn(sweep(local.clone(), fanout.clone(), shutdown.clone()));
             }
         }
     }
-    let daemon = Daemon { config, reloader, hangups, started, shutdown, tasks };
+    let daemon = Daemon { config, reloader, hangups, started, shutdown, tasks, retention };
     serve(daemon, hub, online, messages_per_sec, socket_io).await
 }
 
@@ -188,8 +240,9 @@ async fn join_cluster(
     let bus = Arc::new(Bus::new(conn.clone(), prefix, &node));
     bus.subscribe().await.map_err(|e| format!("cannot join the cluster on Redis: {e}"))?;
     let retention = Duration::from_secs(config.group_membership_days * 24 * 3600);
-    let memberships = Memberships::Shared(SharedMemberships::new(conn, prefix, config.max_groups_per_user, retention));
-    Ok(Some(Joined { census, bus, memberships, messages }))
+    let memberships =
+        Memberships::Shared(SharedMemberships::new(conn.clone(), prefix, config.max_groups_per_user, retention));
+    Ok(Some(Joined { census, bus, memberships, messages, conn }))
 }
 
 /// A new random id for this node, so that a restarted node never counts twice.
@@ -200,12 +253,34 @@ fn node_id() -> String {
 }
 
 /// Forgets, once a minute, the memberships of users not seen for the
-/// retention, until shutdown.
-async fn sweep(memberships: Arc<LocalMemberships>, shutdown: CancellationToken) {
+/// retention (in the store too, by `fanout`), until shutdown.
+async fn sweep(memberships: Arc<LocalMemberships>, fanout: Fanout, shutdown: CancellationToken) {
     let mut ticker = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
-            _ = ticker.tick() => memberships.sweep(Instant::now()),
+            _ = ticker.tick() => {
+                let forgotten = memberships.sweep(Instant::now());
+                if !forgotten.is_empty() {
+                    fanout.offer_job(Job::ForgetMembers(forgotten));
+                }
+            }
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Drops, once a second, what the cluster's retention no longer keeps,
+/// until shutdown (every node does; a sweep finds what another left).
+async fn sweep_shared(store: Arc<SharedStore>, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                if let Err(e) = store.sweep().await {
+                    tracing::debug!(cause = %e, "the cluster's retention could not be applied");
+                }
+            }
             _ = shutdown.cancelled() => return,
         }
     }
@@ -219,6 +294,7 @@ struct Daemon {
     started: Instant,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    retention: Arc<Retention>,
 }
 
 /// Serves the daemon, with its hub and Socket.IO service built.
@@ -234,7 +310,7 @@ where
     S::Response: IntoResponse,
     S::Future: Send + 'static,
 {
-    let Daemon { config, reloader, hangups, started, shutdown, tasks } = daemon;
+    let Daemon { config, reloader, hangups, started, shutdown, tasks, retention } = daemon;
 
     let access = SocketAccess { mode: config.socket_mode, group: config.socket_group.clone() };
     let unix = UnixIngress::bind(&config.socket, &access)?;
@@ -302,7 +378,7 @@ where
     let serve = |listener, app| http_server::serve(listener, app, deadlines, connections.clone(), shutdown.clone());
     tasks.spawn(serve(web_listener, web));
     tasks.spawn(serve(http_listener, http));
-    let live = Live { sessions, online, messages_per_sec, tls };
+    let live = Live { sessions, online, messages_per_sec, tls, retention };
     tasks.spawn(reload::run(hangups, reloader, live, config, shutdown.clone()));
     tasks.close();
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);

@@ -4,8 +4,9 @@
 //! a restart. The TLS certificate is re-read at every reload.
 //!
 //! Applied at once: `log_level`, `online_count_template` (broadcast at the
-//! next check), the session caps (for new handshakes) and
-//! `max_client_messages_per_sec` (for new sockets).
+//! next check), the session caps (for new handshakes),
+//! `max_client_messages_per_sec` (for new sockets) and the retention of
+//! history and inboxes (the stores trim to it as they go).
 
 use std::ffi::OsString;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -19,6 +20,7 @@ use crate::net::tls::Tls;
 use crate::settings::file;
 use crate::settings::flags::Config;
 use crate::state::online_count::OnlineCount;
+use crate::store::retention::{Limits, Retention};
 use crate::telemetry::logging::LogLevel;
 
 /// The settings a reload applies.
@@ -30,6 +32,11 @@ const RELOADABLE: &[&str] = &[
     "max_pending_sessions",
     "max_pending_sessions_per_address",
     "max_client_messages_per_sec",
+    "history_size",
+    "history_ttl_secs",
+    "history_max_bytes",
+    "inbox_size",
+    "inbox_max_bytes",
 ];
 
 /// How to read the settings again, and where to apply them.
@@ -52,6 +59,8 @@ pub struct Live {
     pub messages_per_sec: Arc<AtomicU32>,
     /// The certificate, if --listen serves TLS.
     pub tls: Option<Arc<Tls>>,
+    /// The bounds of history and inboxes.
+    pub retention: Arc<Retention>,
 }
 
 /// SIGHUP, listened for from the start so that an early one is not fatal.
@@ -112,6 +121,15 @@ fn apply(reloader: &Reloader, live: &Live, running: &mut Config, new: &Config) {
             "max_client_messages_per_sec" => {
                 live.messages_per_sec.store(new.max_client_messages_per_sec, Ordering::Relaxed);
                 running.max_client_messages_per_sec = new.max_client_messages_per_sec;
+                Ok(())
+            }
+            "history_size" | "history_ttl_secs" | "history_max_bytes" | "inbox_size" | "inbox_max_bytes" => {
+                running.history_size = new.history_size;
+                running.history_ttl_secs = new.history_ttl_secs;
+                running.history_max_bytes = new.history_max_bytes;
+                running.inbox_size = new.inbox_size;
+                running.inbox_max_bytes = new.inbox_max_bytes;
+                live.retention.set(Limits::of(running));
                 Ok(())
             }
             _ => {

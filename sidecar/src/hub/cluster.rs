@@ -1,7 +1,7 @@
 //! A node's side of the cluster's bus: it applies the orders every node
 //! publishes (its own included) to its own sockets, in the order they
-//! arrive, answers the counts asked of it, and gathers the answers to its
-//! own questions.
+//! arrive, answers the counts asked of it, gathers the answers to its own
+//! questions, and hands its logins' recoveries to its fanout as they come.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::bus::{Gather, Incoming, Reached};
+use crate::cluster::bus::{Direct, Gather, Incoming, Reached};
 use crate::cluster::census::Census;
 use crate::cluster::driver::{Message, PUSH_TIMEOUT};
 use crate::hub::Hub;
@@ -123,15 +123,19 @@ impl Hub {
                         self.fanout.offer(envelope.order, Some(reached));
                         let hub = self.clone();
                         tokio::spawn(async move {
-                            let sockets = count.await.unwrap_or(0);
+                            let sockets = count.await.map_or(0, |applied| applied.sockets);
                             if let Some(cluster) = &hub.cluster {
-                                let _ =
-                                    cluster.bus.answer(&gather, &Reached { request: gather.request, sockets }).await;
+                                let _ = cluster.bus.answer(&gather, Reached { request: gather.request, sockets }).await;
                             }
                         });
                     }
                 },
-                Some(Incoming::Reached(reached)) => cluster.gathers.answered(reached),
+                Some(Incoming::Direct(Direct::Reached(reached))) => cluster.gathers.answered(reached),
+                Some(Incoming::Direct(Direct::Recovery(recovery))) => {
+                    if let Some(job) = cluster.recoveries.arrived(recovery) {
+                        self.fanout.offer_job(job);
+                    }
+                }
                 None => tracing::debug!("a message on the bus this node cannot read"),
             }
         }

@@ -2,7 +2,7 @@
 //! HTTP API's JSON endpoint both run, so that every command means the same
 //! on either.
 
-use msgpush_protocol::{Command, Reply};
+use msgpush_protocol::{Command, InboxUser, Reply};
 
 use crate::hub::Hub;
 use crate::telemetry::metrics::Ingress;
@@ -11,9 +11,11 @@ impl Hub {
     /// The reply to `command`, which came in through `ingress`.
     pub async fn answer(&self, command: Command, ingress: Ingress) -> Reply {
         let answered = match command {
-            Command::Publish(publish) => {
-                self.publish(publish, ingress).await.map(|sockets| Reply::Delivered { sockets })
-            }
+            Command::Publish(publish) => self.publish(publish, ingress).await.map(|delivered| Reply::Delivered {
+                sockets: delivered.sockets,
+                positions: delivered.positions.into_iter().collect(),
+                kept: delivered.kept,
+            }),
             Command::Ping => Ok(Reply::Pong { version: env!("CARGO_PKG_VERSION").to_owned() }),
             Command::Token(request) => {
                 self.mint_token(&request).map(|(token, expires)| Reply::Token { token, expires })
@@ -28,6 +30,12 @@ impl Hub {
                 self.group_leave(membership).await.map(|sockets| Reply::Left { sockets })
             }
             Command::Presence(query) => self.presence(query).await.map(Reply::Presence),
+            Command::InboxCount(InboxUser { uid }) => {
+                self.inbox_count(&uid).await.map(|messages| Reply::Inbox { messages })
+            }
+            Command::InboxClear(InboxUser { uid }) => {
+                self.inbox_clear(&uid).await.map(|messages| Reply::Cleared { messages })
+            }
         };
         answered.unwrap_or_else(|e| Reply::Error { code: e.code(), message: e.to_string() })
     }

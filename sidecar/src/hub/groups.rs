@@ -20,7 +20,7 @@ impl Hub {
         }
         let version = self.memberships.join(&uids, &groups).await.map_err(refusal)?;
         let tabs = self.directory.sockets_of_all(&uids).await as u64;
-        Ok(self.apply(Order::Join { uids, groups, version }, false).await.unwrap_or(tabs))
+        Ok(self.apply(Order::Join { uids, groups, version }, false).await?.reached.unwrap_or(tabs))
     }
 
     /// Ends each user's membership of each group; returns how many of their
@@ -31,7 +31,7 @@ impl Hub {
             return Ok(0);
         }
         let version = self.memberships.leave(&uids, &groups).await.map_err(refusal)?;
-        Ok(self.apply(Order::Leave { uids, groups, version }, true).await.unwrap_or(0))
+        Ok(self.apply(Order::Leave { uids, groups, version }, true).await?.reached.unwrap_or(0))
     }
 
     /// The users and groups of `membership`, checked, each once.

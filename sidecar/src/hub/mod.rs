@@ -16,11 +16,13 @@
 //! - `publish`: pushes, to users, groups or everyone.
 //! - `groups`: memberships, from PHP.
 //! - `presence`: who is online, as PHP asks it; arrivals and departures.
+//! - `inbox`: the messages kept for a user, as PHP asks about them.
 //! - `cluster`: the bus's side of a node: its orders and answers.
 
 mod cluster;
 mod commands;
 mod groups;
+mod inbox;
 mod presence;
 mod publish;
 
@@ -31,20 +33,24 @@ use std::time::Duration;
 
 use msgpush_protocol::defaults::events;
 use msgpush_protocol::limits::{check_ttl, check_uid};
-use msgpush_protocol::{Content, ErrorCode, TokenRequest};
+use msgpush_protocol::{ErrorCode, Position, TokenRequest};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::tokens::Tokens;
 use crate::browser::emit::{Browsers, SocketKind, To};
 use crate::browser::fanout::Fanout;
+use crate::browser::recovering::Recoveries;
 use crate::cluster::bus::{Bus, Envelope, Order};
 use crate::cluster::census::Census;
 use crate::cluster::directory::Directory;
+use crate::cluster::history::{SharedStore, StoreFailure};
 use crate::cluster::memberships::Memberships;
 use crate::state::local_book::LocalBook;
 use crate::state::online_count::OnlineCount;
 use crate::state::presence::{OnlineCounts, Presence};
 use crate::state::recent::Recent;
+use crate::store::embedded::Store;
+use crate::telemetry::metrics::METRICS;
 
 pub use self::cluster::Gathers;
 
@@ -65,6 +71,8 @@ pub struct Hub {
     limits: Limits,
     /// The cluster, for a node of one.
     cluster: Option<Cluster>,
+    /// A single daemon's store (a cluster's is in Redis).
+    store: Option<Arc<Store>>,
     /// Who is present, on a single daemon (a cluster's census keeps it).
     book: LocalBook,
 }
@@ -78,6 +86,10 @@ pub struct Cluster {
     pub bus: Arc<Bus>,
     /// Counts asked of every node.
     pub gathers: Gathers,
+    /// History and inboxes.
+    pub store: Arc<SharedStore>,
+    /// This node's logins waiting for their recovery.
+    pub recoveries: Arc<Recoveries>,
 }
 
 /// The bounds of a request that are settings.
@@ -89,6 +101,8 @@ pub struct Limits {
     pub grace: Duration,
     /// `--max-announced-group-users`.
     pub announced_group_users: usize,
+    /// `--inbox-max-keep-secs`.
+    pub max_keep: Duration,
 }
 
 /// The parts a hub ties together.
@@ -112,6 +126,8 @@ pub struct Parts {
     pub limits: Limits,
     /// The cluster, for a node of one.
     pub cluster: Option<Cluster>,
+    /// A single daemon's store.
+    pub store: Option<Arc<Store>>,
 }
 
 /// What a node holds at one moment.
@@ -138,6 +154,17 @@ pub struct ClusterFigures {
     pub counts: Option<OnlineCounts>,
     /// Each node's id and connected sockets (empty: Redis did not say).
     pub nodes: Vec<(String, usize)>,
+}
+
+/// What applying an order did.
+#[derive(Debug)]
+struct Published {
+    /// The sockets it reached, when counted here or gathered.
+    reached: Option<u64>,
+    /// A message's positions in its streams.
+    positions: Vec<(String, Position)>,
+    /// The users a message was kept for.
+    kept: u64,
 }
 
 /// Why a request was refused or failed.
@@ -172,10 +199,10 @@ impl std::error::Error for RequestError {}
 impl Hub {
     /// Ties `parts` together.
     pub fn new(parts: Parts) -> Hub {
-        let Parts { browsers, presence, fanout, memberships, online, tokens, recent, limits, cluster } = parts;
+        let Parts { browsers, presence, fanout, memberships, online, tokens, recent, limits, cluster, store } = parts;
         let directory = Directory::new(presence.clone(), cluster.as_ref().map(|c| c.census.clone()));
         let book = LocalBook::new(limits.grace);
-        Hub { browsers, presence, directory, fanout, memberships, online, tokens, recent, limits, cluster, book }
+        Hub { browsers, presence, directory, fanout, memberships, online, tokens, recent, limits, cluster, store, book }
     }
 
     /// The census, while Redis answers this node.
@@ -188,27 +215,49 @@ impl Hub {
     /// `gather`, in a cluster, every node says how many sockets it reached,
     /// and the answer sums them; else, applied here, it is what this node's
     /// fanout reached, and published, None.
-    async fn apply(&self, order: Order, gather: bool) -> Option<u64> {
+    ///
+    /// A message to keep (in history, or in inboxes) is kept as it is
+    /// published: in a cluster by Redis, in the same step; alone by this
+    /// node's fanout, as it emits. One that cannot be kept (Redis lost) is
+    /// still delivered live, and counted.
+    async fn apply(&self, order: Order, gather: bool) -> Result<Published, RequestError> {
         if let Some(cluster) = self.cluster.as_ref().filter(|c| c.census.reachable()) {
             let asked = match gather {
                 true => cluster.gathers.start(&cluster.census).await,
                 false => None,
             };
-            let envelope = Envelope { order, gather: asked.as_ref().map(|(gather, _)| gather.clone()) };
-            match cluster.bus.publish(&envelope).await {
-                Ok(()) => {
-                    return match asked {
+            let to_gather = asked.as_ref().map(|(gather, _)| gather.clone());
+            let published = match &order {
+                Order::Deliver(delivery) if delivery.history || delivery.keep_until_ms.is_some() => {
+                    let streams = publish::streams_of(&delivery.to);
+                    cluster.store.store_and_publish(delivery.clone(), &streams, to_gather).await
+                }
+                _ => {
+                    let envelope = Envelope { order: order.clone(), gather: to_gather };
+                    cluster.bus.publish(&envelope).await.map(|()| (vec![], 0)).map_err(StoreFailure::Redis)
+                }
+            };
+            match published {
+                Ok((positions, kept)) => {
+                    let reached = match asked {
                         Some((_, answers)) => Some(answers.sum().await),
                         None => None,
-                    }
+                    };
+                    return Ok(Published { reached, positions, kept });
                 }
-                Err(e) => {
+                Err(StoreFailure::TooMany(n)) => {
+                    return Err(RequestError::Invalid(StoreFailure::TooMany(n).to_string()));
+                }
+                Err(StoreFailure::Redis(e)) => {
+                    if matches!(&order, Order::Deliver(d) if d.history || d.keep_until_ms.is_some()) {
+                        METRICS.unstored();
+                    }
                     tracing::debug!(cause = %e, "publishing to the cluster failed: applied to this node's sockets");
-                    return Some(self.fanout.apply(envelope.order).await);
                 }
             }
         }
-        Some(self.fanout.apply(order).await)
+        let applied = self.fanout.apply(order).await;
+        Ok(Published { reached: Some(applied.sockets), positions: applied.positions, kept: applied.kept })
     }
 
     /// A login token for `request.uid`; returns it and its expiry.
@@ -234,8 +283,7 @@ impl Hub {
                 _ = shutdown.cancelled() => return,
             }
             if let Some(message) = self.online.update(self.directory.counts().await) {
-                let message = Content::Text(message.to_string());
-                if let Err(e) = self.browsers.emit(To::Everyone, &[], events::ONLINE_COUNT, &message).await {
+                if let Err(e) = self.browsers.emit(To::Everyone, &[], events::ONLINE_COUNT, &(&*message,)).await {
                     tracing::warn!(cause = %e, "online count broadcast failed");
                 }
             }
@@ -281,6 +329,13 @@ impl Hub {
     /// Orders waiting for this node's fanout task, for the metrics.
     pub fn pending_orders(&self) -> usize {
         self.fanout.waiting()
+    }
+
+    /// Messages and bytes in a single daemon's history, and in its inboxes
+    /// (None in a cluster: Redis holds them).
+    pub fn stored(&self) -> Option<((u64, u64), (u64, u64))> {
+        let store = self.store.as_ref()?;
+        Some((store.totals.history(), store.totals.inbox()))
     }
 
     /// Memberships this daemon holds (None in a cluster: Redis holds them).

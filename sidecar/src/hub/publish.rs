@@ -1,68 +1,98 @@
 //! Pushes: to users, to groups, or to everyone, leaving out the tabs of
-//! some users; each message once per id within the dedup window.
+//! some users; each message once per id within the dedup window; kept in
+//! its streams' history and, with a keep, in its users' inboxes.
 
 use std::time::Instant;
 
-use msgpush_protocol::limits::check_groups;
-use msgpush_protocol::{Disconnect, Publish, Target};
+use msgpush_protocol::limits::{check_groups, check_uids, MAX_TARGET_UIDS};
+use msgpush_protocol::{Disconnect, MsgId, Position, Publish, Target};
 
 use crate::cluster::bus::{Audience, Delivery, Order};
+use crate::cluster::memberships::Memberships;
 use crate::hub::{distinct, Hub, RequestError};
 use crate::state::recent::Claim;
+use crate::store::entry::{now_ms, Stream};
 use crate::telemetry::metrics::{Ingress, PushResult, METRICS};
 
+/// What a push did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Delivered {
+    /// The sockets (tabs) it reached now.
+    pub sockets: u64,
+    /// Its position in each stream it was kept in.
+    pub positions: Vec<(String, Position)>,
+    /// The users it was kept for.
+    pub kept: u64,
+}
+
+/// The streams a message to `to` is kept in.
+pub fn streams_of(to: &Audience) -> Vec<Stream> {
+    match to {
+        Audience::Users(uids) => uids.iter().map(|uid| Stream::User(uid.as_str().into())).collect(),
+        Audience::Groups(groups) => groups.iter().map(|group| Stream::Group(group.as_str().into())).collect(),
+        Audience::Everyone => vec![Stream::All],
+    }
+}
+
 impl Hub {
-    /// Emits `publish` and returns how many sockets it reached (0: every
-    /// target is offline, nothing was emitted). Sockets whose send buffer is
-    /// full (a client that stopped reading) miss the message and are not
-    /// counted. A copy of a message already published (same `msg_id`,
-    /// within the window) is not emitted again: it gets the first copy's
-    /// answer. Counted in the metrics under `ingress`.
-    pub async fn publish(&self, publish: Publish, ingress: Ingress) -> Result<u64, RequestError> {
+    /// Emits `publish` and says how many sockets it reached (0: every
+    /// target is offline, nothing was emitted), where it was kept and for
+    /// how many users. Sockets whose send buffer is full (a client that
+    /// stopped reading) miss the message and are not counted. A copy of a
+    /// message already published (same `msg_id`, within the window) is not
+    /// emitted again: it gets the first copy's count. Counted in the metrics
+    /// under `ingress`.
+    pub async fn publish(&self, publish: Publish, ingress: Ingress) -> Result<Delivered, RequestError> {
         let started = Instant::now();
         let outcome = self.publish_once(publish).await;
         let result = match &outcome {
             Ok((_, true)) => PushResult::Duplicate,
-            Ok((0, false)) => PushResult::Offline,
+            Ok((delivered, false)) if delivered.sockets == 0 => PushResult::Offline,
             Ok((_, false)) => PushResult::Delivered,
             Err(RequestError::Invalid(_)) => PushResult::Invalid,
             Err(RequestError::Internal(_)) => PushResult::Failed,
         };
-        let sockets = outcome.as_ref().map_or(0, |&(sockets, _)| sockets);
+        let sockets = outcome.as_ref().map_or(0, |(delivered, _)| delivered.sockets);
         METRICS.pushed(ingress, result, started.elapsed(), sockets);
-        outcome.map(|(sockets, _)| sockets)
+        outcome.map(|(delivered, _)| delivered)
     }
 
     /// [`Hub::publish`]; also says whether the message was a copy.
-    async fn publish_once(&self, publish: Publish) -> Result<(u64, bool), RequestError> {
+    async fn publish_once(&self, publish: Publish) -> Result<(Delivered, bool), RequestError> {
         publish.validate().map_err(RequestError::Invalid)?;
         if let Target::Groups(groups) = &publish.to {
             check_groups(groups, self.limits.groups_per_request, "in one push (--max-groups-per-request)")
                 .map_err(RequestError::Invalid)?;
         }
+        if let Some(secs) = publish.keep_secs.filter(|&secs| secs > self.limits.max_keep.as_secs()) {
+            return Err(RequestError::Invalid(format!(
+                "a message is kept at most {} seconds (--inbox-max-keep-secs), not {secs}",
+                self.limits.max_keep.as_secs()
+            )));
+        }
         let Some(id) = publish.msg_id else {
-            return Ok((self.deliver(publish).await?, false));
+            return Ok((self.deliver(publish, random_id()).await?, false));
         };
         match self.recent.claim(id) {
             Claim::New(ticket) => {
-                let sockets = self.deliver(publish).await?;
-                ticket.finish(sockets);
-                Ok((sockets, false))
+                let delivered = self.deliver(publish, id).await?;
+                ticket.finish(delivered.sockets);
+                Ok((delivered, false))
             }
             Claim::Copy(sockets) => {
                 tracing::debug!(sockets, "a copy of a message already delivered: not delivered again");
-                Ok((sockets, true))
+                Ok((Delivered { sockets, ..Delivered::default() }, true))
             }
             Claim::InFlight(mut outcome) => match outcome.wait_for(Option::is_some).await.map(|o| *o) {
-                Ok(Some(sockets)) => Ok((sockets, true)),
+                Ok(Some(sockets)) => Ok((Delivered { sockets, ..Delivered::default() }, true)),
                 _ => Err(RequestError::Internal("the first copy of this message failed; send it again".into())),
             },
         }
     }
 
-    /// Emits `publish` to its sockets; returns how many it reached.
-    async fn deliver(&self, publish: Publish) -> Result<u64, RequestError> {
-        let Publish { to, except, event, content, .. } = publish;
+    /// Emits `publish` (as message `id`) to its sockets, keeping it as asked.
+    async fn deliver(&self, publish: Publish, id: MsgId) -> Result<Delivered, RequestError> {
+        let Publish { to, except, event, content, history, keep_secs, .. } = publish;
         let except = distinct(except);
         let to = match to {
             Target::Everyone => Audience::Everyone,
@@ -74,15 +104,50 @@ impl Hub {
         };
         // Nobody named: answered before anything else, whatever the cluster's state.
         if matches!(&to, Audience::Users(names) | Audience::Groups(names) if names.is_empty()) {
-            return Ok(0);
+            return Ok(Delivered::default());
         }
+        let keep_until_ms = keep_secs.map(|secs| now_ms().saturating_add(secs.saturating_mul(1000)));
+        if keep_until_ms.is_some() && self.cluster.is_none() {
+            self.check_keep_targets(&to, &except)?;
+        }
+        let kept_anywhere = history || keep_until_ms.is_some();
+        // Nobody online and nothing to keep: nothing to do.
         let counted = self.count(&to, &except).await;
-        if counted == Some(0) {
-            return Ok(0);
+        if counted == Some(0) && !kept_anywhere {
+            return Ok(Delivered::default());
         }
-        let order = Order::Deliver(Delivery { to, except, event, content });
-        let reached = self.apply(order, counted.is_none()).await;
-        Ok(reached.or(counted).unwrap_or(0))
+        let delivery =
+            Delivery { to, except, event, content, id, time_ms: now_ms(), history, keep_until_ms, placed: vec![] };
+        let published = self.apply(Order::Deliver(delivery), counted.is_none()).await?;
+        let sockets = published.reached.or(counted).unwrap_or(0);
+        Ok(Delivered { sockets, positions: published.positions, kept: published.kept })
+    }
+
+    /// Refuses a kept message to groups or everyone that would be kept for
+    /// more users than one request may name (a single daemon's check; a
+    /// cluster's store makes it).
+    fn check_keep_targets(&self, to: &Audience, except: &[String]) -> Result<(), RequestError> {
+        let mut users = match to {
+            Audience::Users(_) => return Ok(()),
+            Audience::Groups(groups) => {
+                let mut users = self.presence.users_in(Some(groups));
+                if let Memberships::Local(local) = &*self.memberships {
+                    users.extend(local.members_of(groups));
+                }
+                users
+            }
+            Audience::Everyone => self.presence.users_in(None),
+        };
+        users.sort_unstable();
+        users.dedup();
+        users.retain(|user| !except.contains(user));
+        if users.len() > MAX_TARGET_UIDS {
+            return Err(RequestError::Invalid(format!(
+                "a kept message reaches at most {MAX_TARGET_UIDS} users; this one would reach {}",
+                users.len()
+            )));
+        }
+        Ok(())
     }
 
     /// The sockets `to` reaches across the cluster, but the tabs of the
@@ -118,7 +183,7 @@ impl Hub {
     /// many. A socket whose send buffer is full cannot be told and stays
     /// connected: it is not counted.
     pub async fn disconnect(&self, disconnect: Disconnect) -> Result<u64, RequestError> {
-        msgpush_protocol::limits::check_uids(&disconnect.uids).map_err(RequestError::Invalid)?;
+        check_uids(&disconnect.uids).map_err(RequestError::Invalid)?;
         let uids = distinct(disconnect.uids);
         if uids.is_empty() {
             return Ok(0);
@@ -131,7 +196,14 @@ impl Hub {
             return Ok(0);
         }
         let local = self.presence.sockets_of_all(&uids) as u64;
-        let reached = self.apply(Order::Disconnect { uids }, false).await;
+        let reached = self.apply(Order::Disconnect { uids }, false).await?.reached;
         Ok(reached.or(counted).unwrap_or(local))
     }
+}
+
+/// A new random message id, for a message sent without one (the HTTP API).
+fn random_id() -> MsgId {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the system's random source");
+    MsgId(u128::from_le_bytes(bytes))
 }

@@ -60,9 +60,9 @@ struct DemoPush {
 async fn demo_push(State(hub): State<Arc<Hub>>, Json(form): Json<DemoPush>) -> Response {
     let to = if form.to.is_empty() { Target::Everyone } else { Target::Users(vec![form.to]) };
     let content = Content::Text(form.content);
-    let publish = Publish { to, except: vec![], event: events::NEW_MSG.to_owned(), content, msg_id: None };
+    let publish = Publish::new(to, events::NEW_MSG, content);
     match hub.publish(publish, Ingress::Demo).await {
-        Ok(sockets) => Json(serde_json::json!({ "sockets": sockets })).into_response(),
+        Ok(delivered) => Json(serde_json::json!({ "sockets": delivered.sockets })).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
 }

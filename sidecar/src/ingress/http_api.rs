@@ -126,7 +126,7 @@ async fn push(State(api): State<Arc<HttpApi>>, request: Request<Body>) -> Respon
     };
     let targeted = matches!(publish.to, Target::Users(_));
     match api.hub.publish(publish, Ingress::Http).await {
-        Ok(0) if targeted => reply(StatusCode::OK, Outcome::Offline),
+        Ok(delivered) if targeted && delivered.sockets == 0 => reply(StatusCode::OK, Outcome::Offline),
         Ok(_) => reply(StatusCode::OK, Outcome::Ok),
         Err(e) => {
             tracing::debug!(cause = %e, "http push refused");
@@ -152,13 +152,7 @@ fn publish_of(params: &Params) -> Option<Publish> {
         Some(Param::Text(content)) => escape_html(content),
         Some(Param::Structured) => return None,
     };
-    Some(Publish {
-        to,
-        except: vec![],
-        event: events::NEW_MSG.to_owned(),
-        content: Content::Text(content),
-        msg_id: None,
-    })
+    Some(Publish::new(to, events::NEW_MSG, Content::Text(content)))
 }
 
 fn text<'a>(params: &'a Params, name: &str) -> Option<&'a str> {

@@ -20,6 +20,20 @@ pub const DEFAULT_TEMPLATE: &str = "当前<b>{uids}</b>人在线，共打开<b>{
 /// that it survives restarts (systemd's `StateDirectory=msgpush`).
 pub const DEFAULT_TOKEN_SECRET_FILE: &str = "/var/lib/msgpush/token-secret";
 
+/// Where a single daemon's store lives unless told: beside the token secret.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/msgpush";
+
+/// When the store's commits reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreSync {
+    /// A durable commit at most a second after a change: a crash loses at
+    /// most the last second.
+    Second,
+    /// Every commit is durable (a disk sync per batch of messages).
+    Always,
+}
+
 /// How browsers log in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -302,6 +316,57 @@ pub struct Config {
     #[arg(long, env = "MSGPUSHD_MAX_PENDING_ORDERS", default_value_t = 65_536,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_pending_orders: usize,
+
+    /// Where a single daemon keeps what survives a restart: history and
+    /// inboxes (`msgpush.redb`). A cluster keeps them in Redis.
+    #[arg(long, env = "MSGPUSHD_STATE_DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+
+    /// When the store's writes reach the disk: `second` (a durable commit at
+    /// most a second after a change; a crash loses at most that second) or
+    /// `always` (a disk sync for every batch of messages).
+    #[arg(long, env = "MSGPUSHD_STORE_SYNC", value_enum, default_value_t = StoreSync::Second)]
+    pub store_sync: StoreSync,
+
+    /// Messages kept per stream (a user's, a group's, everyone's) for tabs
+    /// that reconnect; 0 keeps none (applied on reload).
+    #[arg(long, env = "MSGPUSHD_HISTORY_SIZE", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    pub history_size: u64,
+
+    /// Seconds a message stays in history (applied on reload).
+    #[arg(long, env = "MSGPUSHD_HISTORY_TTL_SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=30 * 24 * 3600))]
+    pub history_ttl_secs: u64,
+
+    /// Bytes of history kept in all, the oldest dropped first (applied on reload).
+    #[arg(long, env = "MSGPUSHD_HISTORY_MAX_BYTES", default_value_t = 256 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..))]
+    pub history_max_bytes: u64,
+
+    /// Messages kept per user until a tab acknowledges them
+    /// (`PushEvent->keep()`), the oldest dropped first (applied on reload).
+    #[arg(long, env = "MSGPUSHD_INBOX_SIZE", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    pub inbox_size: u64,
+
+    /// Bytes of kept messages in all, those expiring soonest dropped first
+    /// (applied on reload).
+    #[arg(long, env = "MSGPUSHD_INBOX_MAX_BYTES", default_value_t = 256 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..))]
+    pub inbox_max_bytes: u64,
+
+    /// Longest `PushEvent->keep()` accepted, in seconds.
+    #[arg(long, env = "MSGPUSHD_INBOX_MAX_KEEP_SECS", default_value_t = 30 * 24 * 3600,
+          value_parser = clap::value_parser!(u64).range(1..=30 * 24 * 3600))]
+    pub inbox_max_keep_secs: u64,
+
+    /// Seconds a tab has to acknowledge a kept message; a later
+    /// acknowledgement does not count, and the message comes again at the
+    /// next login.
+    #[arg(long, env = "MSGPUSHD_INBOX_ACK_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub inbox_ack_timeout_secs: u64,
 
     /// How log lines are written (to stderr): `text`, or `json` (one object
     /// per line with the event's fields, for log shippers).

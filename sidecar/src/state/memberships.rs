@@ -5,7 +5,8 @@
 //! them can tell whether a change came after. Bounded: a user is a member
 //! of at most so many groups, the daemon remembers at most so many
 //! memberships, and those of a user not seen (no join, no login) for the
-//! retention period are forgotten.
+//! retention period are forgotten. The daemon's store keeps a copy, read
+//! back at start; a user's time last seen is written again at most hourly.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,6 +33,8 @@ pub struct LocalMemberships {
 #[derive(Debug, Default)]
 struct Inner {
     users: HashMap<Arc<str>, Member>,
+    /// The same memberships by group.
+    groups: HashMap<Arc<str>, BTreeSet<Arc<str>>>,
     total: usize,
     /// Raised by every change, so versions only grow, even for a user
     /// forgotten and joined again.
@@ -43,6 +46,29 @@ struct Member {
     groups: BTreeSet<Arc<str>>,
     version: u64,
     seen: Instant,
+    /// When `seen` was last written to the store.
+    saved: Instant,
+}
+
+/// How stale the store's copy of a user's time last seen may grow.
+const SAVE_SEEN_EVERY: Duration = Duration::from_secs(3600);
+
+/// A user's memberships, to write to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    /// The user.
+    pub uid: String,
+    /// Their groups (none: forget the user).
+    pub groups: Vec<Arc<str>>,
+    /// How long ago they were last seen.
+    pub age: Duration,
+}
+
+impl Saved {
+    /// A user to forget.
+    pub fn forgotten(uid: &str) -> Saved {
+        Saved { uid: uid.to_owned(), groups: vec![], age: Duration::ZERO }
+    }
 }
 
 /// A user's memberships as read, with their version.
@@ -93,11 +119,16 @@ impl LocalMemberships {
                 groups: BTreeSet::new(),
                 version,
                 seen: now,
+                saved: now,
             });
             member.groups.extend(groups.iter().map(|g| Arc::from(g.as_str())));
             member.version = version;
             member.seen = now;
             versions.push((uid.clone(), version));
+            let uid: Arc<str> = uid.as_str().into();
+            for group in groups {
+                inner.groups.entry(group.as_str().into()).or_default().insert(uid.clone());
+            }
         }
         inner.total += added;
         Ok(versions)
@@ -121,6 +152,9 @@ impl LocalMemberships {
                     inner.users.remove(uid.as_str());
                 }
             }
+            for group in groups {
+                inner.drop_member(group, uid);
+            }
             versions.push((uid.clone(), version));
         }
         inner.total -= removed;
@@ -142,19 +176,88 @@ impl LocalMemberships {
         }
     }
 
-    /// Forgets the memberships of users not seen within the retention.
-    pub fn sweep(&self, now: Instant) {
+    /// Forgets the memberships of users not seen within the retention;
+    /// returns who was forgotten.
+    pub fn sweep(&self, now: Instant) -> Vec<String> {
         let retention = self.limits.retention;
         let mut inner = self.lock();
         let mut removed = 0;
-        inner.users.retain(|_, member| {
+        let mut forgotten = Vec::new();
+        inner.users.retain(|uid, member| {
             let keep = now.saturating_duration_since(member.seen) < retention;
             if !keep {
                 removed += member.groups.len();
+                forgotten.push((uid.clone(), std::mem::take(&mut member.groups)));
             }
             keep
         });
+        for (uid, groups) in &forgotten {
+            for group in groups {
+                inner.drop_member(group, uid);
+            }
+        }
         inner.total -= removed;
+        forgotten.into_iter().map(|(uid, _)| uid.to_string()).collect()
+    }
+
+    /// What the store keeps of `uid` now (after a join or a leave).
+    pub fn saved(&self, uid: &str) -> Saved {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        match inner.users.get_mut(uid) {
+            Some(member) => {
+                member.saved = member.seen;
+                let age = now.saturating_duration_since(member.seen);
+                Saved { uid: uid.to_owned(), groups: member.groups.iter().cloned().collect(), age }
+            }
+            None => Saved::forgotten(uid),
+        }
+    }
+
+    /// What the store should keep of `uid` when it was seen (read) since
+    /// its copy was last written, longer than [`SAVE_SEEN_EVERY`] ago.
+    pub fn seen_to_save(&self, uid: &str) -> Option<Saved> {
+        {
+            let inner = self.lock();
+            let member = inner.users.get(uid)?;
+            if member.seen.saturating_duration_since(member.saved) < SAVE_SEEN_EVERY {
+                return None;
+            }
+        }
+        Some(self.saved(uid))
+    }
+
+    /// Takes back what the store kept: `saved`, each seen `age` ago; those
+    /// past the retention are left out (returned, to forget).
+    pub fn restore(&self, saved: Vec<Saved>) -> Vec<String> {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        for Saved { uid, groups, age } in saved {
+            if age >= self.limits.retention || groups.is_empty() {
+                expired.push(uid);
+                continue;
+            }
+            let seen = now.checked_sub(age).unwrap_or(now);
+            let uid: Arc<str> = uid.into();
+            for group in &groups {
+                inner.groups.entry(group.clone()).or_default().insert(uid.clone());
+            }
+            inner.total += groups.len();
+            let member = Member { groups: groups.into_iter().collect(), version: 0, seen, saved: seen };
+            inner.users.insert(uid, member);
+        }
+        expired
+    }
+
+    /// The members of any of `groups`, each once.
+    pub fn members_of(&self, groups: &[String]) -> Vec<String> {
+        let inner = self.lock();
+        let mut members = BTreeSet::new();
+        for group in groups {
+            members.extend(inner.groups.get(group.as_str()).into_iter().flatten().map(|uid| uid.to_string()));
+        }
+        members.into_iter().collect()
     }
 
     /// Memberships held, for the metrics.
@@ -164,6 +267,17 @@ impl LocalMemberships {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Inner {
+    fn drop_member(&mut self, group: &str, uid: &str) {
+        if let Some(members) = self.groups.get_mut(group) {
+            members.remove(uid);
+            if members.is_empty() {
+                self.groups.remove(group);
+            }
+        }
     }
 }
 
@@ -209,8 +323,25 @@ mod tests {
         let m = LocalMemberships::new(LIMITS);
         m.join(&names(&["old", "new"]), &names(&["g"])).unwrap();
         let later = Instant::now() + Duration::from_secs(61);
-        m.sweep(later);
+        let mut forgotten = m.sweep(later);
+        forgotten.sort();
+        assert_eq!(forgotten, ["new", "old"]);
         assert!(m.read("old").groups.is_empty());
         assert_eq!(m.total(), 0);
+    }
+
+    #[test]
+    fn what_the_store_kept_comes_back_but_what_expired() {
+        let m = LocalMemberships::new(LIMITS);
+        m.join(&names(&["kept"]), &names(&["team", "ops"])).unwrap();
+        let saved = m.saved("kept");
+        assert_eq!(saved.groups, [Arc::from("ops"), Arc::from("team")]);
+        assert_eq!(m.seen_to_save("kept"), None, "written just now");
+        let old = Saved { uid: "old".into(), groups: vec![Arc::from("team")], age: Duration::from_secs(61) };
+        let restored = LocalMemberships::new(LIMITS);
+        assert_eq!(restored.restore(vec![saved, old]), ["old"]);
+        assert_eq!(restored.read("kept").groups, [Arc::from("ops"), Arc::from("team")]);
+        assert_eq!(restored.members_of(&names(&["team"])), ["kept"]);
+        assert_eq!(restored.total(), 2);
     }
 }

@@ -207,6 +207,27 @@ impl Presence {
         self.lock().users.get(uid).map_or(0, |user| user.version)
     }
 
+    /// The user socket `sid` is logged in as.
+    pub fn uid_of(&self, sid: Sid) -> Option<Arc<str>> {
+        self.lock().sockets.get(&sid).map(|tab| tab.uid.clone())
+    }
+
+    /// The users with a tab in any of `groups` (each once), or, for none,
+    /// every user logged in.
+    pub fn users_in(&self, groups: Option<&[String]>) -> Vec<String> {
+        let maps = self.lock();
+        let Some(groups) = groups else {
+            return maps.users.keys().map(|uid| uid.to_string()).collect();
+        };
+        let mut users = BTreeSet::new();
+        for group in groups {
+            if let Some(members) = maps.groups.get(group.as_str()) {
+                users.extend(members.members.keys().map(|uid| uid.to_string()));
+            }
+        }
+        users.into_iter().collect()
+    }
+
     /// Whether socket `sid` is logged in and in `group`.
     pub fn in_group(&self, sid: Sid, group: &str) -> bool {
         self.lock().sockets.get(&sid).is_some_and(|tab| tab.groups.contains(group))

@@ -111,6 +111,19 @@ pub struct Metrics {
     pub memberships: IntGauge,
     /// Departures waiting for their grace on a single daemon (set at scrape).
     pub departures_waiting: IntGauge,
+    /// Messages and bytes in a single daemon's history (set at scrape).
+    pub history_messages: IntGauge,
+    /// See `history_messages`.
+    pub history_bytes: IntGauge,
+    /// Messages and bytes kept in a single daemon's inboxes (set at scrape).
+    pub inbox_messages: IntGauge,
+    /// See `inbox_messages`.
+    pub inbox_bytes: IntGauge,
+    history_dropped: IntCounterVec,
+    inbox_dropped: IntCounterVec,
+    unstored: IntCounter,
+    recoveries: IntCounterVec,
+    acknowledged: IntCounter,
     unix_connections: IntGauge,
     http_connections: IntGaugeVec,
     cluster: OnceLock<Cluster>,
@@ -211,6 +224,50 @@ impl Metrics {
                 "msgpush_departures_waiting",
                 "Departures waiting for their grace (--offline-grace-secs) before they are announced",
             ),
+            history_messages: gauge(
+                &registry,
+                "msgpush_history_messages",
+                "Messages kept in history (a single daemon's)",
+            ),
+            history_bytes: gauge(
+                &registry,
+                "msgpush_history_bytes",
+                "Bytes of messages kept in history (a single daemon's)",
+            ),
+            inbox_messages: gauge(&registry, "msgpush_inbox_messages", "Messages kept in inboxes (a single daemon's)"),
+            inbox_bytes: gauge(
+                &registry,
+                "msgpush_inbox_bytes",
+                "Bytes of messages kept in inboxes (a single daemon's)",
+            ),
+            history_dropped: counter_vec(
+                &registry,
+                "msgpush_history_dropped_total",
+                "Messages dropped from history by the retention, by bound (size, age, bytes)",
+                &["reason"],
+            ),
+            inbox_dropped: counter_vec(
+                &registry,
+                "msgpush_inbox_dropped_total",
+                "Kept messages dropped unacknowledged, by cause (expired, size, bytes)",
+                &["reason"],
+            ),
+            unstored: counter(
+                &registry,
+                "msgpush_unstored_total",
+                "Messages delivered live but not kept in history or inboxes: the store failed or was unreachable",
+            ),
+            recoveries: counter_vec(
+                &registry,
+                "msgpush_recoveries_total",
+                "Tabs that presented positions when logging in, by outcome (complete, incomplete)",
+                &["outcome"],
+            ),
+            acknowledged: counter(
+                &registry,
+                "msgpush_inbox_acknowledged_total",
+                "Kept messages a tab acknowledged (and that no login delivers again)",
+            ),
             unix_connections: gauge(&registry, "msgpush_unix_connections", "Open connections on the Unix socket"),
             http_connections: gauge_vec(
                 &registry,
@@ -223,6 +280,15 @@ impl Metrics {
         };
         for cap in ["total", "per_address"] {
             metrics.sessions_refused.with_label_values(&[cap]);
+        }
+        for reason in ["size", "age", "bytes"] {
+            metrics.history_dropped.with_label_values(&[reason]);
+        }
+        for reason in ["expired", "size", "bytes"] {
+            metrics.inbox_dropped.with_label_values(&[reason]);
+        }
+        for outcome in ["complete", "incomplete"] {
+            metrics.recoveries.with_label_values(&[outcome]);
         }
         let process = prometheus::process_collector::ProcessCollector::for_self();
         metrics.registry.register(Box::new(process)).expect("registered once");
@@ -295,6 +361,31 @@ impl Metrics {
         if result == PushResult::Delivered {
             self.messages_emitted.inc_by(sockets);
         }
+    }
+
+    /// A message left history before its time, by the bound `reason`.
+    pub fn history_dropped(&self, reason: &str) {
+        self.history_dropped.with_label_values(&[reason]).inc();
+    }
+
+    /// A kept message was dropped unacknowledged, for `reason`.
+    pub fn inbox_dropped(&self, reason: &str) {
+        self.inbox_dropped.with_label_values(&[reason]).inc();
+    }
+
+    /// A message went out live only: the store could not keep it.
+    pub fn unstored(&self) {
+        self.unstored.inc();
+    }
+
+    /// A tab presented positions; its recovery was `complete` or not.
+    pub fn recovered(&self, complete: bool) {
+        self.recoveries.with_label_values(&[if complete { "complete" } else { "incomplete" }]).inc();
+    }
+
+    /// A tab acknowledged a kept message.
+    pub fn acknowledged(&self) {
+        self.acknowledged.inc();
     }
 
     /// An order from another node dropped: this node's queue was full.

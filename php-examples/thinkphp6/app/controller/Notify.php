@@ -7,6 +7,7 @@ declare(strict_types=1);
 namespace app\controller;
 
 use MsgPush\Auth;
+use MsgPush\Inbox;
 use MsgPush\PushEvent;
 use MsgPush\PushException;
 use think\facade\Log;
@@ -47,6 +48,23 @@ class Notify
             Log::warning('push failed: ' . $e->getMessage());
             return json(['online' => null, 'error' => $e->getMessage()], 503);
         }
+    }
+
+    /**
+     * A notification that must not be lost ("站内消息"): kept for the user
+     * until one of their tabs acknowledged it, for a week. In the page:
+     *     socket.on('notice', (notice, meta, ack) => { show(notice); ack(); });
+     */
+    public function notice(int $uid, string $title): Json
+    {
+        $event = (new PushEvent())
+            ->setUser($uid)
+            ->setEvent('notice')
+            ->setContent(['title' => $title])
+            ->keep(7 * 86400);
+        $tabs = $event->push();   // 0 if offline: given at the next login
+        // The id the page sees in meta.id, to store beside the notice.
+        return json(['tabs' => $tabs, 'id' => $event->id(), 'waiting' => Inbox::count($uid)]);
     }
 
     /** An order event with structured data, to a custom event name. */

@@ -1,0 +1,236 @@
+//! Emitting one message to this node's tabs, with its meta: the message's
+//! id and its position in each of its streams, as the page names them
+//! (`socket.on('new_msg', (content, meta) => …)`; a handler with one
+//! argument sees the content as before). A push to users is emitted user by
+//! user, each seeing its own stream's position; one to groups or everyone
+//! once. On a single daemon the message is kept in history (and in its
+//! users' inboxes) here, as it is emitted; in a cluster Redis kept it and
+//! the order carries its positions. A kept message is emitted asking for an
+//! acknowledgement, which takes it out of the user's inbox.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use msgpush_protocol::{Content, MsgId, Position};
+use serde::Serialize;
+use socketioxide::AckError;
+
+use crate::browser::emit::{Rooms, To};
+use crate::browser::fanout::{acknowledge, Applied, Applier, Parts};
+use crate::browser::rooms;
+use crate::cluster::bus::{Audience, Delivery};
+use crate::cluster::memberships::Memberships;
+use crate::store::embedded::{Batch, StoreError};
+use crate::store::entry::{Entry, PageNames, Stream};
+use crate::telemetry::metrics::METRICS;
+
+/// The meta a page receives beside the content.
+#[derive(Debug, Serialize)]
+pub struct Meta {
+    /// The message's id (32 hex digits).
+    pub id: MsgId,
+    /// Its position in each of its streams the page can see, by the page's
+    /// name for the stream (`user`, `all`, `g:…`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub positions: BTreeMap<String, Position>,
+    /// Kept until acknowledged: call the acknowledgement.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub kept: bool,
+    /// Given again at login, not live.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub recovered: bool,
+}
+
+impl Meta {
+    /// The meta of a message placed at `placements` (store keys).
+    pub fn new(id: MsgId, placements: &[(String, Position)], names: &PageNames) -> Meta {
+        let positions = placements
+            .iter()
+            .filter_map(|(key, position)| names.of_key(key).map(|name| (name, position.clone())))
+            .collect();
+        Meta { id, positions, kept: false, recovered: false }
+    }
+}
+
+/// A message's content as its event's first argument: the string, or the
+/// JSON value, as itself.
+#[derive(Debug)]
+pub struct ContentArg<'a>(pub &'a Content);
+
+impl Serialize for ContentArg<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Content::Text(text) => text.serialize(serializer),
+            Content::Json(value) => value.serialize(serializer),
+        }
+    }
+}
+
+/// Whether a tab answered an acknowledgement request, whatever it said
+/// (nothing, as a page calling `ack()` does, fails to decode).
+pub fn answered<V>(answer: &Result<V, AckError>) -> bool {
+    matches!(answer, Ok(_) | Err(AckError::Decode(_)))
+}
+
+impl Applier {
+    /// Emits `delivery` to this node's tabs; returns what it reached, its
+    /// positions and the users it was kept for.
+    pub(super) async fn deliver(&self, delivery: Delivery) -> Applied {
+        let Parts { presence, store, .. } = &self.0;
+        let Delivery { to, except, event, content, id, time_ms, history, keep_until_ms, placed } = delivery;
+        let entry = Entry { id, event, content, except, time_ms, placements: placed, order: 0 };
+        let mut applied = Applied::default();
+        // A single daemon keeps the message as it emits it.
+        let mut copies: Vec<(Option<Arc<str>>, Entry)> = match &to {
+            Audience::Users(uids) => uids
+                .iter()
+                .map(|uid| {
+                    let placements =
+                        entry.placements.iter().filter(|(key, _)| *key == Stream::User(uid.as_str().into()).key());
+                    (
+                        Some(Arc::from(uid.as_str())),
+                        Entry { placements: placements.cloned().collect(), ..entry.clone() },
+                    )
+                })
+                .collect(),
+            _ => vec![(None, entry)],
+        };
+        if let Some(store) = store {
+            if history || keep_until_ms.is_some() {
+                let kept = store.batch().and_then(|mut batch| {
+                    let kept = self.keep(&mut batch, &to, &mut copies, history, keep_until_ms)?;
+                    batch.commit()?;
+                    Ok(kept)
+                });
+                match kept {
+                    Ok(kept) => applied.kept = kept,
+                    Err(e) => {
+                        METRICS.unstored();
+                        tracing::warn!(cause = %e, "a message could not be kept: delivered live only");
+                        for (_, copy) in &mut copies {
+                            copy.placements.clear();
+                        }
+                    }
+                }
+            }
+        }
+        applied.positions = copies.iter().flat_map(|(_, copy)| copy.placements.iter().cloned()).collect();
+        let kept = keep_until_ms.is_some();
+        for (uid, copy) in copies {
+            let (target, addressed) = match (&to, &uid) {
+                (Audience::Users(_), Some(uid)) => {
+                    let target = Rooms::new(vec![rooms::of_user(uid)]).map(To::Rooms);
+                    (target, presence.sockets_of_all(&[uid.to_string()]))
+                }
+                (Audience::Groups(groups), _) => {
+                    let addressed = presence.sockets_in_groups(groups, &copy.except);
+                    (Rooms::new(rooms::of_groups(groups)).map(To::Rooms), addressed)
+                }
+                _ => {
+                    let excepted = presence.sockets_of_all(&copy.except);
+                    (Some(To::Everyone), self.0.browsers.sockets().saturating_sub(excepted))
+                }
+            };
+            // Nobody named is nobody, never every socket.
+            let Some(target) = target else { continue };
+            if addressed == 0 {
+                continue;
+            }
+            applied.sockets += self.emit(target, &copy, uid, kept, addressed).await;
+        }
+        applied
+    }
+
+    /// Keeps `copies` in history (`history`) and in their users' inboxes
+    /// (until `keep_until_ms`); returns the users kept for.
+    fn keep(
+        &self,
+        batch: &mut Batch<'_>,
+        to: &Audience,
+        copies: &mut [(Option<Arc<str>>, Entry)],
+        history: bool,
+        keep_until_ms: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        if history {
+            for (uid, copy) in copies.iter_mut() {
+                let streams = match (to, uid) {
+                    (Audience::Users(_), Some(uid)) => vec![Stream::User(uid.clone())],
+                    (Audience::Groups(groups), _) => groups.iter().map(|g| Stream::Group(g.as_str().into())).collect(),
+                    _ => vec![Stream::All],
+                };
+                copy.placements = batch.append(&streams, copy.clone())?;
+            }
+        }
+        let Some(until) = keep_until_ms else { return Ok(0) };
+        let mut kept = 0;
+        for (uid, copy) in copies.iter() {
+            let users = match uid {
+                Some(uid) => vec![uid.to_string()],
+                None => self.keep_targets(to, &copy.except),
+            };
+            for user in users {
+                batch.keep(&user, copy, until)?;
+                kept += 1;
+            }
+        }
+        Ok(kept)
+    }
+
+    /// Who a kept message to groups or everyone is kept for: the groups'
+    /// members and the users with a tab in them, or every user online.
+    fn keep_targets(&self, to: &Audience, except: &[String]) -> Vec<String> {
+        let Parts { presence, memberships, .. } = &self.0;
+        let mut users = match to {
+            Audience::Groups(groups) => {
+                let mut users = presence.users_in(Some(groups));
+                if let Memberships::Local(local) = &**memberships {
+                    users.extend(local.members_of(groups));
+                }
+                users.sort_unstable();
+                users.dedup();
+                users
+            }
+            _ => presence.users_in(None),
+        };
+        users.retain(|user| !except.contains(user));
+        users
+    }
+
+    /// Emits one copy to `target`; returns the sockets it reached of the
+    /// `addressed`. `uid` is the copy's user, for a push to users.
+    async fn emit(&self, target: To, copy: &Entry, uid: Option<Arc<str>>, kept: bool, addressed: usize) -> u64 {
+        let Parts { browsers, presence, names, acks, ack_timeout, .. } = &self.0;
+        let meta = Meta { kept, ..Meta::new(copy.id, &copy.placements, names) };
+        let args = (ContentArg(&copy.content), &meta);
+        if !kept {
+            return match browsers.emit(target, &copy.except, &copy.event, &args).await {
+                Ok(missed) => addressed.saturating_sub(missed) as u64,
+                Err(e) => {
+                    tracing::warn!(cause = %e, "cannot emit");
+                    0
+                }
+            };
+        }
+        let answers = match browsers.emit_with_ack(target, &copy.except, &copy.event, &args, *ack_timeout).await {
+            Ok(answers) => answers,
+            Err(e) => {
+                tracing::warn!(cause = %e, "cannot emit");
+                return 0;
+            }
+        };
+        let (acks, presence, id) = (acks.clone(), presence.clone(), copy.id);
+        tokio::spawn(async move {
+            let mut answers = std::pin::pin!(answers);
+            while let Some((sid, answer)) = answers.next().await {
+                if !answered(&answer) {
+                    continue;
+                }
+                if let Some(uid) = uid.clone().or_else(|| presence.uid_of(sid)) {
+                    acknowledge(&acks, uid, id).await;
+                }
+            }
+        });
+        addressed as u64
+    }
+}
