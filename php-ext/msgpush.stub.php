@@ -115,16 +115,64 @@ class PushEvent
     public function keep(int $seconds): PushEvent {}
 
     /**
-     * Sends the message and waits for msgpushd's answer (at most
-     * msgpush.timeout_ms).
+     * Asks each tab the message reaches to acknowledge it (Socket.IO's
+     * acknowledgement, the last argument of the page's handler) and records
+     * which users did, for Receipt::of($event->id()), without making push()
+     * wait. Pages whose handlers take one argument never acknowledge, and
+     * are not slowed down.
      *
-     * @return int the browser tabs (sockets) reached; 0 means offline.
+     * @param bool $on default true.
+     * @return PushEvent this object, for chaining.
+     */
+    public function setReceipts(bool $on = true): PushEvent {}
+
+    /**
+     * Makes push() wait up to $ms milliseconds for the tabs it reached to
+     * acknowledge the message, and return how many did; a tab that answers
+     * later is not counted (but still recorded in the receipts). push()
+     * returns as soon as every tab reached has answered. Its deadline is
+     * msgpush.timeout_ms plus $ms. Implies setReceipts(); queue() sends the
+     * message with receipts and does not wait.
+     *
+     *     $event->setAckTimeout(3000);
+     *     if ($event->push() === 0) { sendSms($uid); }   // nobody saw it in 3 s
+     *
+     * @param int $ms 1 to msgpushd's --max-ack-timeout-ms (10,000; at most
+     *        60,000); 0: do not wait.
+     * @return PushEvent this object, for chaining.
+     * @throws PushException INVALID_INPUT for a negative or too long time;
+     *         push() throws INVALID_INPUT over --max-ack-timeout-ms, and
+     *         BUSY when --max-waiting-pushes pushes wait already.
+     */
+    public function setAckTimeout(int $ms): PushEvent {}
+
+    /**
+     * Sends the message and waits for msgpushd's answer (at most
+     * msgpush.timeout_ms, plus the ack timeout if one is set).
+     *
+     * @return int the browser tabs (sockets) reached; 0 means offline. With
+     *         setAckTimeout(): the tabs that acknowledged within it.
      * @throws PushException UNREACHABLE, TIMEOUT, REFUSED, INVALID_INPUT
-     *         (over msgpush.max_message_bytes) or CONNECTION_LOST. After
-     *         TIMEOUT or CONNECTION_LOST the outcome is unknown: push() again
-     *         (the same object) delivers the message once in all.
+     *         (over msgpush.max_message_bytes), BUSY or CONNECTION_LOST.
+     *         After TIMEOUT or CONNECTION_LOST the outcome is unknown: push()
+     *         again (the same object) delivers the message once in all (a
+     *         copy is answered with the first one's reach, and waits for no
+     *         acknowledgement).
      */
     public function push(): int {}
+
+    /**
+     * @return int the browser tabs the last push() reached (wrote the
+     *         message to), whether it waited for acknowledgements or not.
+     */
+    public function reached(): int {}
+
+    /**
+     * @return string[] the users whose tabs acknowledged the last push()
+     *         within its ack timeout, each once however many tabs, in byte
+     *         order; empty without setAckTimeout().
+     */
+    public function ackedBy(): array {}
 
     /**
      * The message's id, as pages see it (meta.id): 32 hex digits, drawn at
@@ -361,6 +409,34 @@ class Inbox
     public static function clear(mixed $uid): int {}
 }
 
+/**
+ * Who acknowledged, and read, a message sent with receipts
+ * (PushEvent->setReceipts() or ->setAckTimeout()), on any node of a
+ * cluster. A page reports that its user read a message with
+ * socket.emit('msgpush:read', meta.id); a read counts once the user's tab
+ * acknowledged the message.
+ */
+class Receipt
+{
+    /** Not for use: every method is static (throws). */
+    public function __construct() {}
+
+    /**
+     * The receipts of a message, for msgpushd's --receipt-ttl-secs (a day)
+     * from its first acknowledgement, first acknowledged first; at most
+     * --max-receipts-per-message users.
+     *
+     * @param string $msgId the message's id (PushEvent->id()).
+     * @return array<int, array{uid: string, acked_ms: int, read_ms: ?int}>
+     *         times in milliseconds since the Unix epoch; read_ms null until
+     *         the user read it.
+     * @throws PushException INVALID_INPUT for an id that is not 32 hex
+     *         digits; UNREACHABLE, TIMEOUT, REFUSED or CONNECTION_LOST as for
+     *         PushEvent::push().
+     */
+    public static function of(string $msgId): array {}
+}
+
 /** Thrown when a push or a request of Auth fails; getCode() tells why. */
 class PushException extends \RuntimeException
 {
@@ -376,4 +452,6 @@ class PushException extends \RuntimeException
     public const CONNECTION_LOST = 5;
     /** The extension could not do its own part (start the queue's writer thread); nothing was sent. */
     public const INTERNAL = 6;
+    /** msgpushd is at one of its bounds (--max-waiting-pushes); nothing was sent: try later. */
+    public const BUSY = 7;
 }

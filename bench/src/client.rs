@@ -1,7 +1,8 @@
 //! A minimal Socket.IO client over WebSocket, enough to hold many logged-in
 //! browsers cheaply: Engine.IO 4 (socket.io 3/4, msgpushd) or Engine.IO 3
 //! (socket.io 2, web-msg-sender), the default namespace, `login`, and events
-//! with one string argument.
+//! with one string argument, acknowledged at once when they ask for it (as
+//! a page does that calls the acknowledgement when it has shown a message).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -100,8 +101,9 @@ impl Client {
     }
 
     /// Waits for the next event and returns its name and first argument
-    /// (events whose argument is not a string come back with an empty one).
-    /// Engine.IO 3 clients ping the server themselves; that happens here too.
+    /// (events whose argument is not a string come back with an empty one),
+    /// acknowledging it if it asks for that. Engine.IO 3 clients ping the
+    /// server themselves; that happens here too.
     pub async fn next_event(&mut self) -> Result<(String, String), Error> {
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + self.ping_interval, self.ping_interval);
         loop {
@@ -112,19 +114,26 @@ impl Client {
                     continue;
                 }
             };
-            if let Some(event) = parse_event(&text) {
-                return Ok(event);
+            if let Some((ack, name, argument)) = parse_event(&text) {
+                if let Some(ack) = ack {
+                    self.send(&format!("43{ack}[]")).await?;
+                }
+                return Ok((name, argument));
             }
         }
     }
 }
 
-/// Parses `42["name","argument",...]`.
-pub fn parse_event(text: &str) -> Option<(String, String)> {
-    let array: serde_json::Value = serde_json::from_str(text.strip_prefix("42")?).ok()?;
+/// Parses `42["name","argument",...]`, or `42ID[...]` for an event asking
+/// for acknowledgement `ID`.
+pub fn parse_event(text: &str) -> Option<(Option<u64>, String, String)> {
+    let packet = text.strip_prefix("42")?;
+    let digits = packet.bytes().take_while(u8::is_ascii_digit).count();
+    let ack = packet[..digits].parse().ok();
+    let array: serde_json::Value = serde_json::from_str(&packet[digits..]).ok()?;
     let name = array.get(0)?.as_str()?.to_owned();
     let argument = array.get(1).and_then(|a| a.as_str()).unwrap_or_default().to_owned();
-    Some((name, argument))
+    Some((ack, name, argument))
 }
 
 #[cfg(test)]
@@ -133,11 +142,12 @@ mod tests {
 
     #[test]
     fn events_are_parsed() {
-        assert_eq!(parse_event(r#"42["new_msg","7 123"]"#), Some(("new_msg".into(), "7 123".into())));
+        assert_eq!(parse_event(r#"42["new_msg","7 123"]"#), Some((None, "new_msg".into(), "7 123".into())));
         assert_eq!(
             parse_event(r#"42["update_online_count",{"a":1}]"#),
-            Some(("update_online_count".into(), String::new()))
+            Some((None, "update_online_count".into(), String::new()))
         );
+        assert_eq!(parse_event(r#"4212["new_msg","x",{}]"#), Some((Some(12), "new_msg".into(), "x".into())));
         assert_eq!(parse_event("3"), None);
     }
 }

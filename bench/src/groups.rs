@@ -38,7 +38,7 @@ const CALLS: [(&str, &str, usize); 6] = [
 /// msgpushd, alone or as three nodes on one Redis, with 10,000 logged-in
 /// clients: `g0`..`g999` in group `g` by their token, `g1000`..`g1999` in
 /// group `m` by `Group::join`.
-struct Setup {
+pub(crate) struct Setup {
     nodes: Vec<Daemon>,
     _redis: Option<RedisServer>,
     _shared: TempDir,
@@ -47,7 +47,7 @@ struct Setup {
 }
 
 impl Setup {
-    async fn start(options: &Options, nodes: usize) -> Setup {
+    pub(crate) async fn start(options: &Options, nodes: usize) -> Setup {
         let shared = TempDir::new("groups");
         let secret = shared.path().join("token-secret");
         let redis = (nodes > 1).then(RedisServer::start);
@@ -86,7 +86,8 @@ impl Setup {
         Setup { nodes, _redis: redis, _shared: shared, _fleets: fleets, recorder }
     }
 
-    fn server_pids(&self) -> Vec<u32> {
+    /// The servers' processes: the nodes, and Redis.
+    pub(crate) fn server_pids(&self) -> Vec<u32> {
         let redis = self._redis.as_ref().map(RedisServer::pid);
         self.nodes.iter().map(Daemon::pid).chain(redis).collect()
     }
@@ -118,26 +119,27 @@ impl Setup {
 
     /// µs per call of each of [`CALLS`] from PHP, through the first node.
     fn php_calls(&self, options: &Options) -> Vec<Spread> {
-        let script = repo_root().join("bench/php/presence_cost.php");
-        CALLS
-            .iter()
-            .map(|&(mode, _, n)| {
-                let runs: Vec<f64> = (0..options.runs)
-                    .map(|_| {
-                        // g1's tab is on the second node, if there is one.
-                        let uid = if self.nodes.len() > 1 { "g1" } else { "g0" };
-                        let out = php_command(&self.nodes[0].socket, &[])
-                            .arg(&script)
-                            .args([mode, &n.to_string(), uid])
-                            .output()
-                            .expect("run php");
-                        assert!(out.status.success(), "php {mode}: {}", String::from_utf8_lossy(&out.stderr));
-                        String::from_utf8_lossy(&out.stdout).trim().parse().expect("µs per call")
-                    })
-                    .collect();
-                Spread::of(&runs)
+        CALLS.iter().map(|&(mode, _, n)| self.php_cost(options, "presence_cost.php", mode, n)).collect()
+    }
+
+    /// µs per call of `mode` of `bench/php/SCRIPT`, `n` calls a run, from
+    /// PHP through the first node, about a user whose tab is on the last.
+    pub(crate) fn php_cost(&self, options: &Options, script: &str, mode: &str, n: usize) -> Spread {
+        let script = repo_root().join("bench/php").join(script);
+        let runs: Vec<f64> = (0..options.runs)
+            .map(|_| {
+                // g1's tab is on the second node, if there is one.
+                let uid = if self.nodes.len() > 1 { "g1" } else { "g0" };
+                let out = php_command(&self.nodes[0].socket, &[])
+                    .arg(&script)
+                    .args([mode, &n.to_string(), uid])
+                    .output()
+                    .expect("run php");
+                assert!(out.status.success(), "php {mode}: {}", String::from_utf8_lossy(&out.stderr));
+                String::from_utf8_lossy(&out.stdout).trim().parse().expect("µs per call")
             })
-            .collect()
+            .collect();
+        Spread::of(&runs)
     }
 }
 

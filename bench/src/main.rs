@@ -12,6 +12,7 @@
 //!   coming and going.
 //! - [`groups`]: group fan-out, presence calls from PHP, memory per membership.
 //! - [`recovery`]: tabs recovering what they missed after a restart; kept messages.
+//! - [`receipts`]: pushes waiting for their tabs' acknowledgements.
 //! - [`generators`]: clients held by child processes (`--hold`).
 //! - [`cluster`]: several daemons on one Redis.
 //! - [`stats`] / [`report`]: figures and the Markdown report.
@@ -25,6 +26,7 @@ mod generators;
 mod groups;
 mod heap_owners;
 mod pusher;
+mod receipts;
 mod recovery;
 mod report;
 mod scenarios;
@@ -58,11 +60,12 @@ pub struct Options {
     #[arg(long, default_value_t = 2000.0)]
     pub rate: f64,
     /// Scenarios to run (php, targeted, memory, storm, churn, groups,
-    /// recovery, cluster, scale; targeted and cluster include broadcast).
+    /// recovery, receipts, cluster, scale; targeted and cluster include
+    /// broadcast).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "php,targeted,memory,storm,churn,groups,recovery,cluster,scale"
+        default_value = "php,targeted,memory,storm,churn,groups,recovery,receipts,cluster,scale"
     )]
     pub scenarios: Vec<String>,
     /// Connect/login/disconnect cycles of the churn scenario.
@@ -202,6 +205,10 @@ fn main() {
         if wants("recovery") {
             eprintln!("bench: recovery and kept messages");
             sections.push(recovery::recovery(&options).await);
+        }
+        if wants("receipts") {
+            eprintln!("bench: receipts");
+            sections.push(receipts::receipts(&options).await);
         }
         if wants("cluster") {
             let mut broadcasts = Vec::new();

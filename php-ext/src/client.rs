@@ -6,7 +6,7 @@
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use msgpush_protocol::frame::{self, FrameError};
 use msgpush_protocol::{Command, ErrorCode, Reply, Request};
@@ -47,13 +47,24 @@ pub fn encode(cmd: Command, max_bytes: usize) -> Result<EncodedRequest, PushErro
 /// Sends `cmd` over this process's connection and returns the daemon's
 /// answer; an error answer, saying `what` was refused, is
 /// [`PushError::Invalid`] when the input broke one of the daemon's rules (a
-/// bound that is a setting of its own), else [`PushError::Refused`].
+/// bound that is a setting of its own), [`PushError::Busy`] when the daemon
+/// is at a bound of its own, else [`PushError::Refused`].
 pub fn call(cmd: Command, what: &str) -> Result<Reply, PushError> {
+    call_waiting(cmd, what, Duration::ZERO)
+}
+
+/// [`call`] for a request the daemon answers only after `waited` (a push
+/// waiting for acknowledgements): its deadline is `msgpush.timeout_ms`
+/// plus `waited`.
+pub fn call_waiting(cmd: Command, what: &str, waited: Duration) -> Result<Reply, PushError> {
     let settings = Settings::current()?;
     let request = encode(cmd, settings.max_message_bytes)?;
-    match exchange(&request, &settings)? {
+    match exchange(&request, &settings, waited)? {
         Reply::Error { code: ErrorCode::InvalidInput, message } => {
             Err(PushError::Invalid(format!("msgpushd refused {what}: {message}")))
+        }
+        Reply::Error { code: ErrorCode::Busy, message } => {
+            Err(PushError::Busy(format!("msgpushd refused {what}: {message}")))
         }
         Reply::Error { message, .. } => Err(PushError::Refused(format!("msgpushd refused {what}: {message}"))),
         reply => Ok(reply),
@@ -70,11 +81,12 @@ pub fn unexpected(reply: Reply) -> PushError {
     PushError::ConnectionLost(format!("unexpected reply from msgpushd: {reply:?}"))
 }
 
-/// Sends `request` and waits for its reply, all within `settings.timeout`.
-/// A reused connection that fails on send is replaced once and the send
+/// Sends `request` and waits for its reply, all within `settings.timeout`
+/// (and `waited` more, for a reply the daemon gives only after waiting). A
+/// reused connection that fails on send is replaced once and the send
 /// retried: nothing was delivered through it.
-pub fn exchange(request: &EncodedRequest, settings: &Settings) -> Result<Reply, PushError> {
-    let deadline = Instant::now() + settings.timeout;
+fn exchange(request: &EncodedRequest, settings: &Settings, waited: Duration) -> Result<Reply, PushError> {
+    let deadline = Instant::now() + settings.timeout + waited;
     let mut slot = lock();
     let reused = slot.as_ref().is_some_and(|c| c.is_usable_for(&settings.socket));
     if !reused {
@@ -86,8 +98,10 @@ pub fn exchange(request: &EncodedRequest, settings: &Settings) -> Result<Reply, 
         sent = slot.as_ref().expect("connected above").send(&request.frame, deadline);
     }
     let conn = slot.as_mut().expect("connected above");
-    let outcome =
-        sent.map_err(FrameError::Io).and_then(|()| conn.receive(deadline)).map_err(|e| failure(e, conn, settings));
+    let outcome = sent
+        .map_err(FrameError::Io)
+        .and_then(|()| conn.receive(deadline))
+        .map_err(|e| failure(e, conn, settings, waited));
     let response = match outcome {
         Ok(response) => response,
         Err(e) => {
@@ -106,9 +120,11 @@ pub fn exchange(request: &EncodedRequest, settings: &Settings) -> Result<Reply, 
     Ok(response.reply)
 }
 
-fn failure(e: FrameError, conn: &Connection, settings: &Settings) -> PushError {
+fn failure(e: FrameError, conn: &Connection, settings: &Settings, waited: Duration) -> PushError {
     match e {
-        FrameError::Io(e) if e.kind() == io::ErrorKind::TimedOut => PushError::timeout(conn.path(), settings.timeout),
+        FrameError::Io(e) if e.kind() == io::ErrorKind::TimedOut => {
+            PushError::timeout(conn.path(), settings.timeout, waited)
+        }
         FrameError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => PushError::ConnectionLost(format!(
             "msgpushd at {} closed the connection before answering",
             conn.path().display()

@@ -32,6 +32,9 @@ pub enum PushError {
     /// The extension could not do its own part (start the queue's writer
     /// thread); nothing was sent.
     Internal(String),
+    /// The daemon is at one of its bounds for this kind of request (pushes
+    /// waiting for acknowledgements); nothing was sent: try later.
+    Busy(String),
 }
 
 /// The exception codes, as `PushException` constants. Values are API: never
@@ -51,12 +54,21 @@ pub enum Code {
     ConnectionLost = 5,
     /// See [`PushError::Internal`].
     Internal = 6,
+    /// See [`PushError::Busy`].
+    Busy = 7,
 }
 
 impl Code {
     /// Every code, for registering the constants.
-    const ALL: [Code; 6] =
-        [Code::Unreachable, Code::Timeout, Code::Refused, Code::InvalidInput, Code::ConnectionLost, Code::Internal];
+    const ALL: [Code; 7] = [
+        Code::Unreachable,
+        Code::Timeout,
+        Code::Refused,
+        Code::InvalidInput,
+        Code::ConnectionLost,
+        Code::Internal,
+        Code::Busy,
+    ];
 
     /// The constant's name on `PushException`.
     pub fn name(self) -> &'static str {
@@ -67,6 +79,7 @@ impl Code {
             Code::InvalidInput => "INVALID_INPUT",
             Code::ConnectionLost => "CONNECTION_LOST",
             Code::Internal => "INTERNAL",
+            Code::Busy => "BUSY",
         }
     }
 }
@@ -85,12 +98,17 @@ impl PushError {
         PushError::Unreachable(format!("cannot connect to msgpushd at {}: {e} ({hint})", path.display()))
     }
 
-    /// The timeout failure for `path`.
-    pub fn timeout(path: &Path, after: Duration) -> Self {
+    /// The timeout failure for `path`, after `msgpush.timeout_ms` and the
+    /// `waited` for acknowledgements.
+    pub fn timeout(path: &Path, after: Duration, waited: Duration) -> Self {
+        let why = match waited.is_zero() {
+            true => "msgpush.timeout_ms".to_owned(),
+            false => format!("msgpush.timeout_ms plus the push's ack timeout of {} ms", waited.as_millis()),
+        };
         PushError::Timeout(format!(
-            "msgpushd at {} did not answer within {} ms (msgpush.timeout_ms)",
+            "msgpushd at {} did not answer within {} ms ({why})",
             path.display(),
-            after.as_millis()
+            (after + waited).as_millis()
         ))
     }
 
@@ -103,6 +121,7 @@ impl PushError {
             PushError::Invalid(_) => Code::InvalidInput,
             PushError::ConnectionLost(_) => Code::ConnectionLost,
             PushError::Internal(_) => Code::Internal,
+            PushError::Busy(_) => Code::Busy,
         }
     }
 }
@@ -115,7 +134,8 @@ impl fmt::Display for PushError {
             | PushError::Refused(m)
             | PushError::Invalid(m)
             | PushError::ConnectionLost(m)
-            | PushError::Internal(m) => f.write_str(m),
+            | PushError::Internal(m)
+            | PushError::Busy(m) => f.write_str(m),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - `group`: the class `MsgPush\Group`: memberships, members of a group.
 //! - `presence`: the class `MsgPush\Presence`: who is online.
 //! - `inbox`: the class `MsgPush\Inbox`: messages kept for a user.
+//! - `receipt`: the class `MsgPush\Receipt`: who acknowledged a message.
 //! - `values`: PHP values to protocol values (uids, content, JSON).
 //! - `client`: `push()`'s request/reply over the process's connection.
 //! - `connection`: one socket with deadlines, `MSG_NOSIGNAL`, fork checks.
@@ -32,6 +33,7 @@ mod info;
 mod presence;
 mod push_event;
 mod queue;
+mod receipt;
 mod settings;
 mod values;
 
@@ -45,6 +47,7 @@ use crate::group::Group;
 use crate::inbox::Inbox;
 use crate::presence::Presence;
 use crate::push_event::PushEvent;
+use crate::receipt::Receipt;
 
 const SUCCESS: i32 = 0;
 const FAILURE: i32 = -1;
@@ -85,12 +88,13 @@ fn flush_queue() {
 }
 
 /// The classes the module registers, for `php --ri msgpush`.
-const CLASSES: [&str; 6] = [
+const CLASSES: [&str; 7] = [
     <PushEvent as RegisteredClass>::CLASS_NAME,
     <Auth as RegisteredClass>::CLASS_NAME,
     <Group as RegisteredClass>::CLASS_NAME,
     <Presence as RegisteredClass>::CLASS_NAME,
     <Inbox as RegisteredClass>::CLASS_NAME,
+    <Receipt as RegisteredClass>::CLASS_NAME,
     error::CLASS_NAME,
 ];
 
@@ -104,6 +108,7 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .class::<Group>()
         .class::<Presence>()
         .class::<Inbox>()
+        .class::<Receipt>()
         .request_shutdown_function(request_shutdown)
         .shutdown_function(module_shutdown)
         .info_function(info::module_info)

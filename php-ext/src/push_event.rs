@@ -14,8 +14,8 @@ use ext_php_rs::boxed::ZBox;
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::{ZendClassObject, ZendHashTable, Zval};
 use msgpush_protocol::defaults::events;
-use msgpush_protocol::limits::check_keep;
-use msgpush_protocol::{Command, Content, MsgId, Position, Publish, Reply, Target};
+use msgpush_protocol::limits::{check_ack_timeout, check_keep};
+use msgpush_protocol::{Acked, Command, Content, MsgId, Position, Publish, Reply, Target};
 
 use crate::error::PushError;
 use crate::settings::Settings;
@@ -37,13 +37,33 @@ pub struct PushEvent {
     history: bool,
     /// Kept in its users' inboxes this long (`keep()`).
     keep_secs: Option<u64>,
-    /// What the last `push()` answered: positions, users kept for.
-    outcome: RefCell<(BTreeMap<String, Position>, u64)>,
+    /// Receipts asked for (`setReceipts()`).
+    receipts: bool,
+    /// How long `push()` waits for acknowledgements (`setAckTimeout()`).
+    ack_timeout_ms: Option<u64>,
+    /// What the last `push()` answered.
+    outcome: RefCell<Outcome>,
+}
+
+/// What the last `push()` answered.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// Tabs written to.
+    sockets: u64,
+    /// Positions by stream.
+    positions: BTreeMap<String, Position>,
+    /// Users kept for.
+    kept: u64,
+    /// Who acknowledged, for a push that waited.
+    acked: Acked,
 }
 
 impl PushEvent {
-    fn publish(&self) -> Result<Publish, PushError> {
+    /// The message as `push()` (`waiting` for acknowledgements, if asked)
+    /// or `queue()` sends it.
+    fn publish(&self, waiting: bool) -> Result<Publish, PushError> {
         let msg_id = Some(self.msg_id()?);
+        let ack_timeout_ms = self.ack_timeout_ms.filter(|_| waiting);
         let publish = Publish {
             to: self.to.clone(),
             except: self.except.clone(),
@@ -52,6 +72,8 @@ impl PushEvent {
             msg_id,
             history: self.history,
             keep_secs: self.keep_secs,
+            receipts: self.receipts || self.ack_timeout_ms.is_some(),
+            ack_timeout_ms,
         };
         publish.validate().map_err(PushError::Invalid)?;
         Ok(publish)
@@ -82,6 +104,8 @@ impl PushEvent {
             msg_id: Cell::new(None),
             history: true,
             keep_secs: None,
+            receipts: false,
+            ack_timeout_ms: None,
             outcome: RefCell::default(),
         }
     }
@@ -175,17 +199,65 @@ impl PushEvent {
         Ok(self_)
     }
 
+    /// Asks each tab the message reaches to acknowledge it, and records
+    /// which users did (`MsgPush\Receipt::of($event->id())`), without
+    /// waiting (default false).
+    #[php(defaults(on = true))]
+    pub fn set_receipts(
+        self_: &mut ZendClassObject<PushEvent>,
+        on: bool,
+    ) -> PhpResult<&mut ZendClassObject<PushEvent>> {
+        self_.msg_id.set(None);
+        self_.receipts = on;
+        Ok(self_)
+    }
+
+    /// Makes `push()` wait up to `ms` milliseconds for the tabs it reached
+    /// to acknowledge the message, and return how many did (0: do not
+    /// wait). Implies receipts; `queue()` sends with receipts, not waiting.
+    pub fn set_ack_timeout(
+        self_: &mut ZendClassObject<PushEvent>,
+        ms: i64,
+    ) -> PhpResult<&mut ZendClassObject<PushEvent>> {
+        self_.msg_id.set(None);
+        self_.ack_timeout_ms = match u64::try_from(ms) {
+            Ok(0) => None,
+            Ok(ms) => {
+                check_ack_timeout(ms).map_err(PushError::Invalid)?;
+                Some(ms)
+            }
+            Err(_) => return Err(PushError::Invalid(format!("setAckTimeout() takes milliseconds, not {ms}")).into()),
+        };
+        Ok(self_)
+    }
+
     /// Sends the message and returns how many sockets (browser tabs) it
-    /// reached; 0 means the user is offline.
+    /// reached; 0 means the user is offline. With an ack timeout, waits for
+    /// the tabs' acknowledgements and returns how many acknowledged.
     pub fn push(&self) -> PhpResult<i64> {
-        *self.outcome.borrow_mut() = Default::default();
-        match client::call(Command::Publish(self.publish()?), "the push")? {
-            Reply::Delivered { sockets, positions, kept } => {
-                *self.outcome.borrow_mut() = (positions, kept);
-                Ok(client::count(sockets))
+        *self.outcome.borrow_mut() = Outcome::default();
+        let waited = Duration::from_millis(self.ack_timeout_ms.unwrap_or(0));
+        match client::call_waiting(Command::Publish(self.publish(true)?), "the push", waited)? {
+            Reply::Delivered { sockets, positions, kept, acked } => {
+                let waited = acked.is_some();
+                let acked = acked.unwrap_or_default();
+                let answer = if waited { acked.tabs } else { sockets };
+                *self.outcome.borrow_mut() = Outcome { sockets, positions, kept, acked };
+                Ok(client::count(answer))
             }
             other => Err(client::unexpected(other).into()),
         }
+    }
+
+    /// The tabs the last `push()` reached (written to), waiting or not.
+    pub fn reached(&self) -> i64 {
+        client::count(self.outcome.borrow().sockets)
+    }
+
+    /// The users whose tabs acknowledged the last `push()` within its ack
+    /// timeout, each once, in byte order.
+    pub fn acked_by(&self) -> Vec<String> {
+        self.outcome.borrow().acked.uids.clone()
     }
 
     /// The message's id (32 hex digits, as pages see it in `meta.id`) once
@@ -198,7 +270,7 @@ impl PushEvent {
     /// `['user:123' => ['epoch' => '…', 'position' => 17], ...]`.
     pub fn positions(&self) -> PhpResult<ZBox<ZendHashTable>> {
         let mut table = ZendHashTable::new();
-        for (stream, position) in &self.outcome.borrow().0 {
+        for (stream, position) in &self.outcome.borrow().positions {
             let mut place = ZendHashTable::new();
             place.insert("epoch", position.epoch.as_str())?;
             place.insert("position", client::count(position.position))?;
@@ -209,15 +281,15 @@ impl PushEvent {
 
     /// The users the last `push()` kept the message for (`keep()`).
     pub fn kept(&self) -> i64 {
-        client::count(self.outcome.borrow().1)
+        client::count(self.outcome.borrow().kept)
     }
 
     /// Queues the message for the background writer and returns at once:
     /// true if queued, false if the queue is full (the message is dropped).
     pub fn queue(&self) -> PhpResult<bool> {
-        *self.outcome.borrow_mut() = Default::default();
+        *self.outcome.borrow_mut() = Outcome::default();
         let settings = Settings::current()?;
-        let request = client::encode(Command::Publish(self.publish()?), settings.max_message_bytes)?;
+        let request = client::encode(Command::Publish(self.publish(false)?), settings.max_message_bytes)?;
         Ok(queue::enqueue(request.frame, &settings)?)
     }
 

@@ -202,6 +202,7 @@ mod tests {
             Command::Presence(crate::PresenceQuery::Count),
             Command::InboxCount(crate::InboxUser { uid: "1".into() }),
             Command::InboxClear(crate::InboxUser { uid: "1".into() }),
+            Command::Receipts(crate::ReceiptQuery { msg_id: crate::MsgId(1) }),
         ];
         for command in commands {
             let json = serde_json::to_value(&command).unwrap();
@@ -211,7 +212,7 @@ mod tests {
                 .unwrap_or_else(|| json.as_object().unwrap().keys().next().unwrap().clone());
             assert!(Command::NAMES.contains(&name.as_str()), "{name}");
         }
-        assert_eq!(Command::NAMES.len(), 9);
+        assert_eq!(Command::NAMES.len(), 10);
     }
 
     #[test]
@@ -243,7 +244,10 @@ mod tests {
     fn encoded_response_reads_back_with_the_blocking_helper() {
         let mut codec = ServerCodec::new(1024);
         let mut dst = BytesMut::new();
-        let resp = Response { id: 9, reply: Reply::Delivered { sockets: 2, positions: Default::default(), kept: 0 } };
+        let resp = Response {
+            id: 9,
+            reply: Reply::Delivered { sockets: 2, positions: Default::default(), kept: 0, acked: None },
+        };
         codec.encode(resp.clone(), &mut dst).unwrap();
         let back: Response = frame::read(&mut &dst[..], &mut Vec::new(), 1024).unwrap();
         assert_eq!(back, resp);

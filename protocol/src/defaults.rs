@@ -48,4 +48,7 @@ pub mod events {
     /// Sent to a tab that presented positions at login, after what it
     /// missed: `{complete, incomplete: [stream names]}`.
     pub const RECOVERED: &str = "msgpush:recovered";
+    /// Sent by a page when its user has read a message it acknowledged:
+    /// the message's id (`meta.id`), recorded in the message's receipts.
+    pub const READ: &str = "msgpush:read";
 }

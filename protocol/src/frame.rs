@@ -153,7 +153,10 @@ mod tests {
         let mut out = Vec::new();
         for id in 1..=3 {
             encode(
-                &Response { id, reply: Reply::Delivered { sockets: id, positions: Default::default(), kept: 0 } },
+                &Response {
+                    id,
+                    reply: Reply::Delivered { sockets: id, positions: Default::default(), kept: 0, acked: None },
+                },
                 &mut out,
             );
         }

@@ -26,6 +26,6 @@ mod properties;
 
 pub use frame::{FrameError, PROTOCOL_VERSION};
 pub use message::{
-    Command, Content, Disconnect, ErrorCode, InboxUser, Membership, MsgId, Position, PresenceAnswer, PresenceQuery,
-    Publish, Reply, Request, Response, Target, TokenRequest,
+    Acked, Command, Content, Disconnect, ErrorCode, InboxUser, Membership, MsgId, Position, PresenceAnswer,
+    PresenceQuery, Publish, Receipt, ReceiptQuery, Reply, Request, Response, Target, TokenRequest,
 };

@@ -37,6 +37,10 @@ pub const MAX_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
 /// daemon may be set lower (`--inbox-max-keep-secs`).
 pub const MAX_KEEP_SECS: u64 = 30 * 24 * 3600;
 
+/// Longest a push may wait for acknowledgements (a daemon's
+/// `--max-ack-timeout-ms` is at most this).
+pub const MAX_ACK_TIMEOUT_MS: u64 = 60_000;
+
 /// The prefix of msgpushd's own events (`msgpush:joined`, ...), which a push
 /// may not use, so that no message can pass for one of them.
 pub const RESERVED_EVENT_PREFIX: &str = "msgpush:";
@@ -78,6 +82,14 @@ pub fn check_event(event: &str) -> Result<(), String> {
 pub fn check_keep(secs: u64) -> Result<(), String> {
     if secs == 0 || secs > MAX_KEEP_SECS {
         return Err(format!("a message is kept 1 to {MAX_KEEP_SECS} seconds, not {secs}"));
+    }
+    Ok(())
+}
+
+/// Checks how long a push waits for acknowledgements.
+pub fn check_ack_timeout(ms: u64) -> Result<(), String> {
+    if ms == 0 || ms > MAX_ACK_TIMEOUT_MS {
+        return Err(format!("a push waits 1 to {MAX_ACK_TIMEOUT_MS} ms for acknowledgements, not {ms}"));
     }
     Ok(())
 }
@@ -126,6 +138,9 @@ impl Publish {
         if let Some(secs) = self.keep_secs {
             check_keep(secs)?;
         }
+        if let Some(ms) = self.ack_timeout_ms {
+            check_ack_timeout(ms)?;
+        }
         match &self.to {
             Target::Users(uids) => check_uids(uids),
             Target::Groups(groups) => check_groups(groups, MAX_GROUPS, "in one push"),
@@ -140,15 +155,7 @@ mod tests {
     use crate::message::Content;
 
     fn publish(to: Target, event: &str) -> Publish {
-        Publish {
-            to,
-            except: vec![],
-            event: event.into(),
-            content: Content::Text("x".into()),
-            msg_id: None,
-            history: true,
-            keep_secs: None,
-        }
+        Publish::new(to, event, Content::Text("x".into()))
     }
 
     #[test]
@@ -184,5 +191,16 @@ mod tests {
         let mut except = publish(Target::Everyone, "new_msg");
         except.except = vec![String::new()];
         assert!(except.validate().unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn an_ack_wait_outside_its_bounds_is_refused() {
+        let mut push = publish(Target::Everyone, "new_msg");
+        push.ack_timeout_ms = Some(3000);
+        assert!(push.validate().is_ok() && push.wants_receipts());
+        push.ack_timeout_ms = Some(0);
+        assert!(push.validate().unwrap_err().contains("1 to 60000 ms"));
+        push.ack_timeout_ms = Some(MAX_ACK_TIMEOUT_MS + 1);
+        assert!(push.validate().is_err());
     }
 }

@@ -44,6 +44,9 @@ pub enum Command {
     InboxCount(InboxUser),
     /// Forget the kept messages waiting for a user; answered with [`Reply::Cleared`].
     InboxClear(InboxUser),
+    /// Who acknowledged (and read) a message sent with receipts; answered
+    /// with [`Reply::Receipts`].
+    Receipts(ReceiptQuery),
 }
 
 impl Command {
@@ -59,6 +62,7 @@ impl Command {
         "presence",
         "inbox_count",
         "inbox_clear",
+        "receipts",
     ];
 
     /// The name of a command that failed to parse, when it is one this
@@ -176,6 +180,35 @@ pub struct InboxUser {
     pub uid: String,
 }
 
+/// The message a [`Command::Receipts`] asks about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReceiptQuery {
+    /// Its id.
+    pub msg_id: MsgId,
+}
+
+/// One user's receipt of a message: when a tab of theirs first
+/// acknowledged it, and when one reported it read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The user.
+    pub uid: String,
+    /// When the first acknowledgement came (ms since the Unix epoch).
+    pub acked_ms: u64,
+    /// When the message was first reported read, if it was.
+    #[serde(default)]
+    pub read_ms: Option<u64>,
+}
+
+/// The acknowledgements a push waited for ([`Publish::ack_timeout_ms`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acked {
+    /// Tabs that acknowledged within the wait.
+    pub tabs: u64,
+    /// Their users, each once, in byte order.
+    pub uids: Vec<String>,
+}
+
 /// The users a [`Command::Disconnect`] logs out everywhere.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Disconnect {
@@ -209,13 +242,37 @@ pub struct Publish {
     /// acknowledged it, for at most this many seconds (the offline inbox).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_secs: Option<u64>,
+    /// Ask each tab to acknowledge the message, and record who did, for
+    /// [`Command::Receipts`] (and reads the tabs report).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub receipts: bool,
+    /// Wait this long for the tabs reached to acknowledge the message before
+    /// answering, and say who did ([`Reply::Delivered`]'s `acked`); implies
+    /// `receipts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_timeout_ms: Option<u64>,
 }
 
 impl Publish {
     /// A message of `event` with `content` to `to`: no one left out, no id
-    /// yet, kept in history, not kept in inboxes.
+    /// yet, kept in history, not kept in inboxes, no receipts.
     pub fn new(to: Target, event: impl Into<String>, content: Content) -> Publish {
-        Publish { to, except: Vec::new(), event: event.into(), content, msg_id: None, history: true, keep_secs: None }
+        Publish {
+            to,
+            except: Vec::new(),
+            event: event.into(),
+            content,
+            msg_id: None,
+            history: true,
+            keep_secs: None,
+            receipts: false,
+            ack_timeout_ms: None,
+        }
+    }
+
+    /// Whether tabs are asked to acknowledge the message.
+    pub fn wants_receipts(&self) -> bool {
+        self.receipts || self.ack_timeout_ms.is_some()
     }
 }
 
@@ -310,6 +367,9 @@ pub enum Reply {
         /// Users it was kept for in their inbox (`keep_secs`).
         #[serde(default, skip_serializing_if = "is_zero")]
         kept: u64,
+        /// Who acknowledged it within `ack_timeout_ms` (a push that waited).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        acked: Option<Acked>,
     },
     /// Answer to [`Command::Ping`].
     Pong {
@@ -351,6 +411,12 @@ pub enum Reply {
         /// Kept messages forgotten.
         messages: u64,
     },
+    /// Answer to [`Command::Receipts`]: the users that acknowledged the
+    /// message within the receipts' window, first acknowledged first.
+    Receipts {
+        /// Their receipts.
+        receipts: Vec<Receipt>,
+    },
     /// The request failed; nothing was emitted.
     Error {
         /// A machine-readable cause.
@@ -377,6 +443,9 @@ pub enum ErrorCode {
     InvalidInput,
     /// The daemon failed while handling a valid request.
     Internal,
+    /// The daemon is at a bound of its own for this kind of request (pushes
+    /// waiting for acknowledgements, `--max-waiting-pushes`): try later.
+    Busy,
     /// A code this peer does not know (sent by a newer daemon).
     #[serde(other)]
     Unknown,

@@ -54,10 +54,23 @@ fn presence() -> impl Strategy<Value = PresenceQuery> {
 }
 
 fn command() -> impl Strategy<Value = Command> {
-    let publish = (target(), names(), any::<String>(), content(), any::<Option<u128>>(), any::<(bool, Option<u64>)>())
-        .prop_map(|(to, except, event, content, id, (history, keep_secs))| {
-            Command::Publish(Publish { to, except, event, content, msg_id: id.map(MsgId), history, keep_secs })
-        });
+    let options = any::<(bool, Option<u64>, bool, Option<u64>)>();
+    let publish = (target(), names(), any::<String>(), content(), any::<Option<u128>>(), options).prop_map(
+        |(to, except, event, content, id, (history, keep_secs, receipts, ack_timeout_ms))| {
+            let msg_id = id.map(MsgId);
+            Command::Publish(Publish {
+                to,
+                except,
+                event,
+                content,
+                msg_id,
+                history,
+                keep_secs,
+                receipts,
+                ack_timeout_ms,
+            })
+        },
+    );
     let membership = || (names(), names()).prop_map(|(groups, uids)| Membership { groups, uids });
     prop_oneof![
         publish,
@@ -73,6 +86,7 @@ fn command() -> impl Strategy<Value = Command> {
         presence().prop_map(Command::Presence),
         any::<String>().prop_map(|uid| Command::InboxCount(InboxUser { uid })),
         any::<String>().prop_map(|uid| Command::InboxClear(InboxUser { uid })),
+        any::<u128>().prop_map(|id| Command::Receipts(ReceiptQuery { msg_id: MsgId(id) })),
     ]
 }
 
@@ -84,6 +98,7 @@ fn reply() -> impl Strategy<Value = Reply> {
         Just(ErrorCode::FrameTooLarge),
         Just(ErrorCode::InvalidInput),
         Just(ErrorCode::Internal),
+        Just(ErrorCode::Busy),
     ];
     let answer = prop_oneof![
         any::<u64>().prop_map(|tabs| PresenceAnswer::Tabs { tabs }),
@@ -98,13 +113,19 @@ fn reply() -> impl Strategy<Value = Reply> {
         (
             any::<u64>(),
             proptest::collection::btree_map(any::<String>(), (any::<String>(), any::<u64>()), 0..4),
-            any::<u64>()
+            any::<u64>(),
+            proptest::option::of((any::<u64>(), names()))
         )
-            .prop_map(|(sockets, positions, kept)| {
+            .prop_map(|(sockets, positions, kept, acked)| {
                 let positions =
                     positions.into_iter().map(|(stream, (epoch, position))| (stream, Position { epoch, position }));
-                Reply::Delivered { sockets, positions: positions.collect(), kept }
+                let acked = acked.map(|(tabs, uids)| Acked { tabs, uids });
+                Reply::Delivered { sockets, positions: positions.collect(), kept, acked }
             }),
+        proptest::collection::vec((any::<String>(), any::<u64>(), any::<Option<u64>>()), 0..4).prop_map(|receipts| {
+            let receipts = receipts.into_iter().map(|(uid, acked_ms, read_ms)| Receipt { uid, acked_ms, read_ms });
+            Reply::Receipts { receipts: receipts.collect() }
+        }),
         any::<u64>().prop_map(|messages| Reply::Inbox { messages }),
         any::<u64>().prop_map(|messages| Reply::Cleared { messages }),
         any::<String>().prop_map(|version| Reply::Pong { version }),

@@ -17,16 +17,19 @@
 //! - `auth`: the token secret's file, login tokens, the HTTP API key.
 //! - `state`: state that knows nothing of the server: who is online and in
 //!   which groups, memberships, arrivals and departures, the online-count
-//!   message, recently published message ids.
+//!   message, recently published message ids, pushes waiting for
+//!   acknowledgements.
 //! - `store`: what survives a single daemon's restart: each stream's
-//!   history and the offline inbox, in an embedded redb file.
+//!   history, the offline inbox, receipts and memberships, in an embedded
+//!   redb file.
 //! - `cluster`: the Redis driver, the census of who is online across the
-//!   nodes, memberships in Redis, the bus of orders between nodes, and the
-//!   directory that answers from the census or this node.
+//!   nodes, memberships, history, inboxes and receipts in Redis, the bus of
+//!   orders between nodes, and the directory that answers from the census
+//!   or this node.
 //! - `browser`: what faces the browser: the Socket.IO server and its
-//!   handlers, rooms, the task that changes this node's sockets, session
-//!   caps, origins, client addresses, message rates, emitting to sockets,
-//!   the browser port's routes.
+//!   handlers, rooms, the task that changes this node's sockets, what a
+//!   tab's acknowledgements do, session caps, origins, client addresses,
+//!   message rates, emitting to sockets, the browser port's routes.
 //! - `hub`: the shared state tying those together; every request from PHP
 //!   is one of its methods.
 //! - `ingress`: what faces PHP: the Unix socket, web-msg-sender's HTTP API,

@@ -103,7 +103,15 @@ impl PhpSession {
         line.strip_prefix("pushed ").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{setters}: {line}"))
     }
 
-    /// The last PushEvent's `id()`, `positions()` and `kept()`, as JSON.
+    /// A PushEvent with these setters, queued (and flushed); whether it was.
+    pub fn send_queued(&mut self, mut setters: Value) -> bool {
+        setters["queue"] = Value::Bool(true);
+        let line = self.ask(&format!("send {setters}"));
+        line.strip_prefix("queued ").map(|queued| queued == "true").unwrap_or_else(|| panic!("{setters}: {line}"))
+    }
+
+    /// The last PushEvent's `id()`, `positions()`, `kept()`, `reached()`
+    /// and `ackedBy()`, as JSON.
     pub fn last(&mut self) -> Value {
         let line = self.ask("last");
         let last = line.strip_prefix("last ").unwrap_or_else(|| panic!("last: {line}"));

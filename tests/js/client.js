@@ -27,6 +27,9 @@
 //   {"cut":true}                     drop the transport and stay disconnected
 //   {"reconnect":true}               connect again after a cut (or {"reconnect":URL}: to another server)
 //   {"acking":true|false}            acknowledge messages from now on, or not
+//   {"ack_delay":MS}                 acknowledge MS milliseconds after each message, not at once
+//   {"ack_extra":true}               with each acknowledgement, send two more by hand: the same
+//                                    one again, and one for an id the server never asked for
 'use strict';
 
 const readline = require('readline');
@@ -50,9 +53,13 @@ const out = (line) => process.stdout.write(JSON.stringify(line) + '\n');
 const EVENTS = ['new_msg', 'update_online_count', 'order_shipped', 'login_error', 'msgpush:joined', 'msgpush:left',
   'msgpush:recovered'];
 
-// What each tab saw of each stream, and whether it acknowledges.
+// What each tab saw of each stream, whether it acknowledges (and how late),
+// and the last acknowledgement id the server asked for.
 const seen = [];
 const acking = [];
+const ackDelay = [];
+const ackExtra = [];
+const lastAckId = [];
 
 function noteMeta(tab, meta) {
   if (!meta || typeof meta !== 'object' || !meta.positions) return;
@@ -74,6 +81,11 @@ function open(tab, server) {
     }
   }
   const socket = io(server, options);
+  const onevent = socket.onevent;
+  socket.onevent = function (packet) {
+    if (packet.id !== undefined && packet.id !== null) lastAckId[tab] = packet.id;
+    return onevent.call(this, packet);
+  };
   if (generation === '2' && recover && via === 'handshake') {
     const present = () => { socket.io.opts.query = { token: login, positions: JSON.stringify(seen[tab]) }; };
     present();
@@ -96,7 +108,11 @@ function open(tab, server) {
     socket.on(event, (data, meta, ack) => {
       noteMeta(tab, event === 'msgpush:recovered' ? data : meta);
       const acked = typeof ack === 'function' && acking[tab];
-      if (acked) ack();
+      if (acked && ackDelay[tab] > 0) setTimeout(() => ack(), ackDelay[tab]);
+      else if (acked) ack();
+      if (acked && ackExtra[tab]) {
+        for (const id of [lastAckId[tab], lastAckId[tab] + 1000]) socket.packet({ type: 3, id, nsp: '/', data: [] });
+      }
       const line = { tab, type: 'event', event, data };
       if (meta !== undefined) line.meta = meta;
       if (typeof ack === 'function') line.acked = acked;
@@ -110,6 +126,9 @@ const sockets = [];
 for (let tab = 0; tab < tabs; tab++) {
   seen.push({});
   acking.push(flag('ack'));
+  ackDelay.push(0);
+  ackExtra.push(false);
+  lastAckId.push(undefined);
   sockets.push(open(tab, url));
 }
 
@@ -142,6 +161,8 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
       sockets[tab] = open(tab, command.reconnect);
     }
     if (command.acking !== undefined) acking[tab] = command.acking;
+    if (command.ack_delay !== undefined) ackDelay[tab] = command.ack_delay;
+    if (command.ack_extra !== undefined) ackExtra[tab] = command.ack_extra;
   });
   if (closed.size === sockets.length) setTimeout(() => process.exit(0), 50);
 });

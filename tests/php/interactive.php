@@ -11,8 +11,11 @@
 //   call JSON       -> {"fn": "Group::join", "args": [...]}: calls MsgPush\FN(...args);
 //                      prints "result JSON" (its return value)
 //   send JSON       -> {"user"|"group": ..., "except": ..., "content": ..., "history": bool,
-//                      "keep": seconds}: a PushEvent with those setters, pushed; prints "pushed N"
-//   last            -> prints "last JSON": the last PushEvent's id(), positions() and kept()
+//                      "keep": seconds, "receipts": bool, "ack_timeout": ms}: a PushEvent with
+//                      those setters, pushed; prints "pushed N" (with "queue": true, queued and
+//                      flushed instead; prints "queued true|false")
+//   last            -> prints "last JSON": the last PushEvent's id(), positions(), kept(),
+//                      reached() and ackedBy()
 use MsgPush\Auth;
 use MsgPush\PushEvent;
 use MsgPush\PushException;
@@ -62,13 +65,26 @@ while (($line = fgets(STDIN)) !== false) {
                 if (array_key_exists('except', $send)) $event->except($send['except']);
                 if (array_key_exists('history', $send)) $event->setHistory($send['history']);
                 if (array_key_exists('keep', $send)) $event->keep($send['keep']);
+                if (array_key_exists('receipts', $send)) $event->setReceipts($send['receipts']);
+                if (array_key_exists('ack_timeout', $send)) $event->setAckTimeout($send['ack_timeout']);
                 $event->setContent($send['content'] ?? '');
                 $last = $event;
+                if ($send['queue'] ?? false) {
+                    $queued = $event->queue() && PushEvent::flush(5000);
+                    echo 'queued ', var_export($queued, true), "\n";
+                    break;
+                }
                 $sockets = $event->push();
                 echo "pushed $sockets\n";
                 break;
             case 'last':
-                echo 'last ', json_encode(['id' => $last->id(), 'positions' => $last->positions(), 'kept' => $last->kept()]), "\n";
+                echo 'last ', json_encode([
+                    'id' => $last->id(),
+                    'positions' => $last->positions(),
+                    'kept' => $last->kept(),
+                    'reached' => $last->reached(),
+                    'acked_by' => $last->ackedBy(),
+                ]), "\n";
                 break;
             case 'fork':
                 $pid = pcntl_fork();

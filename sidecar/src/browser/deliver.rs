@@ -5,24 +5,28 @@
 //! user, each seeing its own stream's position; one to groups or everyone
 //! once. On a single daemon the message is kept in history (and in its
 //! users' inboxes) here, as it is emitted; in a cluster Redis kept it and
-//! the order carries its positions. A kept message is emitted asking for an
-//! acknowledgement, which takes it out of the user's inbox.
+//! the order carries its positions. A kept message, or one sent with
+//! receipts, is emitted asking for an acknowledgement, which takes it out of
+//! the user's inbox, records the user's receipt, and counts for a push
+//! waiting for it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use msgpush_protocol::{Content, MsgId, Position};
 use serde::Serialize;
 use socketioxide::AckError;
 
+use crate::browser::acks::Asked;
 use crate::browser::emit::{Rooms, To};
-use crate::browser::fanout::{acknowledge, Applied, Applier, Parts};
+use crate::browser::fanout::{Applied, Applier, Parts};
 use crate::browser::rooms;
 use crate::cluster::bus::{Audience, Delivery};
 use crate::cluster::memberships::Memberships;
 use crate::store::embedded::{Batch, StoreError};
-use crate::store::entry::{Entry, PageNames, Stream};
+use crate::store::entry::{now_ms, Entry, PageNames, Stream};
 use crate::telemetry::metrics::METRICS;
 
 /// The meta a page receives beside the content.
@@ -78,8 +82,9 @@ impl Applier {
     /// positions and the users it was kept for.
     pub(super) async fn deliver(&self, delivery: Delivery) -> Applied {
         let Parts { presence, store, .. } = &self.0;
-        let Delivery { to, except, event, content, id, time_ms, history, keep_until_ms, placed } = delivery;
-        let entry = Entry { id, event, content, except, time_ms, placements: placed, order: 0 };
+        let Delivery { to, except, event, content, id, time_ms, history, keep_until_ms, acks, placed } = delivery;
+        let receipts = acks.is_some();
+        let entry = Entry { id, event, content, except, receipts, time_ms, placements: placed, order: 0 };
         let mut applied = Applied::default();
         // A single daemon keeps the message as it emits it.
         let mut copies: Vec<(Option<Arc<str>>, Entry)> = match &to {
@@ -117,6 +122,7 @@ impl Applier {
         }
         applied.positions = copies.iter().flat_map(|(_, copy)| copy.placements.iter().cloned()).collect();
         let kept = keep_until_ms.is_some();
+        let asked = Asked { kept, receipts: acks.as_ref() };
         for (uid, copy) in copies {
             let (target, addressed) = match (&to, &uid) {
                 (Audience::Users(_), Some(uid)) => {
@@ -137,7 +143,7 @@ impl Applier {
             if addressed == 0 {
                 continue;
             }
-            applied.sockets += self.emit(target, &copy, uid, kept, addressed).await;
+            applied.sockets += self.emit(target, &copy, uid, asked, addressed).await;
         }
         applied
     }
@@ -199,11 +205,11 @@ impl Applier {
 
     /// Emits one copy to `target`; returns the sockets it reached of the
     /// `addressed`. `uid` is the copy's user, for a push to users.
-    async fn emit(&self, target: To, copy: &Entry, uid: Option<Arc<str>>, kept: bool, addressed: usize) -> u64 {
+    async fn emit(&self, target: To, copy: &Entry, uid: Option<Arc<str>>, asked: Asked<'_>, addressed: usize) -> u64 {
         let Parts { browsers, presence, names, acks, ack_timeout, .. } = &self.0;
-        let meta = Meta { kept, ..Meta::new(copy.id, &copy.placements, names) };
+        let meta = Meta { kept: asked.kept, ..Meta::new(copy.id, &copy.placements, names) };
         let args = (ContentArg(&copy.content), &meta);
-        if !kept {
+        if !asked.kept && asked.receipts.is_none() {
             return match browsers.emit(target, &copy.except, &copy.event, &args).await {
                 Ok(missed) => addressed.saturating_sub(missed) as u64,
                 Err(e) => {
@@ -212,7 +218,10 @@ impl Applier {
                 }
             };
         }
-        let answers = match browsers.emit_with_ack(target, &copy.except, &copy.event, &args, *ack_timeout).await {
+        // Answers after a push's wait still make receipts.
+        let waited = asked.receipts.and_then(|ask| ask.wait.as_ref()).map(|(_, until)| until.saturating_sub(now_ms()));
+        let timeout = (*ack_timeout).max(Duration::from_millis(waited.unwrap_or(0)));
+        let answers = match browsers.emit_with_ack(target, &copy.except, &copy.event, &args, timeout).await {
             Ok(answers) => answers,
             Err(e) => {
                 tracing::warn!(cause = %e, "cannot emit");
@@ -220,15 +229,15 @@ impl Applier {
             }
         };
         let (acks, presence, id) = (acks.clone(), presence.clone(), copy.id);
+        let (kept, ask) = (asked.kept, asked.receipts.cloned());
         tokio::spawn(async move {
+            let asked = Asked { kept, receipts: ask.as_ref() };
             let mut answers = std::pin::pin!(answers);
             while let Some((sid, answer)) = answers.next().await {
                 if !answered(&answer) {
                     continue;
                 }
-                if let Some(uid) = uid.clone().or_else(|| presence.uid_of(sid)) {
-                    acknowledge(&acks, uid, id).await;
-                }
+                acks.answered(uid.clone().or_else(|| presence.uid_of(sid)), id, asked).await;
             }
         });
         addressed as u64

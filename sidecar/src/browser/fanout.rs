@@ -2,7 +2,7 @@
 //! on a single daemon, keeps them in history and inboxes as it emits them,
 //! so that positions follow the order of emission), puts tabs in groups and
 //! takes them out, disconnects users, announces arrivals and departures,
-//! and attaches a tab that logged in to its rooms after giving it what it
+//! writes acknowledgements and receipts, and attaches a tab that logged in to its rooms after giving it what it
 //! missed. On a single daemon the hub hands it its work; in a cluster the
 //! bus does, in the order Redis delivered it, so that every node applies
 //! the same orders in the same order. Being one task, nothing here races: a
@@ -22,16 +22,17 @@ use socketioxide::extract::SocketRef;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::browser::acks::{self, Acks};
 use crate::browser::emit::{Browsers, Rooms};
 use crate::browser::recover::Presented;
 use crate::browser::rooms;
 use crate::cluster::bus::{Order, Recovery};
-use crate::cluster::history::SharedStore;
 use crate::cluster::memberships::Memberships;
 use crate::state::memberships::{Read, Saved};
 use crate::state::presence::Presence;
 use crate::store::embedded::Store;
 use crate::store::entry::{now_ms, PageNames};
+use crate::store::receipts::Recorded;
 use crate::telemetry::metrics::METRICS;
 
 /// How often a single daemon's store drops what its retention no longer
@@ -47,6 +48,9 @@ pub enum Job {
     Attach(Box<AttachRequest>),
     /// A tab of `uid` acknowledged kept message `id` (a single daemon's).
     Acknowledged { uid: Arc<str>, id: MsgId },
+    /// A tab of `uid` acknowledged message `id`, sent with receipts, or
+    /// reported it `read` (a single daemon's).
+    Receipt { uid: Arc<str>, id: MsgId, read: bool, time_ms: u64 },
     /// Forget the messages kept for `uid` (a single daemon's); send how many.
     ClearInbox { uid: String, done: oneshot::Sender<u64> },
     /// Forget the stored memberships of users the retention forgot.
@@ -171,15 +175,6 @@ impl Fanout {
     }
 }
 
-/// Where a tab's acknowledgement of a kept message goes.
-#[derive(Debug, Clone)]
-pub enum Acks {
-    /// To the fanout task, which writes the store (a single daemon).
-    Local(Fanout),
-    /// To Redis (a cluster).
-    Shared(Arc<SharedStore>),
-}
-
 /// What the task works with.
 #[derive(Debug)]
 pub struct Parts {
@@ -231,6 +226,7 @@ impl Queue {
                     let _ = done.send(attached);
                 }
                 Some(Job::Acknowledged { uid, id }) => applier.acknowledged(&uid, id),
+                Some(Job::Receipt { uid, id, read, time_ms }) => applier.receipt(&uid, id, read, time_ms),
                 Some(Job::ClearInbox { uid, done }) => {
                     let _ = done.send(applier.clear_inbox(&uid));
                 }
@@ -324,6 +320,7 @@ impl Applier {
         let next = store.batch().and_then(|mut batch| {
             let next = batch.expire(now, cursor)?;
             batch.expire_inbox(now)?;
+            batch.expire_receipts(now)?;
             batch.commit()?;
             Ok(next)
         });
@@ -372,6 +369,22 @@ impl Applier {
         }
     }
 
+    fn receipt(&self, uid: &str, id: MsgId, read: bool, time_ms: u64) {
+        let Some(store) = &self.0.store else { return };
+        let recorded = store.batch().and_then(|mut batch| {
+            let recorded = batch.receipt(id, uid, time_ms, read)?;
+            batch.commit()?;
+            Ok(recorded)
+        });
+        acks::count(
+            recorded.unwrap_or_else(|e| {
+                tracing::warn!(cause = %e, "a receipt could not be stored");
+                Recorded::Full
+            }),
+            read,
+        );
+    }
+
     fn clear_inbox(&self, uid: &str) -> u64 {
         let Some(store) = &self.0.store else { return 0 };
         let cleared = store.batch().and_then(|mut batch| {
@@ -383,17 +396,5 @@ impl Applier {
             tracing::warn!(cause = %e, "an inbox could not be cleared");
             0
         })
-    }
-}
-
-/// Sends `uid`'s acknowledgement of `id` where `acks` says.
-pub(super) async fn acknowledge(acks: &Acks, uid: Arc<str>, id: MsgId) {
-    match acks {
-        Acks::Local(fanout) => fanout.offer_job(Job::Acknowledged { uid, id }),
-        Acks::Shared(store) => match store.acknowledge(&uid, id).await {
-            Ok(true) => METRICS.acknowledged(),
-            Ok(false) => {}
-            Err(e) => tracing::warn!(cause = %e, "an acknowledgement could not reach Redis"),
-        },
     }
 }

@@ -18,10 +18,11 @@ use serde::Serialize;
 use serde_json::Value;
 use socketioxide::extract::SocketRef;
 
+use crate::browser::acks::Asked;
 use crate::browser::deliver::{answered, ContentArg, Meta};
-use crate::browser::fanout::{acknowledge, Applier, Attached, Parts};
+use crate::browser::fanout::{Applier, Attached, Parts};
 use crate::browser::rooms::{self, join_unless_closed};
-use crate::cluster::bus::Recovery;
+use crate::cluster::bus::{AckAsk, Recovery};
 use crate::cluster::memberships::Memberships;
 use crate::state::memberships::Read;
 use crate::store::entry::{now_ms, Entry, PageNames, Stream};
@@ -180,9 +181,7 @@ impl Applier {
         }
         for entry in &entries {
             let meta = Meta { recovered: true, ..Meta::new(entry.id, &entry.placements, names) };
-            if let Err(e) = socket.emit(&entry.event, &(ContentArg(&entry.content), &meta)) {
-                tracing::debug!(cause = %e, "a recovered message could not be given");
-            }
+            self.give_one(socket, uid, entry, &meta, false);
         }
         incomplete.sort_unstable();
         incomplete.dedup();
@@ -197,24 +196,38 @@ impl Applier {
     /// Emits the messages kept for `uid` (but those just given), asking for
     /// acknowledgements.
     fn give_kept(&self, socket: &SocketRef, uid: &Arc<str>, inbox: Vec<Kept>, given: &HashSet<u128>) {
-        let Parts { names, acks, .. } = &self.0;
+        let names = &self.0.names;
         for kept in inbox {
             let entry = kept.entry;
             if given.contains(&entry.id.0) {
                 continue;
             }
             let meta = Meta { kept: true, ..Meta::new(entry.id, &entry.placements, names) };
-            match socket.emit_with_ack::<_, Value>(&entry.event, &(ContentArg(&entry.content), &meta)) {
-                Ok(answer) => {
-                    let (acks, uid, id) = (acks.clone(), uid.clone(), entry.id);
-                    tokio::spawn(async move {
-                        if answered(&answer.await) {
-                            acknowledge(&acks, uid, id).await;
-                        }
-                    });
-                }
-                Err(e) => tracing::debug!(cause = %e, "a kept message could not be given"),
+            self.give_one(socket, uid, &entry, &meta, true);
+        }
+    }
+
+    /// Emits `entry` to `socket`, asking for an acknowledgement if it is
+    /// `kept` or was sent with receipts.
+    fn give_one(&self, socket: &SocketRef, uid: &Arc<str>, entry: &Entry, meta: &Meta, kept: bool) {
+        let args = (ContentArg(&entry.content), meta);
+        if !kept && !entry.receipts {
+            if let Err(e) = socket.emit(&entry.event, &args) {
+                tracing::debug!(cause = %e, "a missed message could not be given");
             }
+            return;
+        }
+        match socket.emit_with_ack::<_, Value>(&entry.event, &args) {
+            Ok(answer) => {
+                let (acks, uid, id, receipts) = (self.0.acks.clone(), uid.clone(), entry.id, entry.receipts);
+                tokio::spawn(async move {
+                    if answered(&answer.await) {
+                        let ask = AckAsk { wait: None };
+                        acks.answered(Some(uid), id, Asked { kept, receipts: receipts.then_some(&ask) }).await;
+                    }
+                });
+            }
+            Err(e) => tracing::debug!(cause = %e, "a missed message could not be given"),
         }
     }
 }

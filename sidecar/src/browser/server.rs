@@ -1,6 +1,7 @@
 //! The browser side: the Socket.IO server (its limits) and its handlers for
-//! connect, `login`, a page's question of who is in its group, and
-//! disconnect, with web-msg-sender's event semantics.
+//! connect, `login`, a page's question of who is in its group, its report
+//! that its user read a message, and disconnect, with web-msg-sender's event
+//! semantics.
 //!
 //! A socket logs in once, in one of three ways: a login token in the
 //! handshake (socket.io 4.x `auth: {token}`, or a `token` query parameter as
@@ -22,6 +23,7 @@ use axum::http::Request;
 use axum::response::IntoResponse;
 use msgpush_protocol::defaults::events;
 use msgpush_protocol::limits::{check_group, check_uid};
+use msgpush_protocol::MsgId;
 use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
@@ -31,6 +33,7 @@ use tokio::sync::oneshot;
 use tower::Service;
 
 use crate::auth::tokens::{Login, TokenError, Tokens};
+use crate::browser::acks::Acks;
 use crate::browser::fanout::{AttachRequest, Attached, Fanout};
 use crate::browser::message_rate::{MessageRate, Verdict};
 use crate::browser::recover::Presented;
@@ -84,6 +87,8 @@ pub struct Context {
     pub directory: Directory,
     /// In a cluster, the logins whose recovery Redis reads.
     pub recoveries: Option<Arc<Recoveries>>,
+    /// Where a tab's read reports go.
+    pub acks: Acks,
 }
 
 /// Builds the Socket.IO server with its handlers; returns its handle and
@@ -135,6 +140,7 @@ async fn authenticate(
     socket.extensions.insert(Arc::new(MessageRate::new(context.messages_per_sec.load(Ordering::Relaxed))));
     socket.on(events::LOGIN, on_login);
     socket.on(events::MEMBERS, on_members);
+    socket.on(events::READ, on_read);
     socket.on_fallback(on_other_message);
     socket.on_disconnect(on_disconnect);
     Ok(())
@@ -335,6 +341,23 @@ async fn on_members(
         _ => json!({ "error": "not in that group" }),
     };
     ack.send(&answer).ok();
+}
+
+/// `msgpush:read(id)`: the tab's user read message `id` (`meta.id`). It
+/// counts for a message sent with receipts that a tab of the user
+/// acknowledged; anything else changes nothing, and nothing is answered.
+async fn on_read(socket: SocketRef, TryData(id): TryData<Value>, State(context): State<Arc<Context>>) {
+    if !admit(&socket) {
+        return;
+    }
+    let (Some(uid), Ok(id)) = (context.presence.uid_of(socket.id), id) else { return };
+    let id = match id {
+        Value::Object(mut fields) => fields.remove("id").unwrap_or(Value::Null),
+        id => id,
+    };
+    if let Ok(id) = serde_json::from_value::<MsgId>(id) {
+        context.acks.read(uid, id).await;
+    }
 }
 
 async fn on_disconnect(socket: SocketRef, reason: DisconnectReason, State(context): State<Arc<Context>>) {

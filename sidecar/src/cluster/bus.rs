@@ -3,7 +3,8 @@
 //! announce an arrival), published once on Redis (`PREFIX:bus`) and applied
 //! by each node in the order Redis delivers it; and the answers a node sends
 //! to the one that asked (`PREFIX:to:NODE`): how many of its sockets a
-//! message reached, when the asking node cannot count them itself, and what
+//! message reached, when the asking node cannot count them itself, which of
+//! its tabs acknowledged a message the asking node's push waits for, and what
 //! a tab logging in missed (published by Redis itself, so that it arrives
 //! at its exact place among the orders).
 
@@ -72,10 +73,20 @@ pub struct Delivery {
     pub history: bool,
     /// Kept in its users' inboxes until then (ms since the Unix epoch).
     pub keep_until_ms: Option<u64>,
+    /// Whether tabs are asked to acknowledge it, and who hears of it.
+    pub acks: Option<AckAsk>,
     /// Its positions in its streams, by store key, when a cluster's store
     /// kept it (a single daemon's fanout places it as it emits). Last in the
     /// order, so that Redis can add it to the order as written.
     pub placed: Vec<(String, Position)>,
+}
+
+/// What becomes of the tabs' acknowledgements of a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AckAsk {
+    /// The push waiting for them, if one does: its node, and its deadline
+    /// (ms since the Unix epoch).
+    pub wait: Option<(String, u64)>,
 }
 
 /// An order as the bus carries it: with, when the node that published it
@@ -116,6 +127,17 @@ pub enum Direct {
     Reached(Reached),
     /// A recovery.
     Recovery(Recovery),
+    /// A tab's acknowledgement of a message a push of this node waits for.
+    Acked(TabAck),
+}
+
+/// A tab's acknowledgement, for the node whose push waits for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TabAck {
+    /// The message.
+    pub id: MsgId,
+    /// The tab's user (None: a tab not logged in).
+    pub uid: Option<String>,
 }
 
 /// What a tab missed while away, read by Redis at the place the tab's
@@ -197,9 +219,23 @@ impl Bus {
 
     /// Sends `reached` to the node that asked for it.
     pub async fn answer(&self, gather: &Gather, reached: Reached) -> redis::RedisResult<()> {
+        self.direct(&gather.node, &Direct::Reached(reached)).await
+    }
+
+    /// Tells node `node`, whose push waits for it, that a tab acknowledged.
+    pub async fn acked(&self, node: &str, ack: TabAck) -> redis::RedisResult<()> {
+        self.direct(node, &Direct::Acked(ack)).await
+    }
+
+    async fn direct(&self, node: &str, direct: &Direct) -> redis::RedisResult<()> {
         let mut conn = self.conn.clone();
-        let payload = serde_json::to_vec(&Direct::Reached(reached)).expect("answers always serialize");
-        bounded(PUSH_TIMEOUT, conn.publish::<_, _, ()>(self.answers_of(&gather.node), payload)).await
+        let payload = serde_json::to_vec(direct).expect("answers always serialize");
+        bounded(PUSH_TIMEOUT, conn.publish::<_, _, ()>(self.answers_of(node), payload)).await
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// What a message of channel `channel` carries, if it is one of ours.
@@ -235,6 +271,7 @@ mod tests {
             time_ms: 1,
             history: true,
             keep_until_ms: Some(2),
+            acks: Some(AckAsk { wait: Some(("ab".into(), 3)) }),
             placed: vec![("group:team".into(), Position { epoch: "00000000000000ff".into(), position: 3 })],
         });
         let envelope = Envelope { order, gather: Some(Gather { node: "ab".into(), request: 7 }) };

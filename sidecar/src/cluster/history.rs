@@ -265,6 +265,8 @@ struct EntryHead<'a> {
     content: &'a msgpush_protocol::Content,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     except: &'a [String],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    receipts: bool,
     time_ms: u64,
     placements: [(); 0],
 }
@@ -304,6 +306,7 @@ impl SharedStore {
             event: &delivery.event,
             content: &delivery.content,
             except: &delivery.except,
+            receipts: delivery.acks.is_some(),
             time_ms: delivery.time_ms,
             placements: [],
         };

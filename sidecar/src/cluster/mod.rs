@@ -1,6 +1,6 @@
 //! Several daemons as one: the connection to Redis, the bus that carries
 //! what every node must do to its sockets, the census of who is online on
-//! every node, the memberships of groups, history and inboxes, and the
+//! every node, the memberships of groups, history, inboxes and receipts, and the
 //! directory that answers who is online (from the census, or from this node
 //! alone). Imports `store` (the model of what history keeps), `state` (what
 //! the census copies) and the layers below them.
@@ -11,3 +11,4 @@ pub mod directory;
 pub mod driver;
 pub mod history;
 pub mod memberships;
+pub mod receipts;

@@ -22,9 +22,10 @@ use tower::Service;
 use self::reload::{Live, Reloader};
 use crate::auth::api_key::ApiKey;
 use crate::auth::tokens::Tokens;
+use crate::browser::acks::{Acks, Sink};
 use crate::browser::client_addr::TrustedProxies;
 use crate::browser::emit::Browsers;
-use crate::browser::fanout::{self, Acks, Fanout, Job, Parts as FanoutParts};
+use crate::browser::fanout::{self, Fanout, Job, Parts as FanoutParts};
 use crate::browser::origin::OriginPolicy;
 use crate::browser::recovering::Recoveries;
 use crate::browser::router;
@@ -36,6 +37,7 @@ use crate::cluster::directory::Directory;
 use crate::cluster::driver::{self, Message};
 use crate::cluster::history::SharedStore;
 use crate::cluster::memberships::{Memberships, SharedMemberships};
+use crate::cluster::receipts::SharedReceipts;
 use crate::hub::{Cluster, Gathers, Hub, Limits as HubLimits, Parts};
 use crate::ingress::demo;
 use crate::ingress::http_api::{self, HttpApi};
@@ -52,6 +54,7 @@ use crate::state::memberships::LocalMemberships;
 use crate::state::online_count::OnlineCount;
 use crate::state::presence::Presence;
 use crate::state::recent::Recent;
+use crate::state::waits::Waits;
 use crate::store::embedded::Store;
 use crate::store::entry::PageNames;
 use crate::store::retention::{Limits as StoreLimits, Retention};
@@ -124,6 +127,7 @@ pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken
         Some(Joined { census, bus, memberships, messages, conn }) => {
             let gathers = Gathers::new(census.node());
             let max_keep = Duration::from_secs(config.inbox_max_keep_secs).as_millis() as u64;
+            let receipts = Arc::new(SharedReceipts::new(conn.clone(), &config.redis_prefix, retention.clone()));
             let store = Arc::new(SharedStore::new(
                 conn,
                 &config.redis_prefix,
@@ -139,11 +143,19 @@ pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken
                 names.clone(),
                 most_at_login,
             ));
-            (memberships, Some(Cluster { census, bus, gathers, store, recoveries }), Some(messages), None)
+            (memberships, Some(Cluster { census, bus, gathers, store, receipts, recoveries }), Some(messages), None)
         }
     };
     let memberships = Arc::new(memberships);
     let census = cluster.as_ref().map(|cluster| cluster.census.clone());
+    let waits = Arc::new(Waits::new(config.max_waiting_pushes as usize));
+    let sink = match &cluster {
+        Some(cluster) => {
+            Sink::Shared { store: cluster.store.clone(), receipts: cluster.receipts.clone(), bus: cluster.bus.clone() }
+        }
+        None => Sink::Local(fanout.clone()),
+    };
+    let acks = Acks::new(sink, waits.clone());
     let context = Arc::new(Context {
         presence: presence.clone(),
         online: online.clone(),
@@ -154,11 +166,9 @@ pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken
         fanout: fanout.clone(),
         directory: Directory::new(presence.clone(), census.clone()),
         recoveries: cluster.as_ref().map(|cluster| cluster.recoveries.clone()),
+        acks: acks.clone(),
     });
-    let acks = match &cluster {
-        Some(cluster) => Acks::Shared(cluster.store.clone()),
-        None => Acks::Local(fanout.clone()),
-    };
+
     let shared_store = cluster.as_ref().map(|cluster| cluster.store.clone());
     let (io, socket_io) = server::socket_io(&config, context);
     let browsers = Browsers::new(io);
@@ -168,6 +178,7 @@ pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken
         grace: Duration::from_secs(config.offline_grace_secs),
         announced_group_users: config.max_announced_group_users,
         max_keep: Duration::from_secs(config.inbox_max_keep_secs),
+        max_ack_wait: Duration::from_millis(config.max_ack_timeout_ms),
     };
     let hub = Arc::new(Hub::new(Parts {
         browsers: browsers.clone(),
@@ -180,6 +191,7 @@ pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken
         limits,
         cluster,
         store: store.clone(),
+        waits,
     }));
     let tasks = TaskTracker::new();
     let parts = FanoutParts {

@@ -37,6 +37,8 @@ const RELOADABLE: &[&str] = &[
     "history_max_bytes",
     "inbox_size",
     "inbox_max_bytes",
+    "receipt_ttl_secs",
+    "max_receipts_per_message",
 ];
 
 /// How to read the settings again, and where to apply them.
@@ -123,12 +125,20 @@ fn apply(reloader: &Reloader, live: &Live, running: &mut Config, new: &Config) {
                 running.max_client_messages_per_sec = new.max_client_messages_per_sec;
                 Ok(())
             }
-            "history_size" | "history_ttl_secs" | "history_max_bytes" | "inbox_size" | "inbox_max_bytes" => {
+            "history_size"
+            | "history_ttl_secs"
+            | "history_max_bytes"
+            | "inbox_size"
+            | "inbox_max_bytes"
+            | "receipt_ttl_secs"
+            | "max_receipts_per_message" => {
                 running.history_size = new.history_size;
                 running.history_ttl_secs = new.history_ttl_secs;
                 running.history_max_bytes = new.history_max_bytes;
                 running.inbox_size = new.inbox_size;
                 running.inbox_max_bytes = new.inbox_max_bytes;
+                running.receipt_ttl_secs = new.receipt_ttl_secs;
+                running.max_receipts_per_message = new.max_receipts_per_message;
                 live.retention.set(Limits::of(running));
                 Ok(())
             }

@@ -1,7 +1,7 @@
 //! A node's side of the cluster's bus: it applies the orders every node
 //! publishes (its own included) to its own sockets, in the order they
 //! arrive, answers the counts asked of it, gathers the answers to its own
-//! questions, and hands its logins' recoveries to its fanout as they come.
+//! questions and the acknowledgements its waiting pushes hear, and hands its logins' recoveries to its fanout as they come.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -131,6 +131,9 @@ impl Hub {
                     }
                 },
                 Some(Incoming::Direct(Direct::Reached(reached))) => cluster.gathers.answered(reached),
+                Some(Incoming::Direct(Direct::Acked(ack))) => {
+                    self.waits.answered(ack.id, ack.uid.as_deref());
+                }
                 Some(Incoming::Direct(Direct::Recovery(recovery))) => {
                     if let Some(job) = cluster.recoveries.arrived(recovery) {
                         self.fanout.offer_job(job);

@@ -2,7 +2,7 @@
 //! HTTP API's JSON endpoint both run, so that every command means the same
 //! on either.
 
-use msgpush_protocol::{Command, InboxUser, Reply};
+use msgpush_protocol::{Command, InboxUser, ReceiptQuery, Reply};
 
 use crate::hub::Hub;
 use crate::telemetry::metrics::Ingress;
@@ -15,6 +15,7 @@ impl Hub {
                 sockets: delivered.sockets,
                 positions: delivered.positions.into_iter().collect(),
                 kept: delivered.kept,
+                acked: delivered.acked,
             }),
             Command::Ping => Ok(Reply::Pong { version: env!("CARGO_PKG_VERSION").to_owned() }),
             Command::Token(request) => {
@@ -35,6 +36,9 @@ impl Hub {
             }
             Command::InboxClear(InboxUser { uid }) => {
                 self.inbox_clear(&uid).await.map(|messages| Reply::Cleared { messages })
+            }
+            Command::Receipts(ReceiptQuery { msg_id }) => {
+                self.receipts(msg_id).await.map(|receipts| Reply::Receipts { receipts })
             }
         };
         answered.unwrap_or_else(|e| Reply::Error { code: e.code(), message: e.to_string() })

@@ -17,6 +17,7 @@
 //! - `groups`: memberships, from PHP.
 //! - `presence`: who is online, as PHP asks it; arrivals and departures.
 //! - `inbox`: the messages kept for a user, as PHP asks about them.
+//! - `receipts`: who acknowledged and read a message, as PHP asks it.
 //! - `cluster`: the bus's side of a node: its orders and answers.
 
 mod cluster;
@@ -25,6 +26,7 @@ mod groups;
 mod inbox;
 mod presence;
 mod publish;
+mod receipts;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -45,10 +47,12 @@ use crate::cluster::census::Census;
 use crate::cluster::directory::Directory;
 use crate::cluster::history::{SharedStore, StoreFailure};
 use crate::cluster::memberships::Memberships;
+use crate::cluster::receipts::SharedReceipts;
 use crate::state::local_book::LocalBook;
 use crate::state::online_count::OnlineCount;
 use crate::state::presence::{OnlineCounts, Presence};
 use crate::state::recent::Recent;
+use crate::state::waits::Waits;
 use crate::store::embedded::Store;
 use crate::telemetry::metrics::METRICS;
 
@@ -75,6 +79,8 @@ pub struct Hub {
     store: Option<Arc<Store>>,
     /// Who is present, on a single daemon (a cluster's census keeps it).
     book: LocalBook,
+    /// The pushes waiting for acknowledgements.
+    waits: Arc<Waits>,
 }
 
 /// What a node of a cluster has besides.
@@ -88,6 +94,8 @@ pub struct Cluster {
     pub gathers: Gathers,
     /// History and inboxes.
     pub store: Arc<SharedStore>,
+    /// Receipts.
+    pub receipts: Arc<SharedReceipts>,
     /// This node's logins waiting for their recovery.
     pub recoveries: Arc<Recoveries>,
 }
@@ -103,6 +111,8 @@ pub struct Limits {
     pub announced_group_users: usize,
     /// `--inbox-max-keep-secs`.
     pub max_keep: Duration,
+    /// `--max-ack-timeout-ms`.
+    pub max_ack_wait: Duration,
 }
 
 /// The parts a hub ties together.
@@ -128,6 +138,8 @@ pub struct Parts {
     pub cluster: Option<Cluster>,
     /// A single daemon's store.
     pub store: Option<Arc<Store>>,
+    /// The pushes waiting for acknowledgements.
+    pub waits: Arc<Waits>,
 }
 
 /// What a node holds at one moment.
@@ -174,6 +186,8 @@ pub enum RequestError {
     Invalid(String),
     /// The daemon could not carry it out (emit, sign).
     Internal(String),
+    /// The daemon is at one of its bounds for this kind of request.
+    Busy(String),
 }
 
 impl RequestError {
@@ -182,6 +196,7 @@ impl RequestError {
         match self {
             RequestError::Invalid(_) => ErrorCode::InvalidInput,
             RequestError::Internal(_) => ErrorCode::Internal,
+            RequestError::Busy(_) => ErrorCode::Busy,
         }
     }
 }
@@ -189,7 +204,7 @@ impl RequestError {
 impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RequestError::Invalid(why) | RequestError::Internal(why) => f.write_str(why),
+            RequestError::Invalid(why) | RequestError::Internal(why) | RequestError::Busy(why) => f.write_str(why),
         }
     }
 }
@@ -199,10 +214,25 @@ impl std::error::Error for RequestError {}
 impl Hub {
     /// Ties `parts` together.
     pub fn new(parts: Parts) -> Hub {
-        let Parts { browsers, presence, fanout, memberships, online, tokens, recent, limits, cluster, store } = parts;
+        let Parts { browsers, presence, fanout, memberships, online, tokens, recent, limits, cluster, store, waits } =
+            parts;
         let directory = Directory::new(presence.clone(), cluster.as_ref().map(|c| c.census.clone()));
         let book = LocalBook::new(limits.grace);
-        Hub { browsers, presence, directory, fanout, memberships, online, tokens, recent, limits, cluster, store, book }
+        Hub {
+            browsers,
+            presence,
+            directory,
+            fanout,
+            memberships,
+            online,
+            tokens,
+            recent,
+            limits,
+            cluster,
+            store,
+            book,
+            waits,
+        }
     }
 
     /// The census, while Redis answers this node.
@@ -324,6 +354,11 @@ impl Hub {
     /// Disconnects every browser (at shutdown).
     pub async fn close(&self) {
         self.browsers.close().await;
+    }
+
+    /// Pushes waiting for acknowledgements, for the metrics.
+    pub fn waiting_pushes(&self) -> usize {
+        self.waits.len()
     }
 
     /// Orders waiting for this node's fanout task, for the metrics.

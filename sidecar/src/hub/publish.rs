@@ -1,16 +1,19 @@
 //! Pushes: to users, to groups, or to everyone, leaving out the tabs of
 //! some users; each message once per id within the dedup window; kept in
-//! its streams' history and, with a keep, in its users' inboxes.
+//! its streams' history and, with a keep, in its users' inboxes; with
+//! receipts, asking its tabs to acknowledge it, and waiting for them if
+//! asked.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use msgpush_protocol::limits::{check_groups, check_uids, MAX_TARGET_UIDS};
-use msgpush_protocol::{Disconnect, MsgId, Position, Publish, Target};
+use msgpush_protocol::{Acked, Disconnect, MsgId, Position, Publish, Target};
 
-use crate::cluster::bus::{Audience, Delivery, Order};
+use crate::cluster::bus::{AckAsk, Audience, Delivery, Order};
 use crate::cluster::memberships::Memberships;
 use crate::hub::{distinct, Hub, RequestError};
 use crate::state::recent::Claim;
+use crate::state::waits::Refusal;
 use crate::store::entry::{now_ms, Stream};
 use crate::telemetry::metrics::{Ingress, PushResult, METRICS};
 
@@ -23,6 +26,8 @@ pub struct Delivered {
     pub positions: Vec<(String, Position)>,
     /// The users it was kept for.
     pub kept: u64,
+    /// Who acknowledged it, for a push that waited.
+    pub acked: Option<Acked>,
 }
 
 /// The streams a message to `to` is kept in.
@@ -50,7 +55,7 @@ impl Hub {
             Ok((delivered, false)) if delivered.sockets == 0 => PushResult::Offline,
             Ok((_, false)) => PushResult::Delivered,
             Err(RequestError::Invalid(_)) => PushResult::Invalid,
-            Err(RequestError::Internal(_)) => PushResult::Failed,
+            Err(RequestError::Internal(_) | RequestError::Busy(_)) => PushResult::Failed,
         };
         let sockets = outcome.as_ref().map_or(0, |(delivered, _)| delivered.sockets);
         METRICS.pushed(ingress, result, started.elapsed(), sockets);
@@ -90,8 +95,45 @@ impl Hub {
         }
     }
 
-    /// Emits `publish` (as message `id`) to its sockets, keeping it as asked.
+    /// Emits `publish` (as message `id`) to its sockets, keeping it as
+    /// asked, and waits for acknowledgements if asked.
     async fn deliver(&self, publish: Publish, id: MsgId) -> Result<Delivered, RequestError> {
+        let Some(ms) = publish.ack_timeout_ms else {
+            let acks = publish.receipts.then_some(AckAsk { wait: None });
+            return self.deliver_asking(publish, id, acks).await;
+        };
+        let wait = Duration::from_millis(ms);
+        if wait > self.limits.max_ack_wait {
+            return Err(RequestError::Invalid(format!(
+                "a push waits at most {} ms for acknowledgements (--max-ack-timeout-ms), not {ms}",
+                self.limits.max_ack_wait.as_millis()
+            )));
+        }
+        let waiting = self.waits.start(id).map_err(|refusal| match refusal {
+            Refusal::Full(most) => {
+                METRICS.wait_refused();
+                RequestError::Busy(format!(
+                    "{most} pushes wait for acknowledgements already (--max-waiting-pushes); try again later"
+                ))
+            }
+            Refusal::Same => RequestError::Invalid("a push of this message waits for acknowledgements already".into()),
+        })?;
+        let deadline = Instant::now() + wait;
+        let node = self.cluster.as_ref().map_or(String::new(), |cluster| cluster.census.node().to_owned());
+        let until_ms = now_ms().saturating_add(ms);
+        let mut delivered = self.deliver_asking(publish, id, Some(AckAsk { wait: Some((node, until_ms)) })).await?;
+        delivered.acked = Some(waiting.until(deadline.into(), delivered.sockets).await);
+        Ok(delivered)
+    }
+
+    /// Emits `publish` (as message `id`) to its sockets, keeping it as
+    /// asked, asking its tabs to acknowledge it as `acks` says.
+    async fn deliver_asking(
+        &self,
+        publish: Publish,
+        id: MsgId,
+        acks: Option<AckAsk>,
+    ) -> Result<Delivered, RequestError> {
         let Publish { to, except, event, content, history, keep_secs, .. } = publish;
         let except = distinct(except);
         let to = match to {
@@ -116,11 +158,12 @@ impl Hub {
         if counted == Some(0) && !kept_anywhere {
             return Ok(Delivered::default());
         }
+        let time_ms = now_ms();
         let delivery =
-            Delivery { to, except, event, content, id, time_ms: now_ms(), history, keep_until_ms, placed: vec![] };
+            Delivery { to, except, event, content, id, time_ms, history, keep_until_ms, acks, placed: vec![] };
         let published = self.apply(Order::Deliver(delivery), counted.is_none()).await?;
         let sockets = published.reached.or(counted).unwrap_or(0);
-        Ok(Delivered { sockets, positions: published.positions, kept: published.kept })
+        Ok(Delivered { sockets, positions: published.positions, kept: published.kept, acked: None })
     }
 
     /// Refuses a kept message to groups or everyone that would be kept for

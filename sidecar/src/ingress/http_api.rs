@@ -74,6 +74,7 @@ async fn command(State(api): State<Arc<HttpApi>>, request: Request<Body>) -> Res
     let reply = api.hub.answer(command, Ingress::Http).await;
     let status = match &reply {
         Reply::Error { code: ErrorCode::Internal, .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        Reply::Error { code: ErrorCode::Busy, .. } => StatusCode::SERVICE_UNAVAILABLE,
         Reply::Error { .. } => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };

@@ -368,6 +368,30 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub inbox_ack_timeout_secs: u64,
 
+    /// Longest a push may wait for its tabs' acknowledgements
+    /// (`PushEvent->setAckTimeout()`), in milliseconds.
+    #[arg(long, env = "MSGPUSHD_MAX_ACK_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub max_ack_timeout_ms: u64,
+
+    /// Pushes waiting for acknowledgements at once, in all; beyond it such a
+    /// push is refused (`busy`). A connection answers its requests in order,
+    /// so it holds at most one.
+    #[arg(long, env = "MSGPUSHD_MAX_WAITING_PUSHES", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_waiting_pushes: u64,
+
+    /// Seconds a message's receipts are kept, from its first acknowledgement
+    /// (`MsgPush\Receipt::of()`).
+    #[arg(long, env = "MSGPUSHD_RECEIPT_TTL_SECS", default_value_t = 24 * 3600,
+          value_parser = clap::value_parser!(u64).range(1..=30 * 24 * 3600))]
+    pub receipt_ttl_secs: u64,
+
+    /// Users' receipts kept per message; later ones are dropped and counted.
+    #[arg(long, env = "MSGPUSHD_MAX_RECEIPTS_PER_MESSAGE", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_receipts_per_message: u64,
+
     /// How log lines are written (to stderr): `text`, or `json` (one object
     /// per line with the event's fields, for log shippers).
     #[arg(long, env = "MSGPUSHD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

@@ -1,7 +1,8 @@
 //! State that knows nothing of the server: who is logged in (the online
 //! map, with groups), who is a member of which group, arrivals and
-//! departures with their grace, the `update_online_count` message, and the
-//! ids of recently published messages. Each piece is a leaf with its own
+//! departures with their grace, the `update_online_count` message, the
+//! ids of recently published messages, and the pushes waiting for
+//! acknowledgements. Each piece is a leaf with its own
 //! lock; imports only `telemetry` and `settings`.
 
 pub mod departures;
@@ -10,3 +11,4 @@ pub mod memberships;
 pub mod online_count;
 pub mod presence;
 pub mod recent;
+pub mod waits;

@@ -1,5 +1,5 @@
-//! The embedded store of a single daemon: history, the inbox and group
-//! memberships in one redb file (`STATE_DIR/msgpush.redb`), so that both survive a restart with no
+//! The embedded store of a single daemon: history, the inbox, receipts and
+//! group memberships in one redb file (`STATE_DIR/msgpush.redb`), so that both survive a restart with no
 //! server to install. redb is pure Rust, crash-safe (copy-on-write B-trees
 //! with checksummed commit slots) and keeps one writer: this node's fanout
 //! task, which writes each batch of messages in one transaction. Those
@@ -37,6 +37,13 @@ pub(super) const EXPIRIES: TableDefinition<(u64, &str, u64), u64> = TableDefinit
 pub(super) const INBOX_USERS: TableDefinition<&str, u64> = TableDefinition::new("inbox_users");
 /// Each user's group memberships: uid → (last seen ms, groups JSON).
 pub(super) const MEMBERS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("members");
+/// Each user's receipt of a message: (id, uid) → (first acknowledged ms,
+/// read ms or 0).
+pub(super) const RECEIPTS: TableDefinition<(u128, &str), (u64, u64)> = TableDefinition::new("receipts");
+/// Each message with receipts: id → (users, expiry ms).
+pub(super) const RECEIPTED: TableDefinition<u128, (u64, u64)> = TableDefinition::new("receipted");
+/// Messages with receipts by expiry: (expiry ms, id) → ().
+pub(super) const RECEIPT_EXPIRIES: TableDefinition<(u64, u128), ()> = TableDefinition::new("receipt_expiries");
 /// The totals below, and the next arrival number.
 pub(super) const TOTALS: TableDefinition<&str, u64> = TableDefinition::new("totals");
 
@@ -183,6 +190,9 @@ impl Store {
             txn.open_table(EXPIRIES)?;
             txn.open_table(INBOX_USERS)?;
             txn.open_table(MEMBERS)?;
+            txn.open_table(RECEIPTS)?;
+            txn.open_table(RECEIPTED)?;
+            txn.open_table(RECEIPT_EXPIRIES)?;
             let totals = txn.open_table(TOTALS)?;
             for (name, total) in TOTAL_NAMES.iter().zip(self.totals.all()) {
                 total.store(totals.get(*name)?.map_or(0, |v| v.value()), Ordering::Relaxed);
@@ -261,6 +271,8 @@ pub(super) mod scratch {
         history_max_bytes: 1 << 20,
         inbox_size: 2,
         inbox_max_bytes: 1 << 20,
+        receipt_ttl: Duration::from_secs(60),
+        receipts_per_message: 2,
     };
 
     /// A store and its directory.

@@ -58,6 +58,9 @@ pub struct Entry {
     /// Users whose tabs it leaves out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub except: Vec<String>,
+    /// Sent with receipts: a tab given it again is asked to acknowledge it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub receipts: bool,
     /// When it was published, in milliseconds since the Unix epoch.
     pub time_ms: u64,
     /// Its position in each of its streams, by store key: the one stream

@@ -258,6 +258,7 @@ mod tests {
             event: "new_msg".into(),
             content: Content::Text(format!("m{id}")),
             except: vec![],
+            receipts: false,
             time_ms,
             placements: vec![],
             order: 0,

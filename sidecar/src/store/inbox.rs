@@ -185,6 +185,7 @@ mod tests {
             event: "new_msg".into(),
             content: Content::Text(format!("kept {id}")),
             except: vec![],
+            receipts: false,
             time_ms: 1,
             placements: vec![],
             order: 0,

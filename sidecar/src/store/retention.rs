@@ -1,5 +1,5 @@
-//! How much history and how many kept messages a store holds: settings a
-//! reload changes while the daemon runs.
+//! How much history, how many kept messages and receipts a store holds:
+//! settings a reload changes while the daemon runs.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -19,6 +19,10 @@ pub struct Limits {
     pub inbox_size: u64,
     /// Bytes of kept messages in all (`--inbox-max-bytes`).
     pub inbox_max_bytes: u64,
+    /// How long a message's receipts are kept (`--receipt-ttl-secs`).
+    pub receipt_ttl: Duration,
+    /// Users' receipts kept per message (`--max-receipts-per-message`).
+    pub receipts_per_message: u64,
 }
 
 impl Limits {
@@ -30,6 +34,8 @@ impl Limits {
             history_max_bytes: config.history_max_bytes,
             inbox_size: config.inbox_size,
             inbox_max_bytes: config.inbox_max_bytes,
+            receipt_ttl: Duration::from_secs(config.receipt_ttl_secs),
+            receipts_per_message: config.max_receipts_per_message,
         }
     }
 }

@@ -124,6 +124,11 @@ pub struct Metrics {
     unstored: IntCounter,
     recoveries: IntCounterVec,
     acknowledged: IntCounter,
+    /// Pushes waiting for acknowledgements (set at scrape).
+    pub waiting_pushes: IntGauge,
+    receipts: IntCounterVec,
+    receipts_dropped: IntCounter,
+    waits_refused: IntCounter,
     unix_connections: IntGauge,
     http_connections: IntGaugeVec,
     cluster: OnceLock<Cluster>,
@@ -268,6 +273,27 @@ impl Metrics {
                 "msgpush_inbox_acknowledged_total",
                 "Kept messages a tab acknowledged (and that no login delivers again)",
             ),
+            waiting_pushes: gauge(
+                &registry,
+                "msgpush_waiting_pushes",
+                "Pushes waiting for their tabs' acknowledgements (--max-waiting-pushes)",
+            ),
+            receipts: counter_vec(
+                &registry,
+                "msgpush_receipts_total",
+                "Users' receipts recorded, by kind (acked, read)",
+                &["kind"],
+            ),
+            receipts_dropped: counter(
+                &registry,
+                "msgpush_receipts_dropped_total",
+                "Receipts not recorded: the message had --max-receipts-per-message already, or the store failed",
+            ),
+            waits_refused: counter(
+                &registry,
+                "msgpush_waits_refused_total",
+                "Pushes refused because --max-waiting-pushes wait already",
+            ),
             unix_connections: gauge(&registry, "msgpush_unix_connections", "Open connections on the Unix socket"),
             http_connections: gauge_vec(
                 &registry,
@@ -386,6 +412,21 @@ impl Metrics {
     /// A tab acknowledged a kept message.
     pub fn acknowledged(&self) {
         self.acknowledged.inc();
+    }
+
+    /// A user's receipt was recorded: acknowledged, or `read`.
+    pub fn receipt(&self, read: bool) {
+        self.receipts.with_label_values(&[if read { "read" } else { "acked" }]).inc();
+    }
+
+    /// A receipt could not be recorded.
+    pub fn receipt_dropped(&self) {
+        self.receipts_dropped.inc();
+    }
+
+    /// A push that would wait was refused: too many wait.
+    pub fn wait_refused(&self) {
+        self.waits_refused.inc();
     }
 
     /// An order from another node dropped: this node's queue was full.

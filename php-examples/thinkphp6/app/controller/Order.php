@@ -1,13 +1,15 @@
 <?php
 // A ThinkPHP 6/8 order page that follows one order live: its tab is in the
 // order's group by its login token, so only the pages showing order 42 get
-// order 42's messages, with no membership to keep.
+// order 42's messages, with no membership to keep. Its confirmation waits
+// for the user's tab to acknowledge it, and texts them when none did.
 declare(strict_types=1);
 
 namespace app\controller;
 
 use MsgPush\Auth;
 use MsgPush\PushEvent;
+use MsgPush\Receipt;
 use think\facade\Session;
 use think\facade\View;
 use think\response\Json;
@@ -35,5 +37,33 @@ class Order
             ->setContent(['order' => $id, 'status' => 'shipped'])
             ->push();
         return json(['tabs' => $tabs]);
+    }
+
+    /**
+     * Called when the order is confirmed: the user's open tabs have 3 s to
+     * acknowledge it (in the page: socket.on('order_confirmed', (o, meta, ack)
+     * => { show(o); ack(); })); when none did, the user gets a text instead.
+     */
+    public function confirmed(int $id): Json
+    {
+        $uid = Session::get('uid');
+        $event = (new PushEvent())
+            ->setUser($uid)
+            ->setEvent('order_confirmed')
+            ->setContent(['order' => $id])
+            ->setAckTimeout(3000);
+        $acked = $event->push();
+        if ($acked === 0) {
+            // (Send the SMS here, e.g. with the application's SMS service.)
+        }
+        // Kept with the order, so that its receipts can be asked for later.
+        Session::set("order-$id-push", $event->id());
+        return json(['reached' => $event->reached(), 'acknowledged' => $event->ackedBy()]);
+    }
+
+    /** GET /order/:id/seen: who acknowledged the confirmation, and who read it. */
+    public function seen(int $id): Json
+    {
+        return json(Receipt::of((string) Session::get("order-$id-push")));
     }
 }
