@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use msgpush_protocol::{defaults, Command, Membership, Reply, Target};
+use msgpush_protocol::{defaults, Command, Membership, PresenceAnswer, PresenceQuery, Reply, Target};
 use msgpush_testkit::{php_command, repo_root, Daemon, RedisServer, TempDir, UnixClient};
 
 use crate::client;
@@ -78,6 +78,16 @@ impl Setup {
             fleet.wait_logged_in(Duration::from_secs(120)).await;
         }
         assert_eq!(recorder.failed(), 0, "clients failed to log in");
+        // A client counts itself in at the first online count it gets, which
+        // may be the broadcast every socket gets, before its login is done:
+        // the daemon's own count says when all are.
+        let everyone = PresenceQuery::Count;
+        let counted = |reply: Reply| matches!(reply, Reply::Presence(PresenceAnswer::Count { users, .. }) if users == CLIENTS as u64);
+        let started = std::time::Instant::now();
+        while !counted(unix.request(Command::Presence(everyone.clone()))) {
+            assert!(started.elapsed() < Duration::from_secs(60), "the daemon never counted every client");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let members: Vec<String> = (GROUP..2 * GROUP).map(|i| format!("g{i}")).collect();
         let joined = unix.request(Command::GroupJoin(Membership { groups: vec!["m".into()], uids: members }));
         assert_eq!(joined, Reply::Joined { sockets: GROUP as u64 });

@@ -68,6 +68,9 @@ fn a_waiting_push_counts_the_tabs_that_acknowledged_in_time_and_each_user_once()
     let started = Instant::now();
     assert_eq!(php.send(json!({ "user": "ann", "ack_timeout": 5000, "content": "quick" })), 1);
     assert!(started.elapsed() < Duration::from_millis(5000), "no wait once every tab answered");
+    let started = Instant::now();
+    assert_eq!(php.send(json!({ "user": "nobody", "ack_timeout": 5000, "content": "offline" })), 0);
+    assert!(started.elapsed() < Duration::from_millis(5000), "no wait for a push that reached no tab");
     drop(dan);
 
     // Pages with one-argument handlers (web-msg-sender's) are not asked, nor slowed down.

@@ -89,11 +89,12 @@ impl Waits {
 
 impl Waiting<'_> {
     /// The answers by `deadline`, or as soon as `reached` tabs answered
-    /// (every tab the push reached: no more can come).
+    /// (every tab the push reached: no more can come; none reached, none
+    /// will).
     pub async fn until(&self, deadline: Instant, reached: u64) -> Acked {
         loop {
             let changed = self.changed.notified();
-            if reached > 0 && self.snapshot().tabs >= reached {
+            if self.snapshot().tabs >= reached {
                 break;
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
@@ -144,6 +145,8 @@ mod tests {
         drop(waiting);
         assert!(!waits.answered(MsgId(1), Some("b")), "late");
         assert_eq!(waits.len(), 0);
-        assert!(waits.start(MsgId(2)).is_ok());
+        let offline = waits.start(MsgId(2)).unwrap();
+        let acked = offline.until(Instant::now() + Duration::from_secs(3600), 0).await;
+        assert_eq!(acked.tabs, 0, "a push that reached no tab does not wait");
     }
 }
