@@ -115,6 +115,13 @@ fn receipts_come_later_for_a_queued_message_and_reads_follow_acknowledgements() 
     let mut php = PhpSession::start(&daemon.socket, &[]);
     assert_eq!(uids(&receipts(&mut php, &id)), ["eve"]);
 
+    // A kept message sent with receipts, given at the next login, is acknowledged there.
+    assert_eq!(php.send(json!({ "user": "zed", "keep": 600, "receipts": true, "content": "while away" })), 0);
+    let kept = php.last()["id"].clone();
+    let mut zed = acking_tab(&daemon, ClientVersion::V2, "zed", &[]);
+    zed.expect(|l| l["data"] == "while away" && l["acked"] == true);
+    assert!(wait_until(|| uids(&receipts(&mut php, &kept)) == ["zed"]), "{:?}", receipts(&mut php, &kept));
+
     // Also on the JSON HTTP API; bad ids are refused with the rule.
     let body = json!({ "receipts": { "msg_id": id } }).to_string();
     let (status, reply) = http_post(daemon.http, "/api/v1", "application/json", body.as_bytes());

@@ -23,7 +23,7 @@ use crate::browser::acks::Asked;
 use crate::browser::emit::{Rooms, To};
 use crate::browser::fanout::{Applied, Applier, Parts};
 use crate::browser::rooms;
-use crate::cluster::bus::{Audience, Delivery};
+use crate::cluster::bus::{AckAsk, Audience, Delivery};
 use crate::cluster::memberships::Memberships;
 use crate::store::embedded::{Batch, StoreError};
 use crate::store::entry::{now_ms, Entry, PageNames, Stream};
@@ -57,6 +57,55 @@ impl Meta {
     }
 }
 
+/// A delivery ready to keep and emit: its copies (one per user for a push
+/// to users, each with its own stream's positions; else one).
+#[derive(Debug)]
+pub struct Prepared {
+    to: Audience,
+    copies: Vec<(Option<Arc<str>>, Entry)>,
+    history: bool,
+    keep_until_ms: Option<u64>,
+    acks: Option<AckAsk>,
+    kept: u64,
+}
+
+impl Prepared {
+    /// `delivery`'s copies, placed where a cluster's store placed it.
+    pub fn of(delivery: Delivery) -> Prepared {
+        let Delivery { to, except, event, content, id, time_ms, history, keep_until_ms, acks, placed } = delivery;
+        let receipts = acks.is_some();
+        let entry = Entry { id, event, content, except, receipts, time_ms, placements: placed, order: 0 };
+        let copies = match &to {
+            Audience::Users(uids) => uids
+                .iter()
+                .map(|uid| {
+                    let key = Stream::User(uid.as_str().into()).key();
+                    let placements = entry.placements.iter().filter(|(placed, _)| *placed == key).cloned().collect();
+                    (Some(Arc::from(uid.as_str())), Entry { placements, ..entry.clone() })
+                })
+                .collect(),
+            _ => vec![(None, entry)],
+        };
+        Prepared { to, copies, history, keep_until_ms, acks, kept: 0 }
+    }
+
+    /// Whether a single daemon keeps it anywhere.
+    pub fn keeps(&self) -> bool {
+        self.history || self.keep_until_ms.is_some()
+    }
+
+    /// It could not be kept: delivered live only, and counted.
+    pub fn unstored(&mut self) {
+        if self.keeps() {
+            METRICS.unstored();
+        }
+        self.kept = 0;
+        for (_, copy) in &mut self.copies {
+            copy.placements.clear();
+        }
+    }
+}
+
 /// A message's content as its event's first argument: the string, or the
 /// JSON value, as itself.
 #[derive(Debug)]
@@ -78,51 +127,42 @@ pub fn answered<V>(answer: &Result<V, AckError>) -> bool {
 }
 
 impl Applier {
-    /// Emits `delivery` to this node's tabs; returns what it reached, its
-    /// positions and the users it was kept for.
+    /// Emits `delivery` to this node's tabs, keeping it first in a single
+    /// daemon's store; returns what it reached, its positions and the users
+    /// it was kept for.
     pub(super) async fn deliver(&self, delivery: Delivery) -> Applied {
-        let Parts { presence, store, .. } = &self.0;
-        let Delivery { to, except, event, content, id, time_ms, history, keep_until_ms, acks, placed } = delivery;
-        let receipts = acks.is_some();
-        let entry = Entry { id, event, content, except, receipts, time_ms, placements: placed, order: 0 };
-        let mut applied = Applied::default();
-        // A single daemon keeps the message as it emits it.
-        let mut copies: Vec<(Option<Arc<str>>, Entry)> = match &to {
-            Audience::Users(uids) => uids
-                .iter()
-                .map(|uid| {
-                    let placements =
-                        entry.placements.iter().filter(|(key, _)| *key == Stream::User(uid.as_str().into()).key());
-                    (
-                        Some(Arc::from(uid.as_str())),
-                        Entry { placements: placements.cloned().collect(), ..entry.clone() },
-                    )
-                })
-                .collect(),
-            _ => vec![(None, entry)],
-        };
-        if let Some(store) = store {
-            if history || keep_until_ms.is_some() {
+        let mut prepared = Prepared::of(delivery);
+        if let Some(store) = &self.0.store {
+            if prepared.keeps() {
                 let kept = store.batch().and_then(|mut batch| {
-                    let kept = self.keep(&mut batch, &to, &mut copies, history, keep_until_ms)?;
-                    batch.commit()?;
-                    Ok(kept)
+                    self.keep_prepared(&mut batch, &mut prepared)?;
+                    batch.commit()
                 });
-                match kept {
-                    Ok(kept) => applied.kept = kept,
-                    Err(e) => {
-                        METRICS.unstored();
-                        tracing::warn!(cause = %e, "a message could not be kept: delivered live only");
-                        for (_, copy) in &mut copies {
-                            copy.placements.clear();
-                        }
-                    }
+                if let Err(e) = kept {
+                    tracing::warn!(cause = %e, "a message could not be kept: delivered live only");
+                    prepared.unstored();
                 }
             }
         }
+        self.emit_prepared(prepared).await
+    }
+
+    /// Keeps `prepared` in `batch`: in its streams' history, and in its
+    /// users' inboxes; it gets its positions and the users kept for.
+    pub(super) fn keep_prepared(&self, batch: &mut Batch<'_>, prepared: &mut Prepared) -> Result<(), StoreError> {
+        let Prepared { to, copies, history, keep_until_ms, kept, .. } = prepared;
+        *kept = self.keep(batch, to, copies, *history, *keep_until_ms)?;
+        Ok(())
+    }
+
+    /// Emits a prepared delivery to this node's tabs; returns what it
+    /// reached, its positions and the users it was kept for.
+    pub(super) async fn emit_prepared(&self, prepared: Prepared) -> Applied {
+        let Parts { presence, .. } = &self.0;
+        let Prepared { to, copies, keep_until_ms, acks, kept, .. } = prepared;
+        let mut applied = Applied { kept, ..Applied::default() };
         applied.positions = copies.iter().flat_map(|(_, copy)| copy.placements.iter().cloned()).collect();
-        let kept = keep_until_ms.is_some();
-        let asked = Asked { kept, receipts: acks.as_ref() };
+        let asked = Asked { kept: keep_until_ms.is_some(), receipts: acks.as_ref() };
         for (uid, copy) in copies {
             let (target, addressed) = match (&to, &uid) {
                 (Audience::Users(_), Some(uid)) => {

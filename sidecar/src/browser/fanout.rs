@@ -22,7 +22,8 @@ use socketioxide::extract::SocketRef;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::browser::acks::{self, Acks};
+use crate::browser::acks::Acks;
+use crate::browser::commits::MOST_PER_COMMIT;
 use crate::browser::emit::{Browsers, Rooms};
 use crate::browser::recover::Presented;
 use crate::browser::rooms;
@@ -32,7 +33,6 @@ use crate::state::memberships::{Read, Saved};
 use crate::state::presence::Presence;
 use crate::store::embedded::Store;
 use crate::store::entry::{now_ms, PageNames};
-use crate::store::receipts::Recorded;
 use crate::telemetry::metrics::METRICS;
 
 /// How often a single daemon's store drops what its retention no longer
@@ -203,34 +203,56 @@ impl Queue {
         let mut upkeep = tokio::time::interval(UPKEEP_INTERVAL);
         upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut cursor = None;
+        // A job taken from the queue after a run of store writes, not yet applied.
+        let mut held = None;
         loop {
-            let job = tokio::select! {
-                job = self.0.recv() => job,
-                _ = upkeep.tick(), if applier.0.store.is_some() => {
-                    cursor = applier.upkeep(cursor.take());
-                    continue;
-                }
-                _ = shutdown.cancelled() => break,
+            let job = match held.take() {
+                Some(job) => job,
+                None => tokio::select! {
+                    job = self.0.recv() => match job {
+                        Some(job) => job,
+                        None => break,
+                    },
+                    _ = upkeep.tick(), if applier.0.store.is_some() => {
+                        cursor = applier.upkeep(cursor.take());
+                        continue;
+                    }
+                    _ = shutdown.cancelled() => break,
+                },
             };
+            if applier.0.store.is_some() && job.writes_store() {
+                let mut run = vec![job];
+                while run.len() < MOST_PER_COMMIT {
+                    match self.0.try_recv() {
+                        Ok(next) if next.writes_store() => run.push(next),
+                        Ok(next) => {
+                            held = Some(next);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                applier.write(run).await;
+                continue;
+            }
             match job {
-                None => break,
-                Some(Job::Order { order, reached }) => {
+                Job::Order { order, reached } => {
                     let applied = applier.order(order).await;
                     if let Some(reached) = reached {
                         let _ = reached.send(applied);
                     }
                 }
-                Some(Job::Attach(request)) => {
+                Job::Attach(request) => {
                     let AttachRequest { socket, uid, token_groups, members, presented, recovery, done } = *request;
                     let attached = applier.attach(&socket, &uid, token_groups, members, presented, recovery);
                     let _ = done.send(attached);
                 }
-                Some(Job::Acknowledged { uid, id }) => applier.acknowledged(&uid, id),
-                Some(Job::Receipt { uid, id, read, time_ms }) => applier.receipt(&uid, id, read, time_ms),
-                Some(Job::ClearInbox { uid, done }) => {
+                // Written with the store's runs above; without a store, nothing to write.
+                Job::Acknowledged { .. } | Job::Receipt { .. } => {}
+                Job::ClearInbox { uid, done } => {
                     let _ = done.send(applier.clear_inbox(&uid));
                 }
-                Some(Job::ForgetMembers(uids)) => applier.save_members(uids.iter().map(|uid| Saved::forgotten(uid))),
+                Job::ForgetMembers(uids) => applier.save_members(uids.iter().map(|uid| Saved::forgotten(uid))),
             }
         }
         if let Some(store) = &applier.0.store {
@@ -353,36 +375,6 @@ impl Applier {
         if let Err(e) = written {
             tracing::warn!(cause = %e, "memberships could not be stored: a restart would lose them");
         }
-    }
-
-    fn acknowledged(&self, uid: &str, id: MsgId) {
-        let Some(store) = &self.0.store else { return };
-        let acknowledged = store.batch().and_then(|mut batch| {
-            let kept = batch.acknowledge(uid, id)?;
-            batch.commit()?;
-            Ok(kept)
-        });
-        match acknowledged {
-            Ok(true) => METRICS.acknowledged(),
-            Ok(false) => {}
-            Err(e) => tracing::warn!(cause = %e, "an acknowledgement could not be stored"),
-        }
-    }
-
-    fn receipt(&self, uid: &str, id: MsgId, read: bool, time_ms: u64) {
-        let Some(store) = &self.0.store else { return };
-        let recorded = store.batch().and_then(|mut batch| {
-            let recorded = batch.receipt(id, uid, time_ms, read)?;
-            batch.commit()?;
-            Ok(recorded)
-        });
-        acks::count(
-            recorded.unwrap_or_else(|e| {
-                tracing::warn!(cause = %e, "a receipt could not be stored");
-                Recorded::Full
-            }),
-            read,
-        );
     }
 
     fn clear_inbox(&self, uid: &str) -> u64 {

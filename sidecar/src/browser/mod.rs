@@ -1,7 +1,8 @@
 //! What faces the browser: the Socket.IO server and its handlers (connect,
 //! `login`, a page's questions, disconnect), the rooms a tab is in, the one
 //! task that changes this node's sockets (emits, groups, disconnects), a
-//! message delivered with its meta, what a tab's acknowledgements do, what a tab logging in missed (and the
+//! message delivered with its meta, a single daemon's store writes grouped
+//! in one commit, what a tab's acknowledgements do, what a tab logging in missed (and the
 //! cluster's logins waiting for it), the caps on sessions, which origins may
 //! connect, a client's address through trusted proxies, how many messages a
 //! browser may send, and the browser port's routes. Imports `cluster`,
@@ -10,6 +11,7 @@
 
 pub mod acks;
 pub mod client_addr;
+mod commits;
 pub mod deliver;
 pub mod emit;
 pub mod fanout;
