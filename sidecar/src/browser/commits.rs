@@ -13,7 +13,7 @@ use crate::browser::acks;
 use crate::browser::deliver::Prepared;
 use crate::browser::fanout::{Applied, Applier, Job};
 use crate::cluster::bus::Order;
-use crate::store::embedded::Batch;
+use crate::store::embedded::{Batch, Store};
 use crate::store::receipts::Recorded;
 use crate::telemetry::metrics::METRICS;
 
@@ -44,22 +44,22 @@ impl Applier {
     /// acknowledgements and receipts unwritten (logged).
     pub(super) async fn write(&self, run: Vec<Job>) {
         let Some(store) = &self.0.store else { return };
-        let mut batch = store.batch().inspect_err(failed).ok();
+        let mut txn = Txn { store, batch: None, broken: false };
         let mut written = Vec::with_capacity(run.len());
         for job in run {
             written.push(match job {
                 Job::Order { order: Order::Deliver(delivery), reached } => {
                     let mut prepared = Prepared::of(delivery);
                     if prepared.keeps() {
-                        step(&mut batch, |batch| self.keep_prepared(batch, &mut prepared));
+                        txn.step(|batch| self.keep_prepared(batch, &mut prepared));
                     }
                     Written::Delivery(prepared, reached)
                 }
                 Job::Acknowledged { uid, id } => {
-                    Written::Acknowledged(step(&mut batch, |batch| batch.acknowledge(&uid, id)).unwrap_or(false))
+                    Written::Acknowledged(txn.step(|batch| batch.acknowledge(&uid, id)).unwrap_or(false))
                 }
                 Job::Receipt { uid, id, read, time_ms } => {
-                    let recorded = step(&mut batch, |batch| batch.receipt(id, &uid, time_ms, read));
+                    let recorded = txn.step(|batch| batch.receipt(id, &uid, time_ms, read));
                     Written::Receipt(recorded.unwrap_or(Recorded::Full), read)
                 }
                 other => {
@@ -68,7 +68,7 @@ impl Applier {
                 }
             });
         }
-        let committed = batch.is_some_and(|batch| batch.commit().inspect_err(failed).is_ok());
+        let committed = txn.commit();
         for step in written {
             match step {
                 Written::Delivery(mut prepared, reached) => {
@@ -90,15 +90,51 @@ impl Applier {
     }
 }
 
-/// Runs `write` in `batch`, if there is one; a failure drops the batch
-/// (its transaction is aborted: nothing of this run is written).
-fn step<T>(batch: &mut Option<Batch<'_>>, write: impl FnOnce(&mut Batch<'_>) -> Result<T, StoreError>) -> Option<T> {
-    match write(batch.as_mut()?) {
-        Ok(value) => Some(value),
-        Err(e) => {
-            failed(&e);
-            *batch = None;
-            None
+/// The run's transaction, begun by its first write: a run of pushes kept
+/// nowhere (`setHistory(false)`) writes, and commits, nothing.
+struct Txn<'a> {
+    store: &'a Store,
+    batch: Option<Batch<'a>>,
+    /// A write failed: the transaction is aborted, nothing of the run is written.
+    broken: bool,
+}
+
+impl<'a> Txn<'a> {
+    /// Runs `write` in the transaction (begun now, if this is the first).
+    fn step<T>(&mut self, write: impl FnOnce(&mut Batch<'a>) -> Result<T, StoreError>) -> Option<T> {
+        if self.broken {
+            return None;
+        }
+        if self.batch.is_none() {
+            self.batch = self.store.batch().inspect_err(failed).ok();
+        }
+        let written = self.batch.as_mut().map(write);
+        match written {
+            Some(Ok(value)) => Some(value),
+            Some(Err(e)) => {
+                failed(&e);
+                self.abort();
+                None
+            }
+            None => {
+                self.abort();
+                None
+            }
+        }
+    }
+
+    fn abort(&mut self) {
+        self.broken = true;
+        self.batch = None;
+    }
+
+    /// Commits what the run wrote; whether all of it is written (nothing
+    /// to write counts as written).
+    fn commit(self) -> bool {
+        match (self.broken, self.batch) {
+            (true, _) => false,
+            (false, None) => true,
+            (false, Some(batch)) => batch.commit().inspect_err(failed).is_ok(),
         }
     }
 }
