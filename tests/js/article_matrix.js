@@ -8,7 +8,7 @@
 // VARIANTS_JSON: [{"name", "page", "uid", "api", "polling"}...]
 // Prints one JSON line: by variant name, what its page showed.
 'use strict';
-const { chromium } = require('playwright-core');
+const chromium = require('./chromium');
 const path = require('path');
 
 const [site, outDir, variantsJson] = process.argv.slice(2);
@@ -44,11 +44,7 @@ async function visit(browser, variant) {
 }
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await chromium.launch();
   const summary = {};
   try {
     // One page at a time: every page logs in as the article's uid 123.

@@ -4,7 +4,7 @@
 // Each step waits for what the user would see and fails (exit 1) if it does
 // not come. Prints one JSON summary line of what the pages showed.
 'use strict';
-const { chromium } = require('playwright-core');
+const chromium = require('./chromium');
 const path = require('path');
 
 const [site, msgpushd, outDir] = process.argv.slice(2);
@@ -25,11 +25,7 @@ const waitCount = (page, text) =>
   page.waitForFunction((t) => document.getElementById('count').textContent === t, text, WAIT);
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await chromium.launch();
   const summary = {};
   try {
     // User 123 through the site's origin (Socket.IO proxied by nginx).

@@ -2,18 +2,14 @@
 // form, the other shows the message.
 //   node demo_scenario.js MSGPUSHD_URL OUTPUT_DIR
 'use strict';
-const { chromium } = require('playwright-core');
+const chromium = require('./chromium');
 const path = require('path');
 
 const [daemon, outDir] = process.argv.slice(2);
 const WAIT = { timeout: 15000 };
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await chromium.launch();
   try {
     const open = async (uid) => {
       const page = await (await browser.newContext()).newPage();

@@ -5,7 +5,7 @@
 // Each step waits for what the user would see and fails (exit 1) if it does
 // not come. Prints one JSON summary line of what the pages showed.
 'use strict';
-const { chromium } = require('playwright-core');
+const chromium = require('./chromium');
 const path = require('path');
 
 const [site, outDir] = process.argv.slice(2);
@@ -33,11 +33,7 @@ async function say(page, text) {
 }
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await chromium.launch();
   const summary = {};
   try {
     const alice = await open(browser, '123', '7');

@@ -3,16 +3,12 @@
 // of the figures it shows.
 //   node status_page.js STATUS_URL SCREENSHOT_PATH
 'use strict';
-const { chromium } = require('playwright-core');
+const chromium = require('./chromium');
 
 const [url, screenshot] = process.argv.slice(2);
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await chromium.launch();
   try {
     const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
     const requests = [];
