@@ -10,6 +10,25 @@ use msgpush_testkit::php_fpm::PhpFpm;
 use msgpush_testkit::*;
 use serde_json::{json, Value};
 
+/// Runs the chromium scenario `tests/js/SCRIPT` with `args` and its
+/// `output` directory; returns the summary it printed last.
+fn scenario(script: &str, args: &[&str], output: &std::path::Path, daemon: &Daemon) -> Value {
+    let run = Command::new("node")
+        .arg(repo_root().join("tests/js").join(script))
+        .args(args)
+        .arg(output)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{script} failed:\n{}\n{stdout}\ndaemon log:\n{}",
+        String::from_utf8_lossy(&run.stderr),
+        daemon.log()
+    );
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
 #[test]
 fn seed_scenario_in_chromium_through_nginx_and_php_fpm() {
     let daemon = Daemon::start_with(&["--socket-group", "www-data"]);
@@ -27,20 +46,7 @@ fn seed_scenario_in_chromium_through_nginx_and_php_fpm() {
     let output = repo_root().join("tests/output/browser");
     let _ = std::fs::remove_dir_all(&output);
     std::fs::create_dir_all(&output).unwrap();
-    let run = Command::new("node")
-        .arg(repo_root().join("tests/js/browser_scenario.js"))
-        .args([&nginx.url(), &daemon.url()])
-        .arg(&output)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "browser scenario failed:\n{}\n{stdout}\ndaemon log:\n{}",
-        String::from_utf8_lossy(&run.stderr),
-        daemon.log()
-    );
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let summary = scenario("browser_scenario.js", &[&nginx.url(), &daemon.url()], &output, &daemon);
 
     assert_eq!(summary["push123"], json!({ "uid": "123", "sockets": 1 }));
     assert_eq!(summary["push456"], json!({ "uid": "456", "sockets": 1 }));
@@ -74,15 +80,7 @@ fn demo_page_form_push_reaches_another_tab() {
     let output = repo_root().join("tests/output/demo");
     let _ = std::fs::remove_dir_all(&output);
     std::fs::create_dir_all(&output).unwrap();
-    let run = Command::new("node")
-        .arg(repo_root().join("tests/js/demo_scenario.js"))
-        .arg(daemon.url())
-        .arg(&output)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "demo scenario failed:\n{}\n{stdout}", String::from_utf8_lossy(&run.stderr));
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let summary = scenario("demo_scenario.js", &[&daemon.url()], &output, &daemon);
     assert_eq!(summary, json!({ "senderGotIt": 0, "result": "reached 1 tab(s)" }), "only alice's tab got it");
     assert!(output.join("demo-receiver.png").exists());
 }
@@ -95,20 +93,7 @@ fn the_chat_room_page_shows_who_is_here_and_the_rooms_messages_in_chromium() {
     let output = repo_root().join("tests/output/room");
     let _ = std::fs::remove_dir_all(&output);
     std::fs::create_dir_all(&output).unwrap();
-    let run = Command::new("node")
-        .arg(repo_root().join("tests/js/room_scenario.js"))
-        .arg(nginx.url())
-        .arg(&output)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "room scenario failed:\n{}\n{stdout}\ndaemon log:\n{}",
-        String::from_utf8_lossy(&run.stderr),
-        daemon.log()
-    );
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let summary = scenario("room_scenario.js", &[&nginx.url()], &output, &daemon);
     assert_eq!(
         summary,
         json!({
