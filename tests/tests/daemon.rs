@@ -7,7 +7,9 @@ use std::process::Command;
 
 use msgpush_protocol::frame::{self, PROTOCOL_VERSION};
 use msgpush_protocol::limits::MAX_UID_BYTES;
-use msgpush_protocol::{Command as Cmd, Content, Disconnect, ErrorCode, MsgId, Publish, Reply, Request, Target};
+use msgpush_protocol::{
+    Command as Cmd, Content, Disconnect, ErrorCode, Membership, MsgId, Publish, Reply, Request, Target,
+};
 use msgpush_testkit::*;
 use serde_json::json;
 
@@ -391,24 +393,74 @@ fn a_partial_frame_and_a_silent_connection_are_closed_by_their_deadlines() {
 
 #[test]
 fn pipelined_requests_are_answered_in_order_and_delivered_in_order() {
-    let daemon = Daemon::start();
+    let daemon = Daemon::start_with(&["--history-size", "0"]);
     let mut browser = Browser::open(&daemon, "p");
     daemon.wait_online("p", 1);
-    let mut unix = daemon.unix();
+    push_burst(&mut daemon.unix(), "p", 200);
+    browser.expect_event("new_msg", &text("m200"));
+    let expected: Vec<String> = (1..=200).map(|id| format!("m{id}")).collect();
+    assert_eq!(browser.received("new_msg"), expected);
+}
+
+/// `count` pipelined pushes of `m1`… to `uid`, each answered, in order, as
+/// delivered to one tab.
+fn push_burst(unix: &mut UnixClient, uid: &str, count: u64) {
     let mut burst = Vec::new();
-    for id in 1..=200u64 {
-        let publish = Publish::new(Target::Users(vec!["p".into()]), "new_msg", Content::Text(format!("m{id}")));
+    for id in 1..=count {
+        let publish = Publish::new(Target::Users(vec![uid.into()]), "new_msg", Content::Text(format!("m{id}")));
         frame::encode(&Request { id, cmd: Cmd::Publish(publish) }, &mut burst);
     }
     unix.send_raw(&burst);
-    for id in 1..=200u64 {
+    for id in 1..=count {
         let response = unix.read_response();
         assert_eq!((response.id, sockets_delivered(&response.reply)), (id, 1));
     }
+}
+
+#[test]
+fn pipelined_pushes_share_the_stores_commits_and_keep_their_order() {
+    let daemon = Daemon::start();
+    let mut browser = Browser::open(&daemon, "c");
+    daemon.wait_online("c", 1);
+    let commits = || Scrape::get(daemon.http, "/metrics").value("msgpush_store_commits_total", &[]);
+    let before = commits();
+    push_burst(&mut daemon.unix(), "c", 200);
+    let used = commits() - before;
+    // One per push if each waited for the one before it (and maybe one of
+    // the store's upkeep meanwhile).
+    assert!((1.0..=100.0).contains(&used), "200 pipelined pushes kept in history took {used} commits");
     browser.expect_event("new_msg", &text("m200"));
-    let received = browser.received("new_msg");
     let expected: Vec<String> = (1..=200).map(|id| format!("m{id}")).collect();
-    assert_eq!(received, expected);
+    assert_eq!(browser.received("new_msg"), expected);
+}
+
+#[test]
+fn pipelined_joins_and_pushes_to_the_groups_joined_keep_their_order() {
+    let daemon = Daemon::start();
+    let mut browser = Browser::open(&daemon, "j");
+    daemon.wait_online("j", 1);
+    let mut unix = daemon.unix();
+    let mut burst = Vec::new();
+    for n in 1..=50u64 {
+        let join = Membership { groups: vec![format!("room{n}")], uids: vec!["j".into()] };
+        frame::encode(&Request { id: 2 * n - 1, cmd: Cmd::GroupJoin(join) }, &mut burst);
+        let publish = Publish::new(Target::Groups(vec![format!("room{n}")]), "new_msg", Content::Text(format!("r{n}")));
+        frame::encode(&Request { id: 2 * n, cmd: Cmd::Publish(publish) }, &mut burst);
+    }
+    unix.send_raw(&burst);
+    for id in 1..=100u64 {
+        let response = unix.read_response();
+        assert_eq!(response.id, id);
+        match &response.reply {
+            Reply::Joined { sockets } => assert_eq!((id % 2, *sockets), (1, 1)),
+            reply => {
+                assert_eq!((id % 2, sockets_delivered(reply)), (0, 1), "a push finds the tab that joined before it")
+            }
+        }
+    }
+    browser.expect_event("new_msg", &text("r50"));
+    let expected: Vec<String> = (1..=50).map(|n| format!("r{n}")).collect();
+    assert_eq!(browser.received("new_msg"), expected);
 }
 
 #[test]

@@ -31,6 +31,7 @@ use crate::cluster::bus::{Order, Recovery};
 use crate::cluster::memberships::Memberships;
 use crate::state::memberships::{Read, Saved};
 use crate::state::presence::Presence;
+use crate::state::turn::Turn;
 use crate::store::embedded::Store;
 use crate::store::entry::{now_ms, PageNames};
 use crate::telemetry::metrics::METRICS;
@@ -131,11 +132,13 @@ struct Announcement<'a> {
 }
 
 impl Fanout {
-    /// Applies `order` once the queue has room; returns what it did
-    /// (nothing if the daemon is shutting down).
-    pub async fn apply(&self, order: Order) -> Applied {
+    /// Applies `order` once the queue has room, passing `turn` once it is
+    /// queued; returns what it did (nothing if the daemon is shutting down).
+    pub async fn apply(&self, order: Order, turn: &mut Turn) -> Applied {
         let (reached, answer) = oneshot::channel();
-        if self.jobs.send(Job::Order { order, reached: Some(reached) }).await.is_err() {
+        let queued = self.jobs.send(Job::Order { order, reached: Some(reached) }).await;
+        turn.pass();
+        if queued.is_err() {
             return Applied::default();
         }
         answer.await.unwrap_or_default()

@@ -5,13 +5,17 @@
 use msgpush_protocol::{Command, InboxUser, ReceiptQuery, Reply};
 
 use crate::hub::Hub;
+use crate::state::turn::Turn;
 use crate::telemetry::metrics::Ingress;
 
 impl Hub {
-    /// The reply to `command`, which came in through `ingress`.
-    pub async fn answer(&self, command: Command, ingress: Ingress) -> Reply {
+    /// The reply to `command`, which came in through `ingress`. `turn` is
+    /// passed once a later request of the same connection can no longer
+    /// overtake this one: a push, a disconnect or a membership change once
+    /// placed, anything else once answered.
+    pub async fn answer(&self, command: Command, ingress: Ingress, mut turn: Turn) -> Reply {
         let answered = match command {
-            Command::Publish(publish) => self.publish(publish, ingress).await.map(|delivered| Reply::Delivered {
+            Command::Publish(publish) => self.publish(publish, ingress, turn).await.map(|delivered| Reply::Delivered {
                 sockets: delivered.sockets,
                 positions: delivered.positions.into_iter().collect(),
                 kept: delivered.kept,
@@ -22,13 +26,13 @@ impl Hub {
                 self.mint_token(&request).map(|(token, expires)| Reply::Token { token, expires })
             }
             Command::Disconnect(disconnect) => {
-                self.disconnect(disconnect).await.map(|sockets| Reply::Disconnected { sockets })
+                self.disconnect(disconnect, &mut turn).await.map(|sockets| Reply::Disconnected { sockets })
             }
             Command::GroupJoin(membership) => {
-                self.group_join(membership).await.map(|sockets| Reply::Joined { sockets })
+                self.group_join(membership, &mut turn).await.map(|sockets| Reply::Joined { sockets })
             }
             Command::GroupLeave(membership) => {
-                self.group_leave(membership).await.map(|sockets| Reply::Left { sockets })
+                self.group_leave(membership, &mut turn).await.map(|sockets| Reply::Left { sockets })
             }
             Command::Presence(query) => self.presence(query).await.map(Reply::Presence),
             Command::InboxCount(InboxUser { uid }) => {

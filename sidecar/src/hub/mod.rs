@@ -52,6 +52,7 @@ use crate::state::local_book::LocalBook;
 use crate::state::online_count::OnlineCount;
 use crate::state::presence::{OnlineCounts, Presence};
 use crate::state::recent::Recent;
+use crate::state::turn::Turn;
 use crate::state::waits::Waits;
 use crate::store::embedded::Store;
 use crate::telemetry::metrics::METRICS;
@@ -249,8 +250,9 @@ impl Hub {
     /// A message to keep (in history, or in inboxes) is kept as it is
     /// published: in a cluster by Redis, in the same step; alone by this
     /// node's fanout, as it emits. One that cannot be kept (Redis lost) is
-    /// still delivered live, and counted.
-    async fn apply(&self, order: Order, gather: bool) -> Result<Published, RequestError> {
+    /// still delivered live, and counted. `turn` is passed once the order is
+    /// placed: published, or queued for this node's fanout.
+    async fn apply(&self, order: Order, gather: bool, turn: &mut Turn) -> Result<Published, RequestError> {
         if let Some(cluster) = self.cluster.as_ref().filter(|c| c.census.reachable()) {
             let asked = match gather {
                 true => cluster.gathers.start(&cluster.census).await,
@@ -269,6 +271,7 @@ impl Hub {
             };
             match published {
                 Ok((positions, kept)) => {
+                    turn.pass();
                     let reached = match asked {
                         Some((_, answers)) => Some(answers.sum().await),
                         None => None,
@@ -286,7 +289,7 @@ impl Hub {
                 }
             }
         }
-        let applied = self.fanout.apply(order).await;
+        let applied = self.fanout.apply(order, turn).await;
         Ok(Published { reached: Some(applied.sockets), positions: applied.positions, kept: applied.kept })
     }
 

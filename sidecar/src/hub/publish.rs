@@ -13,6 +13,7 @@ use crate::cluster::bus::{AckAsk, Audience, Delivery, Order};
 use crate::cluster::memberships::Memberships;
 use crate::hub::{distinct, Hub, RequestError};
 use crate::state::recent::Claim;
+use crate::state::turn::Turn;
 use crate::state::waits::Refusal;
 use crate::store::entry::{now_ms, Stream};
 use crate::telemetry::metrics::{Ingress, PushResult, METRICS};
@@ -46,10 +47,11 @@ impl Hub {
     /// stopped reading) miss the message and are not counted. A copy of a
     /// message already published (same `msg_id`, within the window) is not
     /// emitted again: it gets the first copy's count. Counted in the metrics
-    /// under `ingress`.
-    pub async fn publish(&self, publish: Publish, ingress: Ingress) -> Result<Delivered, RequestError> {
+    /// under `ingress`. `turn` is passed once the message is placed, before
+    /// it is emitted (and before a wait for acknowledgements).
+    pub async fn publish(&self, publish: Publish, ingress: Ingress, mut turn: Turn) -> Result<Delivered, RequestError> {
         let started = Instant::now();
-        let outcome = self.publish_once(publish).await;
+        let outcome = self.publish_once(publish, &mut turn).await;
         let result = match &outcome {
             Ok((_, true)) => PushResult::Duplicate,
             Ok((delivered, false)) if delivered.sockets == 0 => PushResult::Offline,
@@ -63,7 +65,7 @@ impl Hub {
     }
 
     /// [`Hub::publish`]; also says whether the message was a copy.
-    async fn publish_once(&self, publish: Publish) -> Result<(Delivered, bool), RequestError> {
+    async fn publish_once(&self, publish: Publish, turn: &mut Turn) -> Result<(Delivered, bool), RequestError> {
         publish.validate().map_err(RequestError::Invalid)?;
         if let Target::Groups(groups) = &publish.to {
             check_groups(groups, self.limits.groups_per_request, "in one push (--max-groups-per-request)")
@@ -76,11 +78,11 @@ impl Hub {
             )));
         }
         let Some(id) = publish.msg_id else {
-            return Ok((self.deliver(publish, random_id()).await?, false));
+            return Ok((self.deliver(publish, random_id(), turn).await?, false));
         };
         match self.recent.claim(id) {
             Claim::New(ticket) => {
-                let delivered = self.deliver(publish, id).await?;
+                let delivered = self.deliver(publish, id, turn).await?;
                 ticket.finish(delivered.sockets);
                 Ok((delivered, false))
             }
@@ -97,10 +99,10 @@ impl Hub {
 
     /// Emits `publish` (as message `id`) to its sockets, keeping it as
     /// asked, and waits for acknowledgements if asked.
-    async fn deliver(&self, publish: Publish, id: MsgId) -> Result<Delivered, RequestError> {
+    async fn deliver(&self, publish: Publish, id: MsgId, turn: &mut Turn) -> Result<Delivered, RequestError> {
         let Some(ms) = publish.ack_timeout_ms else {
             let acks = publish.receipts.then_some(AckAsk { wait: None });
-            return self.deliver_asking(publish, id, acks).await;
+            return self.deliver_asking(publish, id, acks, turn).await;
         };
         let wait = Duration::from_millis(ms);
         if wait > self.limits.max_ack_wait {
@@ -121,7 +123,8 @@ impl Hub {
         let deadline = Instant::now() + wait;
         let node = self.cluster.as_ref().map_or(String::new(), |cluster| cluster.census.node().to_owned());
         let until_ms = now_ms().saturating_add(ms);
-        let mut delivered = self.deliver_asking(publish, id, Some(AckAsk { wait: Some((node, until_ms)) })).await?;
+        let mut delivered =
+            self.deliver_asking(publish, id, Some(AckAsk { wait: Some((node, until_ms)) }), turn).await?;
         delivered.acked = Some(waiting.until(deadline.into(), delivered.sockets).await);
         Ok(delivered)
     }
@@ -133,6 +136,7 @@ impl Hub {
         publish: Publish,
         id: MsgId,
         acks: Option<AckAsk>,
+        turn: &mut Turn,
     ) -> Result<Delivered, RequestError> {
         let Publish { to, except, event, content, history, keep_secs, .. } = publish;
         let except = distinct(except);
@@ -161,7 +165,7 @@ impl Hub {
         let time_ms = now_ms();
         let delivery =
             Delivery { to, except, event, content, id, time_ms, history, keep_until_ms, acks, placed: vec![] };
-        let published = self.apply(Order::Deliver(delivery), counted.is_none()).await?;
+        let published = self.apply(Order::Deliver(delivery), counted.is_none(), turn).await?;
         let sockets = published.reached.or(counted).unwrap_or(0);
         Ok(Delivered { sockets, positions: published.positions, kept: published.kept, acked: None })
     }
@@ -225,7 +229,7 @@ impl Hub {
     /// Disconnects every socket logged in as any of the uids; returns how
     /// many. A socket whose send buffer is full cannot be told and stays
     /// connected: it is not counted.
-    pub async fn disconnect(&self, disconnect: Disconnect) -> Result<u64, RequestError> {
+    pub async fn disconnect(&self, disconnect: Disconnect, turn: &mut Turn) -> Result<u64, RequestError> {
         check_uids(&disconnect.uids).map_err(RequestError::Invalid)?;
         let uids = distinct(disconnect.uids);
         if uids.is_empty() {
@@ -239,7 +243,7 @@ impl Hub {
             return Ok(0);
         }
         let local = self.presence.sockets_of_all(&uids) as u64;
-        let reached = self.apply(Order::Disconnect { uids }, false).await?.reached;
+        let reached = self.apply(Order::Disconnect { uids }, false, turn).await?.reached;
         Ok(reached.or(counted).unwrap_or(local))
     }
 }

@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::browser::origin::{self, OriginPolicy};
 use crate::hub::Hub;
+use crate::state::turn::Turn;
 use crate::telemetry::metrics::Ingress;
 
 /// The demo page: log in as a uid, watch messages and the online count, push.
@@ -61,7 +62,7 @@ async fn demo_push(State(hub): State<Arc<Hub>>, Json(form): Json<DemoPush>) -> R
     let to = if form.to.is_empty() { Target::Everyone } else { Target::Users(vec![form.to]) };
     let content = Content::Text(form.content);
     let publish = Publish::new(to, events::NEW_MSG, content);
-    match hub.publish(publish, Ingress::Demo).await {
+    match hub.publish(publish, Ingress::Demo, Turn::default()).await {
         Ok(delivered) => Json(serde_json::json!({ "sockets": delivered.sockets })).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }

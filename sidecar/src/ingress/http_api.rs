@@ -20,6 +20,7 @@ use msgpush_protocol::{Command, Content, ErrorCode, Publish, Reply, Target};
 use crate::auth::api_key::{key_in_head, ApiKey};
 use crate::hub::Hub;
 use crate::ingress::http_params::{Param, Params, ParamsError};
+use crate::state::turn::Turn;
 use crate::telemetry::metrics::Ingress;
 
 /// Everything the push handler needs.
@@ -71,7 +72,7 @@ async fn command(State(api): State<Arc<HttpApi>>, request: Request<Body>) -> Res
             };
         }
     };
-    let reply = api.hub.answer(command, Ingress::Http).await;
+    let reply = api.hub.answer(command, Ingress::Http, Turn::default()).await;
     let status = match &reply {
         Reply::Error { code: ErrorCode::Internal, .. } => StatusCode::INTERNAL_SERVER_ERROR,
         Reply::Error { code: ErrorCode::Busy, .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -126,7 +127,7 @@ async fn push(State(api): State<Arc<HttpApi>>, request: Request<Body>) -> Respon
         return reply(StatusCode::OK, Outcome::Fail);
     };
     let targeted = matches!(publish.to, Target::Users(_));
-    match api.hub.publish(publish, Ingress::Http).await {
+    match api.hub.publish(publish, Ingress::Http, Turn::default()).await {
         Ok(delivered) if targeted && delivered.sockets == 0 => reply(StatusCode::OK, Outcome::Offline),
         Ok(_) => reply(StatusCode::OK, Outcome::Ok),
         Err(e) => {

@@ -19,6 +19,7 @@ use redb::{
 
 use crate::settings::flags::StoreSync;
 use crate::store::retention::Retention;
+use crate::telemetry::metrics::METRICS;
 
 /// Each stream's epoch, last position given, first position kept, and the
 /// time of its last message (ms).
@@ -244,6 +245,7 @@ impl Batch<'_> {
             }
         }
         self.txn.commit()?;
+        METRICS.store_committed();
         self.store.totals.set(&self.counts);
         if self.store.sync == StoreSync::Second {
             self.store.undurable.store(true, Ordering::Release);

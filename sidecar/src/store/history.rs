@@ -6,9 +6,9 @@
 //! a quiet stream is told its recovery is complete.
 
 use msgpush_protocol::Position;
-use redb::ReadableTable;
+use redb::{ReadableTable, Table, WriteTransaction};
 
-use crate::store::embedded::{Batch, Store, StoreError, AGES, ENTRIES, STREAMS};
+use crate::store::embedded::{Batch, Counts, Store, StoreError, AGES, ENTRIES, STREAMS};
 use crate::store::entry::{epoch_text, new_epoch, Entry, Stream};
 use crate::telemetry::metrics::METRICS;
 
@@ -58,95 +58,43 @@ impl Batch<'_> {
         if limits.history_size == 0 || streams.is_empty() {
             return Ok(vec![]);
         }
+        let mut tables = Tables::open(&self.txn)?;
         let mut placed = Vec::with_capacity(streams.len());
-        {
-            let mut table = self.txn.open_table(STREAMS)?;
-            for stream in streams {
-                let key = stream.key();
-                let (epoch, last, first, _) = match table.get(key.as_str())? {
-                    Some(meta) => meta.value(),
-                    None => (new_epoch(), 0, 1, 0),
-                };
-                table.insert(key.as_str(), (epoch, last + 1, first, entry.time_ms))?;
-                placed.push((key, epoch, last + 1));
-            }
+        for stream in streams {
+            let key = stream.key();
+            let meta = match tables.streams.get(key.as_str())? {
+                Some(meta) => meta.value(),
+                None => (new_epoch(), 0, 1, 0),
+            };
+            placed.push((key, meta));
         }
-        entry.placements = placed.iter().map(|(key, epoch, position)| (key.clone(), pos(*epoch, *position))).collect();
+        entry.placements =
+            placed.iter().map(|(key, (epoch, last, _, _))| (key.clone(), pos(*epoch, last + 1))).collect();
         // Microseconds, but never less than one more than the last: the
         // order stays after a restart, whatever the clock's resolution.
         entry.order = (self.counts.last_order + 1).max(entry.time_ms.saturating_mul(1000));
         self.counts.last_order = entry.order;
         let bytes = serde_json::to_vec(&entry).unwrap_or_default();
         let size = bytes.len() as u64;
-        {
-            let mut entries = self.txn.open_table(ENTRIES)?;
-            let mut ages = self.txn.open_table(AGES)?;
-            for (key, _, position) in &placed {
-                entries.insert((key.as_str(), *position), (entry.time_ms, bytes.as_slice()))?;
-                ages.insert((entry.time_ms, key.as_str(), *position), size)?;
-                self.counts.history_messages += 1;
-                self.counts.history_bytes += size;
+        for (key, (epoch, last, first, _)) in &placed {
+            let position = last + 1;
+            tables.entries.insert((key.as_str(), position), (entry.time_ms, bytes.as_slice()))?;
+            tables.ages.insert((entry.time_ms, key.as_str(), position), size)?;
+            self.counts.history_messages += 1;
+            self.counts.history_bytes += size;
+            // The oldest beyond the stream's size go in the same step.
+            let mut first = *first;
+            while position + 1 - first > limits.history_size {
+                tables.forget(key, first, &mut self.counts, Dropped::Size)?;
+                first += 1;
             }
-        }
-        for (key, _, last) in &placed {
-            self.trim_stream(key, *last, limits.history_size)?;
+            tables.streams.insert(key.as_str(), (*epoch, position, first, entry.time_ms))?;
         }
         while self.counts.history_bytes > limits.history_max_bytes {
-            let Some((time, key, position)) = self.oldest()? else { break };
-            self.drop_message(time, &key, position, Dropped::Bytes)?;
+            let Some((time, key, position)) = tables.oldest()? else { break };
+            tables.drop_message(time, &key, position, &mut self.counts, Dropped::Bytes)?;
         }
-        Ok(placed.into_iter().map(|(key, epoch, position)| (key, pos(epoch, position))).collect())
-    }
-
-    /// Drops the oldest messages of stream `key` (whose last position is
-    /// `last`) beyond `size`.
-    fn trim_stream(&mut self, key: &str, last: u64, size: u64) -> Result<(), StoreError> {
-        loop {
-            let first = match self.txn.open_table(STREAMS)?.get(key)? {
-                Some(meta) => meta.value().2,
-                None => return Ok(()),
-            };
-            if last + 1 - first <= size {
-                return Ok(());
-            }
-            let time = self.txn.open_table(ENTRIES)?.get((key, first))?.map(|e| e.value().0);
-            match time {
-                Some(time) => self.drop_message(time, key, first, Dropped::Size)?,
-                None => self.advance_first(key, first)?,
-            }
-        }
-    }
-
-    /// The oldest message kept: its time, stream and position.
-    fn oldest(&self) -> Result<Option<(u64, String, u64)>, StoreError> {
-        let ages = self.txn.open_table(AGES)?;
-        let first = ages.first()?;
-        Ok(first.map(|(key, _)| {
-            let (time, stream, position) = key.value();
-            (time, stream.to_owned(), position)
-        }))
-    }
-
-    /// Forgets one message, and moves its stream's first kept position past it.
-    fn drop_message(&mut self, time: u64, key: &str, position: u64, why: Dropped) -> Result<(), StoreError> {
-        let size = self.txn.open_table(AGES)?.remove((time, key, position))?.map_or(0, |s| s.value());
-        if self.txn.open_table(ENTRIES)?.remove((key, position))?.is_some() {
-            self.counts.history_messages = self.counts.history_messages.saturating_sub(1);
-            self.counts.history_bytes = self.counts.history_bytes.saturating_sub(size);
-            METRICS.history_dropped(why.label());
-        }
-        self.advance_first(key, position)
-    }
-
-    fn advance_first(&mut self, key: &str, position: u64) -> Result<(), StoreError> {
-        let mut streams = self.txn.open_table(STREAMS)?;
-        let meta = streams.get(key)?.map(|meta| meta.value());
-        if let Some((epoch, last, first, time)) = meta {
-            if position >= first {
-                streams.insert(key, (epoch, last, position + 1, time))?;
-            }
-        }
-        Ok(())
+        Ok(placed.into_iter().map(|(key, (epoch, last, _, _))| (key, pos(epoch, last + 1))).collect())
     }
 
     /// Drops the messages older than the retention's age, and forgets some
@@ -155,17 +103,17 @@ impl Batch<'_> {
     pub fn expire(&mut self, now_ms: u64, cursor: Option<String>) -> Result<Option<String>, StoreError> {
         let ttl_ms = self.store.retention.get().history_ttl.as_millis().try_into().unwrap_or(u64::MAX);
         let before = now_ms.saturating_sub(ttl_ms);
+        let mut tables = Tables::open(&self.txn)?;
         for _ in 0..SWEEP_MESSAGES {
-            match self.oldest()? {
+            match tables.oldest()? {
                 Some((time, key, position)) if time < before => {
-                    self.drop_message(time, &key, position, Dropped::Age)?
+                    tables.drop_message(time, &key, position, &mut self.counts, Dropped::Age)?
                 }
                 _ => break,
             }
         }
-        let mut streams = self.txn.open_table(STREAMS)?;
         let (mut forget, mut visited, mut last_key) = (Vec::new(), 0, String::new());
-        for item in streams.range::<&str>(cursor.as_deref().unwrap_or("")..)?.take(SWEEP_STREAMS) {
+        for item in tables.streams.range::<&str>(cursor.as_deref().unwrap_or("")..)?.take(SWEEP_STREAMS) {
             let (key, meta) = item?;
             let (_, last, first, time) = meta.value();
             last_key = key.value().to_owned();
@@ -175,11 +123,69 @@ impl Batch<'_> {
             visited += 1;
         }
         for key in &forget {
-            streams.remove(key.as_str())?;
+            tables.streams.remove(key.as_str())?;
         }
         // The next sweep starts just after the last stream seen, or, past
         // the last one, from the beginning.
         Ok((visited == SWEEP_STREAMS).then(|| format!("{last_key}\0")))
+    }
+}
+
+/// History's tables, opened once for all the steps of a write (opening a
+/// table costs as much as a write to it).
+struct Tables<'t> {
+    streams: Table<'t, &'static str, (u64, u64, u64, u64)>,
+    entries: Table<'t, (&'static str, u64), (u64, &'static [u8])>,
+    ages: Table<'t, (u64, &'static str, u64), u64>,
+}
+
+impl<'t> Tables<'t> {
+    fn open(txn: &'t WriteTransaction) -> Result<Tables<'t>, StoreError> {
+        Ok(Tables { streams: txn.open_table(STREAMS)?, entries: txn.open_table(ENTRIES)?, ages: txn.open_table(AGES)? })
+    }
+
+    /// The oldest message kept: its time, stream and position.
+    fn oldest(&self) -> Result<Option<(u64, String, u64)>, StoreError> {
+        Ok(self.ages.first()?.map(|(key, _)| {
+            let (time, stream, position) = key.value();
+            (time, stream.to_owned(), position)
+        }))
+    }
+
+    /// Forgets message `position` of stream `key`, whatever its time (the
+    /// caller moves the stream's first kept position past it).
+    fn forget(&mut self, key: &str, position: u64, counts: &mut Counts, why: Dropped) -> Result<(), StoreError> {
+        let Some(removed) = self.entries.remove((key, position))? else { return Ok(()) };
+        let (time, bytes) = removed.value();
+        let size = bytes.len() as u64;
+        self.ages.remove((time, key, position))?;
+        counts.history_messages = counts.history_messages.saturating_sub(1);
+        counts.history_bytes = counts.history_bytes.saturating_sub(size);
+        METRICS.history_dropped(why.label());
+        Ok(())
+    }
+
+    /// Forgets one message, and moves its stream's first kept position past it.
+    fn drop_message(
+        &mut self,
+        time: u64,
+        key: &str,
+        position: u64,
+        counts: &mut Counts,
+        why: Dropped,
+    ) -> Result<(), StoreError> {
+        if self.entries.get((key, position))?.is_some() {
+            self.forget(key, position, counts, why)?;
+        } else {
+            self.ages.remove((time, key, position))?;
+        }
+        let meta = self.streams.get(key)?.map(|meta| meta.value());
+        if let Some((epoch, last, first, time)) = meta {
+            if position >= first {
+                self.streams.insert(key, (epoch, last, position + 1, time))?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -122,6 +122,7 @@ pub struct Metrics {
     history_dropped: IntCounterVec,
     inbox_dropped: IntCounterVec,
     unstored: IntCounter,
+    store_commits: IntCounter,
     recoveries: IntCounterVec,
     acknowledged: IntCounter,
     /// Pushes waiting for acknowledgements (set at scrape).
@@ -261,6 +262,11 @@ impl Metrics {
                 &registry,
                 "msgpush_unstored_total",
                 "Messages delivered live but not kept in history or inboxes: the store failed or was unreachable",
+            ),
+            store_commits: counter(
+                &registry,
+                "msgpush_store_commits_total",
+                "Transactions a single daemon committed to its store (the writes waiting together share one)",
             ),
             recoveries: counter_vec(
                 &registry,
@@ -402,6 +408,11 @@ impl Metrics {
     /// A message went out live only: the store could not keep it.
     pub fn unstored(&self) {
         self.unstored.inc();
+    }
+
+    /// A single daemon committed a transaction to its store.
+    pub fn store_committed(&self) {
+        self.store_commits.inc();
     }
 
     /// A tab presented positions; its recovery was `complete` or not.
