@@ -17,7 +17,7 @@ DAEMON := $(PROFILE_DIR)/msgpushd
 # profile heaptrack. `make deb` adds dpkg-dev.
 BUILD_PACKAGES := php-dev php-cli libclang-dev
 TEST_PACKAGES := php-fpm php-curl chromium fonts-wqy-zenhei nginx-light systemd redis-server dpkg-dev debootstrap autoconf
-BENCH_PACKAGES := php-curl redis-server
+BENCH_PACKAGES := php-curl redis-server php-fpm nginx-light
 DEB_PACKAGES := dpkg-dev
 # What system-packages installs; `make test` and `make bench` ask for more.
 PACKAGES = $(BUILD_PACKAGES)

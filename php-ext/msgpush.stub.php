@@ -437,6 +437,46 @@ class Receipt
     public static function of(string $msgId): array {}
 }
 
+/**
+ * The events msgpushd POSTs to the application's route (--webhook-url):
+ * users online and offline, groups joined and left, receipts, and the
+ * pages' messages (socket.emit('msgpush:send', {name, data}, answer)).
+ * Each request is signed with the webhook secret; the extension never holds
+ * it, it asks msgpushd to check the signature. A page's message is answered
+ * by what the route prints (JSON), which goes back to the page.
+ */
+class Webhook
+{
+    /** Not for use: every method is static (throws). */
+    public function __construct() {}
+
+    /**
+     * The events of the current request, once msgpushd confirmed that it
+     * signed them less than 5 minutes ago.
+     *
+     *     foreach (Webhook::events() as $event) {
+     *         // ['id' => '…32 hex…', 'type' => 'user_offline', 'time' => 1764640000123,
+     *         //  'data' => ['uid' => '42']]
+     *     }
+     *
+     * Types: user_online, user_offline (data: uid), group_joined,
+     * group_left (uid, group), message_acked, message_read (uid, msg_id),
+     * page_message (uid: the tab's logged-in user, name, data). Ids are
+     * unique: a request retried after the application failed to answer may
+     * bring events it has seen.
+     *
+     * @param ?string $body the request's body; null: php://input.
+     * @param ?string $timestamp its X-MsgPush-Timestamp header; null: $_SERVER.
+     * @param ?string $signature its X-MsgPush-Signature header; null: $_SERVER.
+     * @return array<int, array{id: string, type: string, time: int, data: array}>
+     * @throws PushException REFUSED for a request msgpushd did not sign:
+     *         forged, altered, signed with another secret, older than 5
+     *         minutes (a replay), or without the headers; UNREACHABLE,
+     *         TIMEOUT or CONNECTION_LOST as for PushEvent::push().
+     */
+    public static function events(?string $body = null, ?string $timestamp = null, ?string $signature = null): array {}
+}
+
 /** Thrown when a push or a request of Auth fails; getCode() tells why. */
 class PushException extends \RuntimeException
 {

@@ -124,6 +124,23 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Emits `event` with `data` asking for an acknowledgement (id `id`),
+    /// and returns the acknowledgement's first argument, ignoring the
+    /// events that come meanwhile.
+    pub async fn ask(&mut self, id: u64, event: &str, data: &serde_json::Value) -> Result<serde_json::Value, Error> {
+        self.send(&format!("42{id}{}", serde_json::json!([event, data]))).await?;
+        let answer = format!("43{id}");
+        loop {
+            let text = self.next_text().await?;
+            if let Some(array) = text.strip_prefix(&answer) {
+                let array: serde_json::Value = serde_json::from_str(array).map_err(|e| e.to_string())?;
+                return Ok(array[0].clone());
+            }
+        }
+    }
+}
+
 /// Parses `42["name","argument",...]`, or `42ID[...]` for an event asking
 /// for acknowledgement `ID`.
 pub fn parse_event(text: &str) -> Option<(Option<u64>, String, String)> {

@@ -13,6 +13,7 @@
 //! - [`groups`]: group fan-out, presence calls from PHP, memory per membership.
 //! - [`recovery`]: tabs recovering what they missed after a restart; kept messages.
 //! - [`receipts`]: pushes waiting for their tabs' acknowledgements.
+//! - [`webhooks`]: events to a php-fpm route, and pages' messages through it.
 //! - [`generators`]: clients held by child processes (`--hold`).
 //! - [`cluster`]: several daemons on one Redis.
 //! - [`stats`] / [`report`]: figures and the Markdown report.
@@ -32,6 +33,7 @@ mod report;
 mod scenarios;
 mod stamped;
 mod stats;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -60,12 +62,12 @@ pub struct Options {
     #[arg(long, default_value_t = 2000.0)]
     pub rate: f64,
     /// Scenarios to run (php, targeted, memory, storm, churn, groups,
-    /// recovery, receipts, cluster, scale; targeted and cluster include
+    /// recovery, receipts, webhooks, cluster, scale; targeted and cluster include
     /// broadcast).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "php,targeted,memory,storm,churn,groups,recovery,receipts,cluster,scale"
+        default_value = "php,targeted,memory,storm,churn,groups,recovery,receipts,webhooks,cluster,scale"
     )]
     pub scenarios: Vec<String>,
     /// Connect/login/disconnect cycles of the churn scenario.
@@ -209,6 +211,10 @@ fn main() {
         if wants("receipts") {
             eprintln!("bench: receipts");
             sections.push(receipts::receipts(&options).await);
+        }
+        if wants("webhooks") {
+            eprintln!("bench: events to the application");
+            sections.push(webhooks::webhooks(&options).await);
         }
         if wants("cluster") {
             let mut broadcasts = Vec::new();

@@ -6,6 +6,7 @@
 //   /room?uid=&room=          a chat room with who is here (a group, by the page's token)
 //   /room/say?uid=&room=&text= says something to the room (POST)
 //   /home/index/pushmsg?uid=  the push action of the article
+//   /msgpush/events           msgpushd's webhook: users online and offline, pages' messages (POST)
 require __DIR__ . '/app/IndexController.php';
 
 $path = parse_url($_SERVER['REQUEST_URI'] ?? '/', PHP_URL_PATH);
@@ -26,6 +27,9 @@ switch (rtrim(strtolower($path), '/')) {
         break;
     case '/home/index/pushmsg':
         $controller->pushMsg();
+        break;
+    case '/msgpush/events':
+        $controller->events();
         break;
     default:
         http_response_code(404);

@@ -9,6 +9,8 @@
 //! - `presence`: the class `MsgPush\Presence`: who is online.
 //! - `inbox`: the class `MsgPush\Inbox`: messages kept for a user.
 //! - `receipt`: the class `MsgPush\Receipt`: who acknowledged a message.
+//! - `webhook`: the class `MsgPush\Webhook`: the events msgpushd posts to
+//!   the application, checked.
 //! - `values`: PHP values to protocol values (uids, content, JSON).
 //! - `client`: `push()`'s request/reply over the process's connection.
 //! - `connection`: one socket with deadlines, `MSG_NOSIGNAL`, fork checks.
@@ -36,6 +38,7 @@ mod queue;
 mod receipt;
 mod settings;
 mod values;
+mod webhook;
 
 use std::panic::catch_unwind;
 
@@ -48,6 +51,7 @@ use crate::inbox::Inbox;
 use crate::presence::Presence;
 use crate::push_event::PushEvent;
 use crate::receipt::Receipt;
+use crate::webhook::Webhook;
 
 const SUCCESS: i32 = 0;
 const FAILURE: i32 = -1;
@@ -88,13 +92,14 @@ fn flush_queue() {
 }
 
 /// The classes the module registers, for `php --ri msgpush`.
-const CLASSES: [&str; 7] = [
+const CLASSES: [&str; 8] = [
     <PushEvent as RegisteredClass>::CLASS_NAME,
     <Auth as RegisteredClass>::CLASS_NAME,
     <Group as RegisteredClass>::CLASS_NAME,
     <Presence as RegisteredClass>::CLASS_NAME,
     <Inbox as RegisteredClass>::CLASS_NAME,
     <Receipt as RegisteredClass>::CLASS_NAME,
+    <Webhook as RegisteredClass>::CLASS_NAME,
     error::CLASS_NAME,
 ];
 
@@ -109,6 +114,7 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .class::<Presence>()
         .class::<Inbox>()
         .class::<Receipt>()
+        .class::<Webhook>()
         .request_shutdown_function(request_shutdown)
         .shutdown_function(module_shutdown)
         .info_function(info::module_info)

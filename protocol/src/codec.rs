@@ -203,6 +203,11 @@ mod tests {
             Command::InboxCount(crate::InboxUser { uid: "1".into() }),
             Command::InboxClear(crate::InboxUser { uid: "1".into() }),
             Command::Receipts(crate::ReceiptQuery { msg_id: crate::MsgId(1) }),
+            Command::WebhookCheck(crate::WebhookCheck {
+                body: String::new(),
+                timestamp: String::new(),
+                signature: String::new(),
+            }),
         ];
         for command in commands {
             let json = serde_json::to_value(&command).unwrap();
@@ -212,7 +217,7 @@ mod tests {
                 .unwrap_or_else(|| json.as_object().unwrap().keys().next().unwrap().clone());
             assert!(Command::NAMES.contains(&name.as_str()), "{name}");
         }
-        assert_eq!(Command::NAMES.len(), 10);
+        assert_eq!(Command::NAMES.len(), 11);
     }
 
     #[test]

@@ -51,4 +51,8 @@ pub mod events {
     /// Sent by a page when its user has read a message it acknowledged:
     /// the message's id (`meta.id`), recorded in the message's receipts.
     pub const READ: &str = "msgpush:read";
+    /// Sent by a page with `{name, data}` and an acknowledgement: a message
+    /// to the application (`page_message` on its webhook), answered with
+    /// `{answer}` (the application's JSON answer) or `{error}`.
+    pub const SEND: &str = "msgpush:send";
 }

@@ -27,5 +27,5 @@ mod properties;
 pub use frame::{FrameError, PROTOCOL_VERSION};
 pub use message::{
     Acked, Command, Content, Disconnect, ErrorCode, InboxUser, Membership, MsgId, Position, PresenceAnswer,
-    PresenceQuery, Publish, Receipt, ReceiptQuery, Reply, Request, Response, Target, TokenRequest,
+    PresenceQuery, Publish, Receipt, ReceiptQuery, Reply, Request, Response, Target, TokenRequest, WebhookCheck,
 };

@@ -47,6 +47,10 @@ pub enum Command {
     /// Who acknowledged (and read) a message sent with receipts; answered
     /// with [`Reply::Receipts`].
     Receipts(ReceiptQuery),
+    /// Check that a request to the application's webhook route came from
+    /// msgpushd, unaltered and recent; answered with [`Reply::Webhook`] (its
+    /// events), or [`ErrorCode::Forged`].
+    WebhookCheck(WebhookCheck),
 }
 
 impl Command {
@@ -63,6 +67,7 @@ impl Command {
         "inbox_count",
         "inbox_clear",
         "receipts",
+        "webhook_check",
     ];
 
     /// The name of a command that failed to parse, when it is one this
@@ -178,6 +183,18 @@ pub enum PresenceAnswer {
 pub struct InboxUser {
     /// The user.
     pub uid: String,
+}
+
+/// A webhook request as the application received it, for a
+/// [`Command::WebhookCheck`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookCheck {
+    /// The request's body, as sent.
+    pub body: String,
+    /// Its `X-MsgPush-Timestamp` header.
+    pub timestamp: String,
+    /// Its `X-MsgPush-Signature` header.
+    pub signature: String,
 }
 
 /// The message a [`Command::Receipts`] asks about.
@@ -417,6 +434,12 @@ pub enum Reply {
         /// Their receipts.
         receipts: Vec<Receipt>,
     },
+    /// Answer to [`Command::WebhookCheck`]: the request is msgpushd's; its
+    /// events, as sent.
+    Webhook {
+        /// The events of the body.
+        events: Vec<serde_json::Value>,
+    },
     /// The request failed; nothing was emitted.
     Error {
         /// A machine-readable cause.
@@ -446,6 +469,9 @@ pub enum ErrorCode {
     /// The daemon is at a bound of its own for this kind of request (pushes
     /// waiting for acknowledgements, `--max-waiting-pushes`): try later.
     Busy,
+    /// A webhook request whose signature does not hold: forged, altered,
+    /// signed with another secret, or too old.
+    Forged,
     /// A code this peer does not know (sent by a newer daemon).
     #[serde(other)]
     Unknown,

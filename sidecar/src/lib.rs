@@ -26,6 +26,9 @@
 //!   nodes, memberships, history, inboxes and receipts in Redis, the bus of
 //!   orders between nodes, and the directory that answers from the census
 //!   or this node.
+//! - `webhooks`: events to the application: the signed, batched and
+//!   retried POSTs to `--webhook-url`, the pages' messages to it, and the
+//!   check of a request's signature.
 //! - `browser`: what faces the browser: the Socket.IO server and its
 //!   handlers, rooms, the task that changes this node's sockets, what a
 //!   tab's acknowledgements do, session caps, origins, client addresses,
@@ -51,6 +54,7 @@ mod settings;
 mod state;
 mod store;
 mod telemetry;
+mod webhooks;
 
 pub use daemon::reload::Reloader;
 pub use daemon::{check, run};
@@ -67,7 +71,7 @@ mod layers {
     use std::path::Path;
 
     /// The folders, lowest layer first, as the crate map lists them.
-    const LAYERS: [&str; 12] = [
+    const LAYERS: [&str; 13] = [
         "telemetry",
         "net",
         "settings",
@@ -75,6 +79,7 @@ mod layers {
         "state",
         "store",
         "cluster",
+        "webhooks",
         "browser",
         "hub",
         "ingress",

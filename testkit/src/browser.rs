@@ -206,6 +206,12 @@ impl Browser {
         lines.map(|l| l["data"].as_str().unwrap_or_default().to_owned()).collect()
     }
 
+    /// The data of every acknowledgement received so far (answers to `ask`
+    /// commands), in order.
+    pub fn acks(&self) -> Vec<Value> {
+        self.seen.iter().filter(|l| l["type"] == "ack").map(|l| l["data"].clone()).collect()
+    }
+
     /// Count of `event` lines carrying `data` seen so far.
     pub fn count_event(&self, event: &str, data: &Value) -> usize {
         self.seen.iter().filter(|l| l["type"] == "event" && l["event"] == event && &l["data"] == data).count()

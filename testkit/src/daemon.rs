@@ -20,11 +20,12 @@ use crate::unix_client::UnixClient;
 use crate::wait::wait_until;
 
 /// `msgpushd` listening on `web` and `http`, with its token secret at
-/// `secret` and its store in `state`.
+/// `secret` (and its webhook secret beside it) and its store in `state`.
 fn command(web: SocketAddr, http: SocketAddr, secret: &Path, state: &Path) -> Command {
     let mut command = Command::new(artifact("msgpushd"));
     command.args(["--listen", &web.to_string(), "--http-listen", &http.to_string()]);
     command.arg("--token-secret-file").arg(secret);
+    command.arg("--webhook-secret-file").arg(secret.with_file_name("webhook-secret"));
     command.arg("--state-dir").arg(state);
     command
 }
@@ -141,7 +142,7 @@ impl Daemon {
     fn spawn(&mut self) -> bool {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
         let mut args = self.args.clone();
-        for own in ["--token-secret-file", "--state-dir"] {
+        for own in ["--token-secret-file", "--webhook-secret-file", "--state-dir"] {
             if let Some(i) = args.iter().position(|a| a == own) {
                 args.drain(i..i + 2);
             }

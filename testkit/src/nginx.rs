@@ -28,8 +28,13 @@ impl Nginx {
     /// Starts nginx serving `root` with PHP from `fpm` and Socket.IO proxied
     /// to `msgpushd`; `extra` is added to the server block.
     pub fn start(root: &Path, fpm: SocketAddr, msgpushd: SocketAddr, extra: &str) -> Nginx {
+        Nginx::start_on(SocketAddr::from(([127, 0, 0, 1], free_port())), root, fpm, msgpushd, extra)
+    }
+
+    /// [`Nginx::start`] on `addr` (a port the test chose before, to give
+    /// msgpushd's `--webhook-url`).
+    pub fn start_on(addr: SocketAddr, root: &Path, fpm: SocketAddr, msgpushd: SocketAddr, extra: &str) -> Nginx {
         let dir = TempDir::new("nginx");
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let site = std::fs::read_to_string(repo_root().join("php-examples/site/nginx.conf")).unwrap();
         let site = substitute(&site, "listen 80;", &format!("listen {addr};"));
         let site = substitute(&site, "root /var/www/msgpush-site;", &format!("root {};", root.display()));

@@ -51,7 +51,7 @@ const io = require(generation === '2' ? 'socket.io-client-v2' : 'socket.io-clien
 
 const out = (line) => process.stdout.write(JSON.stringify(line) + '\n');
 const EVENTS = ['new_msg', 'update_online_count', 'order_shipped', 'login_error', 'msgpush:joined', 'msgpush:left',
-  'msgpush:recovered'];
+  'msgpush:recovered', 'room_msg'];
 
 // What each tab saw of each stream, whether it acknowledges (and how late),
 // and the last acknowledgement id the server asked for.

@@ -212,7 +212,7 @@ fn php_ri_shows_version_settings_state_and_the_daemons_version() {
         &format!("version => {version}"),
         &format!("msgpush.socket => {}", missing.display()),
         "msgpush.timeout_ms => 250",
-        "classes => MsgPush\\PushEvent, MsgPush\\Auth, MsgPush\\Group, MsgPush\\Presence, MsgPush\\Inbox, MsgPush\\Receipt, MsgPush\\PushException",
+        "classes => MsgPush\\PushEvent, MsgPush\\Auth, MsgPush\\Group, MsgPush\\Presence, MsgPush\\Inbox, MsgPush\\Receipt, MsgPush\\Webhook, MsgPush\\PushException",
         "connection => not connected",
         "queue => not started",
         &format!("msgpushd => not reachable: cannot connect to msgpushd at {}", missing.display()),

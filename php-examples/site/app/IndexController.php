@@ -9,6 +9,7 @@ use MsgPush\Auth;
 use MsgPush\Group;
 use MsgPush\PushEvent;
 use MsgPush\PushException;
+use MsgPush\Webhook;
 
 class IndexController
 {
@@ -76,6 +77,68 @@ class IndexController
             http_response_code(503);
             echo json_encode(['uid' => $uid, 'error' => $e->getMessage()]);
         }
+    }
+
+    /**
+     * POST /msgpush/events: msgpushd's webhook (msgpushd --webhook-url
+     * http://127.0.0.1/msgpush/events --page-messages chat). Checks the
+     * request, records every event once in data/events.log, keeps each
+     * user's "last seen" in data/last-seen/, and answers a page's chat
+     * message (socket.emit('msgpush:send', {name: 'chat', data: {room, text}}, answer))
+     * by pushing it to the room: the page gets {answer: {sent: n}}.
+     */
+    public function events()
+    {
+        header('Content-Type: application/json');
+        try {
+            $events = Webhook::events();
+        } catch (PushException $e) {
+            // A forged, altered or replayed request: refused, and nothing is done.
+            http_response_code($e->getCode() === PushException::REFUSED ? 403 : 503);
+            echo json_encode(['error' => $e->getMessage()]);
+            return;
+        }
+        $data = dirname(__DIR__) . '/data';
+        $answer = ['ok' => true];
+        foreach ($events as $event) {
+            // A request retried after a failed answer may bring an event again:
+            // handled once by its id (in an application, a unique key in the database).
+            if (!@mkdir("$data/seen/{$event['id']}", 0700, true)) {
+                continue;
+            }
+            file_put_contents("$data/events.log", json_encode($event) . "\n", FILE_APPEND | LOCK_EX);
+            $uid = (string) $event['data']['uid'];
+            switch ($event['type']) {
+                case 'user_offline':
+                    @mkdir("$data/last-seen", 0700);
+                    file_put_contents("$data/last-seen/" . rawurlencode($uid), (string) $event['time']);
+                    break;
+                case 'page_message':
+                    $answer = $this->pageMessage($uid, $event['data']['name'], $event['data']['data']);
+                    break;
+            }
+        }
+        echo json_encode($answer);
+    }
+
+    /** A page's message: the uid is the one its tab logged in as, never one the page names. */
+    private function pageMessage(string $uid, string $name, $data): array
+    {
+        if ($name !== 'chat' || !is_array($data)) {
+            return ['error' => 'not a message this site takes'];
+        }
+        $room = (string) ($data['room'] ?? '');
+        // Only to a room the user's tab is in (its token named the room's group).
+        if (!in_array($uid, Group::members("room-$room"), true)) {
+            return ['error' => 'not in that room'];
+        }
+        $sent = (new PushEvent())
+            ->setGroup("room-$room")
+            ->except($uid)
+            ->setEvent('room_msg')
+            ->setContent(['from' => $uid, 'text' => (string) ($data['text'] ?? '')])
+            ->push();
+        return ['sent' => $sent];
     }
 
     private function uid(): string

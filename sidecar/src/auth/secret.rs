@@ -1,6 +1,7 @@
-//! The secret that signs login tokens: read from a file, or created there
-//! (random, mode 600) on the first start, so tokens stay valid across
-//! restarts and several daemons can share one secret by sharing the file.
+//! The secrets that sign login tokens and webhook requests: read from a
+//! file, or created there (random, mode 600) on the first start, so tokens
+//! and signatures stay valid across restarts and several daemons can share
+//! one secret by sharing the file.
 //!
 //! A new secret is written whole to a private temporary file and then
 //! linked into place, which fails if a file is already there: daemons
@@ -34,9 +35,9 @@ pub fn load_or_create(path: &Path) -> io::Result<Vec<u8>> {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             create(path)?;
-            File::open(path).map_err(|e| annotate(e, "cannot read the token secret", path))?
+            File::open(path).map_err(|e| annotate(e, "cannot read the secret", path))?
         }
-        Err(e) => return Err(annotate(e, "cannot read the token secret", path)),
+        Err(e) => return Err(annotate(e, "cannot read the secret", path)),
     };
     check_directory(path)?;
     read_checked(path, file)
@@ -59,7 +60,7 @@ fn check_directory(path: &Path) -> io::Result<()> {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
             format!(
-                "the token secret's directory {} (mode {:o}, owner uid {}) may be written by other users, who \
+                "the secret's directory {} (mode {:o}, owner uid {}) may be written by other users, who \
                  could replace the secret; keep it in a directory only this daemon's user or root may write to, \
                  such as /var/lib/msgpush",
                 dir.display(),
@@ -86,7 +87,7 @@ fn read_checked(path: &Path, file: File) -> io::Result<Vec<u8>> {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
             format!(
-                "the token secret {} is owned by uid {}, neither this daemon's user ({}) nor root: someone else \
+                "the secret {} is owned by uid {}, neither this daemon's user ({}) nor root: someone else \
                  may have put it there; if it is yours, give it to the daemon's user (chown)",
                 path.display(),
                 meta.uid(),
@@ -103,7 +104,7 @@ fn read_checked(path: &Path, file: File) -> io::Result<Vec<u8>> {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
-                "the token secret in {} is {} bytes; at least {MIN_SECRET_BYTES} are needed \
+                "the secret in {} is {} bytes; at least {MIN_SECRET_BYTES} are needed \
                  (delete the file to have a new one created)",
                 path.display(),
                 content.len()
@@ -112,7 +113,7 @@ fn read_checked(path: &Path, file: File) -> io::Result<Vec<u8>> {
     }
     let mode = meta.mode() & 0o777;
     if mode & 0o077 != 0 {
-        tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "the token secret is readable by others");
+        tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "the secret is readable by others");
     }
     Ok(content)
 }
@@ -125,10 +126,10 @@ fn create(path: &Path) -> io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(&dir)
-        .map_err(|e| annotate(e, "cannot create the directory of the token secret", &dir))?;
+        .map_err(|e| annotate(e, "cannot create the directory of the secret", &dir))?;
     check_directory(path)?;
     let mut bytes = [0u8; NEW_SECRET_BYTES];
-    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(format!("no randomness for the token secret: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(format!("no randomness for the secret: {e}")))?;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let mut name = path.file_name().unwrap_or_default().to_owned();
     name.push(format!(".new-{}-{}", std::process::id(), &hex[..8]));
@@ -148,11 +149,11 @@ fn create(path: &Path) -> io::Result<()> {
         Ok(()) => {
             // The link itself survives a crash once the directory is synced.
             let _ = File::open(&dir).and_then(|dir| dir.sync_all());
-            tracing::info!(path = %path.display(), "created a new token secret");
+            tracing::info!(path = %path.display(), "created a new secret");
             Ok(())
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(annotate(e, "cannot write the token secret", path)),
+        Err(e) => Err(annotate(e, "cannot write the secret", path)),
     }
 }
 

@@ -9,21 +9,26 @@
 use std::sync::Arc;
 
 use msgpush_protocol::MsgId;
+use serde_json::json;
 
 use crate::browser::fanout::{Fanout, Job};
 use crate::cluster::bus::{AckAsk, Bus, TabAck};
 use crate::cluster::history::SharedStore;
 use crate::cluster::receipts::SharedReceipts;
+use crate::settings::flags::EventKind;
 use crate::state::waits::Waits;
 use crate::store::entry::now_ms;
 use crate::store::receipts::Recorded;
 use crate::telemetry::metrics::METRICS;
+use crate::webhooks::sender::Webhooks;
 
 /// Where a tab's acknowledgements go.
 #[derive(Debug, Clone)]
 pub struct Acks {
     sink: Sink,
     waits: Arc<Waits>,
+    /// Receipts are events for the application too.
+    webhooks: Webhooks,
     /// This node's id (empty on a single daemon).
     node: String,
 }
@@ -54,13 +59,14 @@ pub struct Asked<'a> {
 }
 
 impl Acks {
-    /// Acknowledgements into `sink`; the pushes of this node wait in `waits`.
-    pub fn new(sink: Sink, waits: Arc<Waits>) -> Acks {
+    /// Acknowledgements into `sink`; the pushes of this node wait in
+    /// `waits`; new receipts are offered to `webhooks`.
+    pub fn new(sink: Sink, waits: Arc<Waits>, webhooks: Webhooks) -> Acks {
         let node = match &sink {
             Sink::Local(_) => String::new(),
             Sink::Shared { bus, .. } => bus.node().to_owned(),
         };
-        Acks { sink, waits, node }
+        Acks { sink, waits, webhooks, node }
     }
 
     /// A tab of `uid` (None: not logged in, reached by a push to everyone)
@@ -105,13 +111,11 @@ impl Acks {
             Sink::Local(fanout) => fanout.offer_job(Job::Receipt { uid, id, read, time_ms: now_ms() }),
             Sink::Shared { receipts, .. } => {
                 let recorded = receipts.record(id, &uid, now_ms(), read).await;
-                count(
-                    recorded.unwrap_or_else(|e| {
-                        tracing::warn!(cause = %e, "a receipt could not reach Redis");
-                        Recorded::Full
-                    }),
-                    read,
-                );
+                let recorded = recorded.unwrap_or_else(|e| {
+                    tracing::warn!(cause = %e, "a receipt could not reach Redis");
+                    Recorded::Full
+                });
+                self.recorded(recorded, read, &uid, id);
             }
         }
     }
@@ -128,11 +132,19 @@ impl Acks {
     }
 }
 
-/// Counts what recording a receipt did.
-pub fn count(recorded: Recorded, read: bool) {
-    match recorded {
-        Recorded::New => METRICS.receipt(read),
-        Recorded::Nothing => {}
-        Recorded::Full => METRICS.receipt_dropped(),
+impl Acks {
+    /// Counts what recording `uid`'s receipt (`read`, or an
+    /// acknowledgement) of message `id` did, and tells the application of
+    /// a new one. (Only the first is new, on any node: one event each.)
+    pub fn recorded(&self, recorded: Recorded, read: bool, uid: &str, id: MsgId) {
+        match recorded {
+            Recorded::New => {
+                METRICS.receipt(read);
+                let kind = if read { EventKind::MessageRead } else { EventKind::MessageAcked };
+                self.webhooks.offer(kind, json!({ "uid": uid, "msg_id": id }));
+            }
+            Recorded::Nothing => {}
+            Recorded::Full => METRICS.receipt_dropped(),
+        }
     }
 }

@@ -6,10 +6,12 @@
 //! their order, so that no page sees a position the store does not hold;
 //! their answers follow.
 
+use std::sync::Arc;
+
+use msgpush_protocol::MsgId;
 use redb::Error as StoreError;
 use tokio::sync::oneshot;
 
-use crate::browser::acks;
 use crate::browser::deliver::Prepared;
 use crate::browser::fanout::{Applied, Applier, Job};
 use crate::cluster::bus::Order;
@@ -33,8 +35,8 @@ enum Written {
     Delivery(Prepared, Option<oneshot::Sender<Applied>>),
     /// Whether the message was kept for the user.
     Acknowledged(bool),
-    /// What the receipt did, and whether it was a read.
-    Receipt(Recorded, bool),
+    /// What the receipt did, whether it was a read, whose and of which message.
+    Receipt(Recorded, bool, Arc<str>, MsgId),
 }
 
 impl Applier {
@@ -60,7 +62,7 @@ impl Applier {
                 }
                 Job::Receipt { uid, id, read, time_ms } => {
                     let recorded = txn.step(|batch| batch.receipt(id, &uid, time_ms, read));
-                    Written::Receipt(recorded.unwrap_or(Recorded::Full), read)
+                    Written::Receipt(recorded.unwrap_or(Recorded::Full), read, uid, id)
                 }
                 other => {
                     debug_assert!(false, "not a store write: {other:?}");
@@ -82,8 +84,8 @@ impl Applier {
                 }
                 Written::Acknowledged(true) if committed => METRICS.acknowledged(),
                 Written::Acknowledged(_) => {}
-                Written::Receipt(recorded, read) => {
-                    acks::count(if committed { recorded } else { Recorded::Full }, read)
+                Written::Receipt(recorded, read, uid, id) => {
+                    self.0.acks.recorded(if committed { recorded } else { Recorded::Full }, read, &uid, id)
                 }
             }
         }

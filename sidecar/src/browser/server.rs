@@ -45,6 +45,7 @@ use crate::state::memberships::Read;
 use crate::state::online_count::OnlineCount;
 use crate::state::presence::Presence;
 use crate::telemetry::metrics::METRICS;
+use crate::webhooks::sender::{Unanswered, Webhooks};
 
 /// Initial read buffer of each browser websocket, and the most it reads at
 /// once. Browsers send little (a `login`, pings), and the buffer grows to
@@ -89,6 +90,8 @@ pub struct Context {
     pub recoveries: Option<Arc<Recoveries>>,
     /// Where a tab's read reports go.
     pub acks: Acks,
+    /// Where a page's messages to the application go.
+    pub webhooks: Webhooks,
 }
 
 /// Builds the Socket.IO server with its handlers; returns its handle and
@@ -141,6 +144,7 @@ async fn authenticate(
     socket.on(events::LOGIN, on_login);
     socket.on(events::MEMBERS, on_members);
     socket.on(events::READ, on_read);
+    socket.on(events::SEND, on_send);
     socket.on_fallback(on_other_message);
     socket.on_disconnect(on_disconnect);
     Ok(())
@@ -358,6 +362,52 @@ async fn on_read(socket: SocketRef, TryData(id): TryData<Value>, State(context):
     if let Ok(id) = serde_json::from_value::<MsgId>(id) {
         context.acks.read(uid, id).await;
     }
+}
+
+/// `msgpush:send({name, data}, ack)`: a message of the tab's page to the
+/// application, posted to the webhook with the tab's uid (the one its login
+/// proved, never one the page names). The ack gets `{answer}`, the
+/// application's JSON answer, or `{error}`: not logged in, a name the site
+/// does not take, data too large, too many messages, or the application
+/// failed or did not answer in time.
+async fn on_send(
+    socket: SocketRef,
+    TryData(message): TryData<Value>,
+    ack: AckSender,
+    State(context): State<Arc<Context>>,
+) {
+    let refused = |why: &str| {
+        METRICS.page_message("refused");
+        json!({ "error": why })
+    };
+    let answer = if !admit(&socket) {
+        refused("too many messages from this page (--max-client-messages-per-sec)")
+    } else if let Some(uid) = context.presence.uid_of(socket.id) {
+        match message {
+            Ok(Value::Object(mut fields)) => match fields.remove("name") {
+                Some(Value::String(name)) => {
+                    let data = fields.remove("data").unwrap_or(Value::Null);
+                    match context.webhooks.ask(&uid, &name, data).await {
+                        Ok(answer) => {
+                            METRICS.page_message("answered");
+                            json!({ "answer": answer })
+                        }
+                        Err(Unanswered::Refused(why)) => refused(&why),
+                        Err(Unanswered::Failed(why)) => {
+                            METRICS.page_message("failed");
+                            tracing::debug!(uid = &*uid, name, cause = why, "a page's message got no answer");
+                            json!({ "error": why })
+                        }
+                    }
+                }
+                _ => refused("a message to the application is {name, data}, with a name"),
+            },
+            _ => refused("a message to the application is {name, data}"),
+        }
+    } else {
+        refused("not logged in")
+    };
+    ack.send(&answer).ok();
 }
 
 async fn on_disconnect(socket: SocketRef, reason: DisconnectReason, State(context): State<Arc<Context>>) {

@@ -58,6 +58,7 @@ use crate::state::waits::Waits;
 use crate::store::embedded::Store;
 use crate::store::entry::PageNames;
 use crate::store::retention::{Limits as StoreLimits, Retention};
+use crate::webhooks::sender::Webhooks;
 
 /// How long a shutdown waits for connections to finish before giving up.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -95,6 +96,7 @@ pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken
     let hangups = reload::hangups()?;
     let secret = crate::auth::secret::load_or_create(&config.token_secret_file)?;
     let tokens = Arc::new(Tokens::new(&secret, config.token_leeway_secs, config.max_token_groups));
+    let webhooks = Webhooks::new(&config)?;
     let joined = match &config.redis_url {
         None => None,
         Some(url) => match join_cluster(url, &config, &shutdown).await? {
@@ -155,7 +157,7 @@ pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken
         }
         None => Sink::Local(fanout.clone()),
     };
-    let acks = Acks::new(sink, waits.clone());
+    let acks = Acks::new(sink, waits.clone(), webhooks.clone());
     let context = Arc::new(Context {
         presence: presence.clone(),
         online: online.clone(),
@@ -167,6 +169,7 @@ pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken
         directory: Directory::new(presence.clone(), census.clone()),
         recoveries: cluster.as_ref().map(|cluster| cluster.recoveries.clone()),
         acks: acks.clone(),
+        webhooks: webhooks.clone(),
     });
 
     let shared_store = cluster.as_ref().map(|cluster| cluster.store.clone());
@@ -192,6 +195,7 @@ pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken
         cluster,
         store: store.clone(),
         waits,
+        webhooks: webhooks.clone(),
     }));
     let tasks = TaskTracker::new();
     let parts = FanoutParts {
@@ -205,6 +209,7 @@ pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken
         most_at_login,
     };
     tasks.spawn(orders.run(parts, shutdown.clone()));
+    tasks.spawn(webhooks.run(shutdown.clone()));
     if let Some(store) = shared_store {
         tasks.spawn(sweep_shared(store, shutdown.clone()));
     }

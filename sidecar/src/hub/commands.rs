@@ -44,6 +44,7 @@ impl Hub {
             Command::Receipts(ReceiptQuery { msg_id }) => {
                 self.receipts(msg_id).await.map(|receipts| Reply::Receipts { receipts })
             }
+            Command::WebhookCheck(check) => self.webhook_check(&check).map(|events| Reply::Webhook { events }),
         };
         answered.unwrap_or_else(|e| Reply::Error { code: e.code(), message: e.to_string() })
     }

@@ -18,6 +18,7 @@
 //! - `presence`: who is online, as PHP asks it; arrivals and departures.
 //! - `inbox`: the messages kept for a user, as PHP asks about them.
 //! - `receipts`: who acknowledged and read a message, as PHP asks it.
+//! - `webhook`: checking a webhook request for the application.
 //! - `cluster`: the bus's side of a node: its orders and answers.
 
 mod cluster;
@@ -27,6 +28,7 @@ mod inbox;
 mod presence;
 mod publish;
 mod receipts;
+mod webhook;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -56,6 +58,7 @@ use crate::state::turn::Turn;
 use crate::state::waits::Waits;
 use crate::store::embedded::Store;
 use crate::telemetry::metrics::METRICS;
+use crate::webhooks::sender::Webhooks;
 
 pub use self::cluster::Gathers;
 
@@ -82,6 +85,8 @@ pub struct Hub {
     book: LocalBook,
     /// The pushes waiting for acknowledgements.
     waits: Arc<Waits>,
+    /// Events to the application.
+    webhooks: Webhooks,
 }
 
 /// What a node of a cluster has besides.
@@ -141,6 +146,8 @@ pub struct Parts {
     pub store: Option<Arc<Store>>,
     /// The pushes waiting for acknowledgements.
     pub waits: Arc<Waits>,
+    /// Events to the application.
+    pub webhooks: Webhooks,
 }
 
 /// What a node holds at one moment.
@@ -189,6 +196,8 @@ pub enum RequestError {
     Internal(String),
     /// The daemon is at one of its bounds for this kind of request.
     Busy(String),
+    /// A webhook request the daemon did not sign (or signed too long ago).
+    Forged(String),
 }
 
 impl RequestError {
@@ -198,6 +207,7 @@ impl RequestError {
             RequestError::Invalid(_) => ErrorCode::InvalidInput,
             RequestError::Internal(_) => ErrorCode::Internal,
             RequestError::Busy(_) => ErrorCode::Busy,
+            RequestError::Forged(_) => ErrorCode::Forged,
         }
     }
 }
@@ -205,7 +215,10 @@ impl RequestError {
 impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RequestError::Invalid(why) | RequestError::Internal(why) | RequestError::Busy(why) => f.write_str(why),
+            RequestError::Invalid(why)
+            | RequestError::Internal(why)
+            | RequestError::Busy(why)
+            | RequestError::Forged(why) => f.write_str(why),
         }
     }
 }
@@ -215,8 +228,20 @@ impl std::error::Error for RequestError {}
 impl Hub {
     /// Ties `parts` together.
     pub fn new(parts: Parts) -> Hub {
-        let Parts { browsers, presence, fanout, memberships, online, tokens, recent, limits, cluster, store, waits } =
-            parts;
+        let Parts {
+            browsers,
+            presence,
+            fanout,
+            memberships,
+            online,
+            tokens,
+            recent,
+            limits,
+            cluster,
+            store,
+            waits,
+            webhooks,
+        } = parts;
         let directory = Directory::new(presence.clone(), cluster.as_ref().map(|c| c.census.clone()));
         let book = LocalBook::new(limits.grace);
         Hub {
@@ -233,6 +258,7 @@ impl Hub {
             store,
             book,
             waits,
+            webhooks,
         }
     }
 
@@ -362,6 +388,11 @@ impl Hub {
     /// Pushes waiting for acknowledgements, for the metrics.
     pub fn waiting_pushes(&self) -> usize {
         self.waits.len()
+    }
+
+    /// Events waiting for the webhook, for the metrics.
+    pub fn waiting_events(&self) -> usize {
+        self.webhooks.waiting()
     }
 
     /// Orders waiting for this node's fanout task, for the metrics.

@@ -13,11 +13,13 @@ use std::time::{Duration, Instant};
 
 use msgpush_protocol::limits::{check_group, check_uid, check_uids, MAX_USERS_PAGE};
 use msgpush_protocol::{PresenceAnswer, PresenceQuery};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::bus::{Envelope, Order};
 use crate::cluster::census::Changes;
 use crate::hub::{Hub, RequestError};
+use crate::settings::flags::EventKind;
 use crate::state::presence::{Key, Scope};
 
 /// How often a single daemon looks for departures whose grace ended.
@@ -62,6 +64,7 @@ impl Hub {
     /// left it, in groups small enough. (Arrivals and departures on the
     /// site are not announced.)
     pub async fn announce(&self, changes: Changes) {
+        self.tell_application(&changes);
         let mut orders: Vec<Order> =
             announcements(&changes.arrived, true).chain(announcements(&changes.left, false)).collect();
         let mut users: HashMap<String, usize> = HashMap::new();
@@ -109,6 +112,27 @@ impl Hub {
     /// Departures waiting for their grace on a single daemon, for the metrics.
     pub fn departures_waiting(&self) -> usize {
         self.book.waiting()
+    }
+}
+
+impl Hub {
+    /// Offers `changes` to the application's webhook: users online and
+    /// offline, groups joined and left. (Each change reaches one node of a
+    /// cluster, so each event is sent once.)
+    fn tell_application(&self, changes: &Changes) {
+        let events = changes.arrived.iter().map(|key| (key, true)).chain(changes.left.iter().map(|key| (key, false)));
+        for (key, arrived) in events {
+            match (&key.scope, arrived) {
+                (Scope::Site, true) => self.webhooks.offer(EventKind::UserOnline, json!({ "uid": &*key.uid })),
+                (Scope::Site, false) => self.webhooks.offer(EventKind::UserOffline, json!({ "uid": &*key.uid })),
+                (Scope::Group(group), true) => {
+                    self.webhooks.offer(EventKind::GroupJoined, json!({ "uid": &*key.uid, "group": &**group }))
+                }
+                (Scope::Group(group), false) => {
+                    self.webhooks.offer(EventKind::GroupLeft, json!({ "uid": &*key.uid, "group": &**group }))
+                }
+            }
+        }
     }
 }
 

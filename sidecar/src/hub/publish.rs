@@ -57,7 +57,7 @@ impl Hub {
             Ok((delivered, false)) if delivered.sockets == 0 => PushResult::Offline,
             Ok((_, false)) => PushResult::Delivered,
             Err(RequestError::Invalid(_)) => PushResult::Invalid,
-            Err(RequestError::Internal(_) | RequestError::Busy(_)) => PushResult::Failed,
+            Err(RequestError::Internal(_) | RequestError::Busy(_) | RequestError::Forged(_)) => PushResult::Failed,
         };
         let sockets = outcome.as_ref().map_or(0, |(delivered, _)| delivered.sockets);
         METRICS.pushed(ingress, result, started.elapsed(), sockets);

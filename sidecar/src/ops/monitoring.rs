@@ -49,6 +49,7 @@ async fn metrics(State(m): State<Arc<Monitoring>>, headers: HeaderMap, uri: Uri)
     METRICS.memberships.set(m.hub.memberships().unwrap_or(0) as i64);
     METRICS.departures_waiting.set(m.hub.departures_waiting() as i64);
     METRICS.waiting_pushes.set(m.hub.waiting_pushes() as i64);
+    METRICS.webhook_waiting.set(m.hub.waiting_events() as i64);
     if let Some(((history_messages, history_bytes), (inbox_messages, inbox_bytes))) = m.hub.stored() {
         METRICS.history_messages.set(history_messages as i64);
         METRICS.history_bytes.set(history_bytes as i64);

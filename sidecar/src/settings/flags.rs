@@ -20,6 +20,9 @@ pub const DEFAULT_TEMPLATE: &str = "当前<b>{uids}</b>人在线，共打开<b>{
 /// that it survives restarts (systemd's `StateDirectory=msgpush`).
 pub const DEFAULT_TOKEN_SECRET_FILE: &str = "/var/lib/msgpush/token-secret";
 
+/// Where the webhook secret lives unless --webhook-secret-file says otherwise.
+pub const DEFAULT_WEBHOOK_SECRET_FILE: &str = "/var/lib/msgpush/webhook-secret";
+
 /// Where a single daemon's store lives unless told: beside the token secret.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/msgpush";
 
@@ -32,6 +35,25 @@ pub enum StoreSync {
     Second,
     /// Every commit is durable (a disk sync per batch of messages).
     Always,
+}
+
+/// The kinds of events sent to the application's webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A user's first tab across the cluster logged in.
+    UserOnline,
+    /// A user's last tab has been gone for --offline-grace-secs.
+    UserOffline,
+    /// A user's first tab in a group (by token or membership) arrived.
+    GroupJoined,
+    /// A user's last tab in a group has been gone for the grace.
+    GroupLeft,
+    /// A user's first acknowledgement of a message sent with receipts.
+    MessageAcked,
+    /// A user's first read report of such a message.
+    MessageRead,
 }
 
 /// How browsers log in.
@@ -375,8 +397,7 @@ pub struct Config {
     pub max_ack_timeout_ms: u64,
 
     /// Pushes waiting for acknowledgements at once, in all; beyond it such a
-    /// push is refused (`busy`). A connection answers its requests in order,
-    /// so it holds at most one.
+    /// push is refused (`busy`).
     #[arg(long, env = "MSGPUSHD_MAX_WAITING_PUSHES", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_waiting_pushes: u64,
@@ -391,6 +412,76 @@ pub struct Config {
     #[arg(long, env = "MSGPUSHD_MAX_RECEIPTS_PER_MESSAGE", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_receipts_per_message: u64,
+
+    /// The application's route that receives events (`http://` or
+    /// `https://`, usually a route of the PHP application behind nginx):
+    /// signed POSTs of batched events, and the pages' messages. Unset: no
+    /// events are sent, and pages cannot send messages.
+    #[arg(long, env = "MSGPUSHD_WEBHOOK_URL", value_parser = parse_webhook_url)]
+    pub webhook_url: Option<String>,
+
+    /// File holding the secret that signs webhook requests; created (random,
+    /// mode 600) if missing. `MsgPush\Webhook::events()` checks signatures
+    /// through the daemon; other back ends read this file.
+    #[arg(long, env = "MSGPUSHD_WEBHOOK_SECRET_FILE", default_value = DEFAULT_WEBHOOK_SECRET_FILE)]
+    pub webhook_secret_file: PathBuf,
+
+    /// The events sent to --webhook-url (comma-separated): `user_online`,
+    /// `user_offline`, `group_joined`, `group_left`, `message_acked`,
+    /// `message_read`.
+    #[arg(
+        long,
+        env = "MSGPUSHD_WEBHOOK_EVENTS",
+        value_delimiter = ',',
+        value_enum,
+        default_value = "user_online,user_offline,message_acked,message_read"
+    )]
+    pub webhook_events: Vec<EventKind>,
+
+    /// Milliseconds an event waits for others to share its request.
+    #[arg(long, env = "MSGPUSHD_WEBHOOK_BATCH_MS", default_value_t = 200,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub webhook_batch_ms: u64,
+
+    /// Most events in one request.
+    #[arg(long, env = "MSGPUSHD_WEBHOOK_BATCH_SIZE", default_value_t = 100,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    pub webhook_batch_size: usize,
+
+    /// Events waiting to be sent; beyond it new events are dropped and
+    /// counted (`msgpush_webhook_dropped_total`).
+    #[arg(long, env = "MSGPUSHD_WEBHOOK_QUEUE_SIZE", default_value_t = 10_000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
+    pub webhook_queue_size: usize,
+
+    /// Seconds a request of events is retried (backing off from half a
+    /// second to 30 s) while the application does not answer 2xx; then its
+    /// events are dropped and counted.
+    #[arg(long, env = "MSGPUSHD_WEBHOOK_RETRY_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub webhook_retry_secs: u64,
+
+    /// Milliseconds the application has to accept a connection and answer
+    /// a request (events or a page's message).
+    #[arg(long, env = "MSGPUSHD_WEBHOOK_TIMEOUT_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub webhook_timeout_ms: u64,
+
+    /// The names of the messages pages may send to the application
+    /// (`msgpush:send`, comma-separated); none by default.
+    #[arg(long, env = "MSGPUSHD_PAGE_MESSAGES", value_delimiter = ',', value_parser = parse_page_message_name)]
+    pub page_messages: Vec<String>,
+
+    /// Largest data of a page's message, in bytes of JSON.
+    #[arg(long, env = "MSGPUSHD_MAX_PAGE_MESSAGE_BYTES", default_value_t = 16 * 1024,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024 * 1024))]
+    pub max_page_message_bytes: usize,
+
+    /// Pages' messages waiting for the application's answer at once; beyond
+    /// it a page's message is answered `{error}` at once.
+    #[arg(long, env = "MSGPUSHD_MAX_PENDING_PAGE_MESSAGES", default_value_t = 1_000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    pub max_pending_page_messages: usize,
 
     /// How log lines are written (to stderr): `text`, or `json` (one object
     /// per line with the event's fields, for log shippers).
@@ -441,6 +532,27 @@ pub fn parse_net(s: &str) -> Result<IpNet, String> {
     s.parse::<IpNet>()
         .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
         .map_err(|_| format!("'{s}' is neither an address nor a network such as 10.0.0.0/8"))
+}
+
+/// Parses `--webhook-url`: an absolute `http://` or `https://` URL.
+fn parse_webhook_url(s: &str) -> Result<String, String> {
+    let uri: http::Uri = s.parse().map_err(|e| format!("'{s}' is not a URL: {e}"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(_)) => Ok(s.to_owned()),
+        _ => Err(format!("'{s}' is not an http:// or https:// URL with a host")),
+    }
+}
+
+/// Parses a `--page-messages` name: 1 to 64 letters, digits, `_`, `-`, `.`, `:`.
+fn parse_page_message_name(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let valid = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    match valid {
+        true => Ok(s.to_owned()),
+        false => Err(format!("'{s}' is not a message name (1 to 64 letters, digits, _ - . :)")),
+    }
 }
 
 fn parse_log_level(s: &str) -> Result<String, String> {

@@ -21,6 +21,9 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 const PUSH_SECONDS_BUCKETS: &[f64] =
     &[0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 
+/// Buckets of the application's answer times (a PHP route: milliseconds to seconds).
+const WEBHOOK_SECONDS_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
 /// Where a push came from (in the order of [`Ingress::ALL`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ingress {
@@ -123,6 +126,14 @@ pub struct Metrics {
     inbox_dropped: IntCounterVec,
     unstored: IntCounter,
     store_commits: IntCounter,
+    webhook_events: IntCounterVec,
+    webhook_delivered: IntCounter,
+    webhook_dropped: IntCounterVec,
+    webhook_requests: IntCounterVec,
+    webhook_seconds: Histogram,
+    /// Events waiting to be sent to the webhook (set at scrape).
+    pub webhook_waiting: IntGauge,
+    page_messages: IntCounterVec,
     recoveries: IntCounterVec,
     acknowledged: IntCounter,
     /// Pushes waiting for acknowledgements (set at scrape).
@@ -268,6 +279,51 @@ impl Metrics {
                 "msgpush_store_commits_total",
                 "Transactions a single daemon committed to its store (the writes waiting together share one)",
             ),
+            webhook_events: counter_vec(
+                &registry,
+                "msgpush_webhook_events_total",
+                "Events queued for --webhook-url, by type",
+                &["type"],
+            ),
+            webhook_delivered: counter(
+                &registry,
+                "msgpush_webhook_delivered_total",
+                "Events the application took (a 2xx answer)",
+            ),
+            webhook_dropped: counter_vec(
+                &registry,
+                "msgpush_webhook_dropped_total",
+                "Events never sent: the queue was full (--webhook-queue-size), or the application refused them \
+                 past --webhook-retry-secs",
+                &["reason"],
+            ),
+            webhook_requests: counter_vec(
+                &registry,
+                "msgpush_webhook_requests_total",
+                "Requests to --webhook-url, by outcome (ok, refused: a non-2xx answer, failed: no answer)",
+                &["outcome"],
+            ),
+            webhook_seconds: {
+                let opts = HistogramOpts::new(
+                    "msgpush_webhook_answer_seconds",
+                    "Time the application took to answer a request to --webhook-url",
+                )
+                .buckets(WEBHOOK_SECONDS_BUCKETS.to_vec());
+                let histogram = Histogram::with_opts(opts).expect("a valid histogram");
+                registry.register(Box::new(histogram.clone())).expect("registered once");
+                histogram
+            },
+            webhook_waiting: gauge(
+                &registry,
+                "msgpush_webhook_waiting_events",
+                "Events waiting to be sent to --webhook-url (--webhook-queue-size)",
+            ),
+            page_messages: counter_vec(
+                &registry,
+                "msgpush_page_messages_total",
+                "Pages' messages to the application (msgpush:send), by outcome (answered, refused, failed)",
+                &["outcome"],
+            ),
             recoveries: counter_vec(
                 &registry,
                 "msgpush_recoveries_total",
@@ -321,6 +377,18 @@ impl Metrics {
         }
         for outcome in ["complete", "incomplete"] {
             metrics.recoveries.with_label_values(&[outcome]);
+        }
+        for reason in ["full", "expired"] {
+            metrics.webhook_dropped.with_label_values(&[reason]);
+        }
+        for kind in ["user_online", "user_offline", "group_joined", "group_left", "message_acked", "message_read"] {
+            metrics.webhook_events.with_label_values(&[kind]);
+        }
+        for outcome in ["ok", "refused", "failed"] {
+            metrics.webhook_requests.with_label_values(&[outcome]);
+        }
+        for outcome in ["answered", "refused", "failed"] {
+            metrics.page_messages.with_label_values(&[outcome]);
         }
         let process = prometheus::process_collector::ProcessCollector::for_self();
         metrics.registry.register(Box::new(process)).expect("registered once");
@@ -408,6 +476,31 @@ impl Metrics {
     /// A message went out live only: the store could not keep it.
     pub fn unstored(&self) {
         self.unstored.inc();
+    }
+
+    /// An event of type `kind` was queued for the webhook.
+    pub fn webhook_event(&self, kind: &str) {
+        self.webhook_events.with_label_values(&[kind]).inc();
+    }
+
+    /// `events` were never sent, for `reason` (full, expired).
+    pub fn webhook_dropped(&self, reason: &str, events: usize) {
+        self.webhook_dropped.with_label_values(&[reason]).inc_by(events as u64);
+    }
+
+    /// A request to the webhook ended as `outcome` after `seconds`; it
+    /// delivered `delivered` events.
+    pub fn webhook_request(&self, outcome: &str, seconds: f64, delivered: usize) {
+        self.webhook_requests.with_label_values(&[outcome]).inc();
+        if outcome != "failed" {
+            self.webhook_seconds.observe(seconds);
+        }
+        self.webhook_delivered.inc_by(delivered as u64);
+    }
+
+    /// A page's message ended as `outcome`.
+    pub fn page_message(&self, outcome: &str) {
+        self.page_messages.with_label_values(&[outcome]).inc();
     }
 
     /// A single daemon committed a transaction to its store.
