@@ -5,13 +5,10 @@
 //! close `user_offline` arrives, and a page's message's round trip through
 //! PHP.
 
-use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use msgpush_testkit::nginx::Nginx;
-use msgpush_testkit::php_fpm::PhpFpm;
-use msgpush_testkit::{free_port, repo_root, Daemon, Scrape, UnixClient};
+use msgpush_testkit::site::{site_address, ExampleSite};
+use msgpush_testkit::{Daemon, Scrape, UnixClient};
 use serde_json::json;
 
 use crate::client::{self, Client};
@@ -32,14 +29,12 @@ const GRACE_SECS: u64 = 1;
 
 struct Site {
     daemon: Daemon,
-    _fpm: PhpFpm,
-    _nginx: Nginx,
+    _site: ExampleSite,
 }
 
 impl Site {
     fn start() -> Site {
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let url = format!("http://{addr}/msgpush/events");
+        let (addr, url) = site_address();
         let grace = GRACE_SECS.to_string();
         let daemon = Daemon::start_with(&[
             "--socket-group",
@@ -53,12 +48,8 @@ impl Site {
             "--max-client-messages-per-sec",
             "100000",
         ]);
-        let fpm = PhpFpm::start(&daemon.socket, &repo_root().join("php-examples/site"));
-        let data = fpm.root.join("data");
-        std::fs::create_dir_all(&data).expect("the site's data directory");
-        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o777)).expect("www-data writes there");
-        let nginx = Nginx::start_on(addr, &fpm.root, fpm.addr, daemon.web, "");
-        Site { daemon, _fpm: fpm, _nginx: nginx }
+        let site = ExampleSite::start(addr, &daemon);
+        Site { daemon, _site: site }
     }
 
     fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {

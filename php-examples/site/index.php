@@ -5,6 +5,8 @@
 //   /legacy                   the same page as an existing web-msg-sender front end (socket.io-client 2.x)
 //   /room?uid=&room=          a chat room with who is here (a group, by the page's token)
 //   /room/say?uid=&room=&text= says something to the room (POST)
+//   /notices?uid=&room=       notices and a room's chat with msgpush.js (token renewal, recovery, acknowledgements)
+//   /token?uid=&room=&ttl=    a new login token for that page
 //   /home/index/pushmsg?uid=  the push action of the article
 //   /msgpush/events           msgpushd's webhook: users online and offline, pages' messages (POST)
 require __DIR__ . '/app/IndexController.php';
@@ -24,6 +26,12 @@ switch (rtrim(strtolower($path), '/')) {
         break;
     case '/room/say':
         $controller->say();
+        break;
+    case '/notices':
+        $controller->notices();
+        break;
+    case '/token':
+        $controller->newToken();
         break;
     case '/home/index/pushmsg':
         $controller->pushMsg();

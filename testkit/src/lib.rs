@@ -43,6 +43,7 @@ pub mod ports;
 pub mod process;
 pub mod redis;
 pub mod scratch;
+pub mod site;
 pub mod skip;
 pub mod tls;
 pub mod unix_client;

@@ -7,6 +7,7 @@ use std::process::Command;
 
 use msgpush_testkit::nginx::Nginx;
 use msgpush_testkit::php_fpm::PhpFpm;
+use msgpush_testkit::site::{site_address, ExampleSite};
 use msgpush_testkit::*;
 use serde_json::{json, Value};
 
@@ -109,4 +110,59 @@ fn the_chat_room_page_shows_who_is_here_and_the_rooms_messages_in_chromium() {
     for shot in ["room-7-alice.png", "room-7-after-bob-left.png"] {
         assert!(std::fs::metadata(output.join(shot)).map(|m| m.len()).unwrap_or(0) > 1000, "screenshot {shot}");
     }
+}
+
+#[test]
+fn msgpush_js_renews_its_token_recovers_acknowledges_once_and_follows_a_room_in_chromium() {
+    let (addr, url) = site_address();
+    let daemon = Daemon::start_with(&[
+        "--socket-group",
+        "www-data",
+        "--webhook-url",
+        &url,
+        "--page-messages",
+        "chat",
+        "--offline-grace-secs",
+        "1",
+        "--dedup-window-secs",
+        "1",
+    ]);
+    let site = ExampleSite::start(addr, &daemon);
+    let output = repo_root().join("tests/output/helper");
+    let _ = std::fs::remove_dir_all(&output);
+    std::fs::create_dir_all(&output).unwrap();
+    let api = format!("http://{}", daemon.http);
+    let summary = scenario("helper_scenario.js", &[&site.url(), &api], &output, &daemon);
+
+    assert!(summary["tokensFetched"].as_u64().unwrap() >= 1, "the 6 s token was renewed: {summary}");
+    assert_eq!(summary["afterReload"], json!(["between"]), "a reload recovers only what came meanwhile");
+    assert_eq!(
+        summary["newTabGot"],
+        json!(["boom"]),
+        "the shown notice was acknowledged, the one whose handler threw was not"
+    );
+    assert_eq!(summary["onlyOnce"], 1, "a message delivered twice is shown once");
+    assert_eq!(summary["answer"], json!({ "sent": 2 }), "the application answered the chat line (h1's two tabs)");
+    assert_eq!(summary["membersAfter"], json!(["h1 (you)"]), "h2 left the room");
+}
+
+#[test]
+fn msgpushd_serves_msgpush_js_and_its_types_check() {
+    let daemon = Daemon::start();
+    let (status, script) = http_get(daemon.web, "/msgpush.js");
+    assert_eq!(status, 200);
+    assert_eq!(script, std::fs::read_to_string(repo_root().join("js/msgpush.js")).unwrap());
+    // The declarations, with a typed page using them, and a page that misuses them.
+    let tsc = |project: &str| {
+        Command::new(repo_root().join("node_modules/.bin/tsc"))
+            .args(["--noEmit", "-p"])
+            .arg(repo_root().join("tests/ts").join(project))
+            .output()
+            .expect("run tsc (TypeScript from npm)")
+    };
+    let good = tsc("tsconfig.json");
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stdout));
+    let bad = tsc("tsconfig.misuse.json");
+    let errors = String::from_utf8_lossy(&bad.stdout);
+    assert!(!bad.status.success() && errors.contains("misuse.ts"), "a wrong use must not type-check: {errors}");
 }

@@ -3,45 +3,24 @@
 //! `MsgPush\Webhook::events()`, logs each event once (`data/events.log`),
 //! and answers the pages' chat messages by pushing to their room.
 
-use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use msgpush_protocol::{Command as Cmd, Content, Publish, Target};
-use msgpush_testkit::nginx::Nginx;
-use msgpush_testkit::php_fpm::PhpFpm;
 use msgpush_testkit::redis::RedisServer;
+use msgpush_testkit::site::{site_address, ExampleSite};
 use msgpush_testkit::*;
 use serde_json::{json, Value};
 
-/// The example site on `addr`, its PHP talking to `daemon`.
-struct Site {
-    fpm: PhpFpm,
-    _nginx: Nginx,
+/// What the site took, as the tests read it.
+trait Took {
+    /// `(type, uid)` of the events about the users `uids`.
+    fn of(&self, uids: &[&str]) -> Vec<(String, String)>;
+    /// Waits (up to `secs`) until the site took `n` events about `uids`.
+    fn wait_for(&self, uids: &[&str], n: usize, secs: u64) -> Vec<(String, String)>;
 }
 
-impl Site {
-    fn start(addr: SocketAddr, daemon: &Daemon) -> Site {
-        let fpm = PhpFpm::start(&daemon.socket, &repo_root().join("php-examples/site"));
-        let data = fpm.root.join("data");
-        std::fs::create_dir_all(&data).unwrap();
-        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let nginx = Nginx::start_on(addr, &fpm.root, fpm.addr, daemon.web, "");
-        Site { fpm, _nginx: nginx }
-    }
-
-    fn data(&self) -> PathBuf {
-        self.fpm.root.join("data")
-    }
-
-    /// The events the site took, in the order it took them.
-    fn events(&self) -> Vec<Value> {
-        let log = std::fs::read_to_string(self.data().join("events.log")).unwrap_or_default();
-        log.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
-    }
-
-    /// `(type, uid)` of the events about the users `uids`.
+impl Took for ExampleSite {
     fn of(&self, uids: &[&str]) -> Vec<(String, String)> {
         self.events()
             .iter()
@@ -50,7 +29,6 @@ impl Site {
             .collect()
     }
 
-    /// Waits (up to `secs`) until the site took `n` events about `uids`.
     fn wait_for(&self, uids: &[&str], n: usize, secs: u64) -> Vec<(String, String)> {
         let deadline = Instant::now() + Duration::from_secs(secs);
         while self.of(uids).len() < n && Instant::now() < deadline {
@@ -60,19 +38,13 @@ impl Site {
     }
 }
 
-/// A loopback address for the site, and the webhook URL there.
-fn site_addr() -> (SocketAddr, String) {
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    (addr, format!("http://{addr}/msgpush/events"))
-}
-
 fn event(kind: &str, uid: &str) -> (String, String) {
     (kind.to_owned(), uid.to_owned())
 }
 
 #[test]
 fn a_first_tab_is_online_a_reload_nothing_and_the_last_tab_gone_offline_after_the_grace() {
-    let (addr, url) = site_addr();
+    let (addr, url) = site_address();
     let daemon = Daemon::start_with(&[
         "--socket-group",
         "www-data",
@@ -83,7 +55,7 @@ fn a_first_tab_is_online_a_reload_nothing_and_the_last_tab_gone_offline_after_th
         "--webhook-batch-ms",
         "20",
     ]);
-    let site = Site::start(addr, &daemon);
+    let site = ExampleSite::start(addr, &daemon);
 
     let mut first = Browser::open(&daemon, "w1");
     assert_eq!(site.wait_for(&["w1"], 1, 10), [event("user_online", "w1")]);
@@ -109,12 +81,12 @@ fn a_first_tab_is_online_a_reload_nothing_and_the_last_tab_gone_offline_after_th
 
 #[test]
 fn across_three_nodes_each_event_is_sent_once() {
-    let (addr, url) = site_addr();
+    let (addr, url) = site_address();
     let redis = RedisServer::start();
     let args =
         ["--socket-group", "www-data", "--webhook-url", &url, "--offline-grace-secs", "1", "--webhook-batch-ms", "20"];
     let (_shared, nodes) = redis.nodes(3, &args);
-    let site = Site::start(addr, &nodes[0]);
+    let site = ExampleSite::start(addr, &nodes[0]);
 
     let tabs: Vec<Browser> = (0..3).map(|n| Browser::open(&nodes[n], "c1")).collect();
     let other = Browser::open(&nodes[2], "c2");
@@ -140,7 +112,7 @@ fn across_three_nodes_each_event_is_sent_once() {
 
 #[test]
 fn a_forged_altered_replayed_or_unsigned_request_is_refused() {
-    let (_, url) = site_addr();
+    let (_, url) = site_address();
     let daemon = Daemon::start_with(&["--webhook-url", &url]);
     // The secret exists once the daemon runs with --webhook-url.
     let secret = daemon.secret_path().with_file_name("webhook-secret");
@@ -162,7 +134,7 @@ fn a_forged_altered_replayed_or_unsigned_request_is_refused() {
 
 #[test]
 fn events_wait_while_the_application_is_down_and_each_arrives_once_in_order() {
-    let (addr, url) = site_addr();
+    let (addr, url) = site_address();
     let daemon = Daemon::start_with(&[
         "--socket-group",
         "www-data",
@@ -193,7 +165,7 @@ fn events_wait_while_the_application_is_down_and_each_arrives_once_in_order() {
     std::thread::sleep(Duration::from_secs(10));
     let requests = Scrape::get(daemon.http, "/metrics");
     assert!(requests.value("msgpush_webhook_requests_total", &[("outcome", "failed")]) >= 2.0, "retried");
-    let site = Site::start(addr, &daemon);
+    let site = ExampleSite::start(addr, &daemon);
     let mut expected = Vec::new();
     for uid in ["d1", "d2", "d3", "d4"] {
         expected.extend([event("user_online", uid), event("user_offline", uid)]);
@@ -216,7 +188,7 @@ fn events_wait_while_the_application_is_down_and_each_arrives_once_in_order() {
 
 #[test]
 fn a_full_queue_drops_and_counts() {
-    let (_, url) = site_addr();
+    let (_, url) = site_address();
     let daemon = Daemon::start_with(&["--webhook-url", &url, "--webhook-queue-size", "2", "--webhook-batch-size", "1"]);
     let tabs: Vec<Browser> = (0..6).map(|n| Browser::open(&daemon, &format!("f{n}"))).collect();
     let metrics = || Scrape::get(daemon.http, "/metrics");
@@ -229,7 +201,7 @@ fn a_full_queue_drops_and_counts() {
 
 #[test]
 fn a_pages_message_reaches_the_application_as_its_user_and_the_answer_comes_back() {
-    let (addr, url) = site_addr();
+    let (addr, url) = site_address();
     let daemon = Daemon::start_with(&[
         "--socket-group",
         "www-data",
@@ -242,7 +214,7 @@ fn a_pages_message_reaches_the_application_as_its_user_and_the_answer_comes_back
         "--max-client-messages-per-sec",
         "3",
     ]);
-    let site = Site::start(addr, &daemon);
+    let site = ExampleSite::start(addr, &daemon);
     let mut alice = Browser::open_in_groups(&daemon, ClientVersion::V4, "alice", &["room-5"]);
     let mut bob = Browser::open_in_groups(&daemon, ClientVersion::V4, "bob", &["room-5"]);
     // The answer to a page's next message (its acks, counted).
@@ -291,7 +263,7 @@ fn a_pages_message_reaches_the_application_as_its_user_and_the_answer_comes_back
 }
 
 /// `(type, uid, msg_id)` of the receipts' events the site took.
-fn receipt_events(site: &Site) -> Vec<(String, String, String)> {
+fn receipt_events(site: &ExampleSite) -> Vec<(String, String, String)> {
     let events = site.events().into_iter().filter(|e| e["data"]["msg_id"].is_string());
     events
         .map(|e| {
@@ -303,7 +275,7 @@ fn receipt_events(site: &Site) -> Vec<(String, String, String)> {
 
 /// A user's first acknowledgement and first read of message `id` (pushed
 /// through `pusher`, the user's two tabs on `tabs_on`), as the site must see them.
-fn acknowledged_and_read(site: &Site, pusher: &Daemon, tabs_on: [&Daemon; 2]) {
+fn acknowledged_and_read(site: &ExampleSite, pusher: &Daemon, tabs_on: [&Daemon; 2]) {
     let tabs: Vec<Browser> = tabs_on
         .iter()
         .map(|daemon| {
@@ -342,19 +314,19 @@ fn acknowledged_and_read(site: &Site, pusher: &Daemon, tabs_on: [&Daemon; 2]) {
 
 #[test]
 fn a_users_first_acknowledgement_and_read_of_a_message_are_events_once() {
-    let (addr, url) = site_addr();
+    let (addr, url) = site_address();
     let events = ["--webhook-events", "message_acked,message_read", "--webhook-batch-ms", "20"];
     let daemon = Daemon::start_with(&[&["--socket-group", "www-data", "--webhook-url", &url][..], &events].concat());
-    let site = Site::start(addr, &daemon);
+    let site = ExampleSite::start(addr, &daemon);
     acknowledged_and_read(&site, &daemon, [&daemon, &daemon]);
 }
 
 #[test]
 fn in_a_cluster_receipts_from_tabs_on_two_nodes_are_events_once() {
-    let (addr, url) = site_addr();
+    let (addr, url) = site_address();
     let redis = RedisServer::start();
     let args = ["--socket-group", "www-data", "--webhook-url", &url, "--webhook-events", "message_acked,message_read"];
     let (_shared, nodes) = redis.nodes(3, &args);
-    let site = Site::start(addr, &nodes[0]);
+    let site = ExampleSite::start(addr, &nodes[0]);
     acknowledged_and_read(&site, &nodes[0], [&nodes[1], &nodes[2]]);
 }

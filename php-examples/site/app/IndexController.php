@@ -43,6 +43,35 @@ class IndexController
         require __DIR__ . '/room.php';
     }
 
+    /**
+     * GET /notices?uid=123&room=7: notices and a room's chat with msgpush.js:
+     * the page renews its token from /token, recovers what it missed across
+     * reloads, acknowledges each notice once shown, and chats through the
+     * webhook (events()) instead of an AJAX route.
+     */
+    public function notices()
+    {
+        $uid = $this->uid();
+        $room = (string) ($_GET['room'] ?? '1');
+        $ttl = $this->ttl();
+        $token = $this->token($uid, ["room-$room"], $ttl);
+        $server = (string) ($_GET['server'] ?? '');
+        require __DIR__ . '/notices.php';
+    }
+
+    /** GET /token?uid=123&room=7&ttl=3600: a new login token, for msgpush.js's getToken(). */
+    public function newToken()
+    {
+        $token = $this->token($this->uid(), ['room-' . (string) ($_GET['room'] ?? '1')], $this->ttl());
+        if ($token === null) {
+            http_response_code(503);
+            return;
+        }
+        header('Content-Type: text/plain');
+        header('Cache-Control: no-store');
+        echo $token;
+    }
+
     /** POST /room/say?uid=123&room=7&text=...: to every tab in the room but the sender's. */
     public function say()
     {
@@ -146,11 +175,17 @@ class IndexController
         return (string) ($_GET['uid'] ?? '123');
     }
 
+    /** Seconds a page's token lasts (?ttl=, for trying renewal out; a day by default). */
+    private function ttl(): int
+    {
+        return max(1, min(86400, (int) ($_GET['ttl'] ?? 86400)));
+    }
+
     /** A login token for the page; null (the page works, without live messages) if msgpushd is down. */
-    private function token(string $uid, array $groups = []): ?string
+    private function token(string $uid, array $groups = [], int $ttl = 86400): ?string
     {
         try {
-            return Auth::token($uid, 86400, $groups);
+            return Auth::token($uid, $ttl, $groups);
         } catch (PushException $e) {
             error_log('msgpush: no login token: ' . $e->getMessage());
             return null;

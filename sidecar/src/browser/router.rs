@@ -1,5 +1,5 @@
-//! The browser-facing port: the Socket.IO endpoint and the socket.io client
-//! script, behind the origin policy; other routes for browsers (the demo
+//! The browser-facing port: the Socket.IO endpoint, the socket.io client
+//! script and the msgpush.js helper, behind the origin policy; other routes for browsers (the demo
 //! page) are merged in under the same policy.
 
 use std::convert::Infallible;
@@ -17,6 +17,9 @@ use crate::browser::origin::{self, OriginPolicy};
 /// The socket.io client, from the npm package pinned in `package-lock.json`.
 const CLIENT_SCRIPT: &[u8] = include_bytes!(env!("MSGPUSH_CLIENT_SCRIPT"));
 
+/// The browser helper over it (`js/msgpush.js`).
+const HELPER_SCRIPT: &[u8] = include_bytes!("../../../js/msgpush.js");
+
 /// The router of the Socket.IO port: the client script, `extra` routes (or
 /// the daemon's version at `/`), and every other request (those under
 /// `/socket.io/`) to Socket.IO.
@@ -26,7 +29,9 @@ where
     S::Response: IntoResponse,
     S::Future: Send + 'static,
 {
-    let app = Router::new().route("/socket.io/socket.io.js", get(client_script));
+    let app = Router::new()
+        .route("/socket.io/socket.io.js", get(|| script(CLIENT_SCRIPT)))
+        .route("/msgpush.js", get(|| script(HELPER_SCRIPT)));
     let app = match extra {
         Some(extra) => app.merge(extra),
         None => app.route("/", get(concat!("msgpushd ", env!("CARGO_PKG_VERSION"), "\n"))),
@@ -36,13 +41,13 @@ where
     app.fallback_service(socket_io).layer(cors)
 }
 
-async fn client_script() -> Response {
+async fn script(body: &'static [u8]) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        CLIENT_SCRIPT,
+        body,
     )
         .into_response()
 }

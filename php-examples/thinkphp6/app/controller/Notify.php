@@ -14,18 +14,33 @@ use think\facade\Log;
 use think\facade\Session;
 use think\facade\View;
 use think\Request;
+use think\Response;
 use think\response\Json;
 
 class Notify
 {
     /**
      * GET /notify/page: the page, rendered with a login token for the
-     * signed-in user. In its template:
-     *     const socket = io('https://push.example.com', { auth: { token: '{$token}' } });
+     * signed-in user. In its template (view/notify/page.html), with
+     * msgpush.js, which msgpushd serves next to the socket.io client:
+     *     <script src="https://push.example.com/socket.io/socket.io.js"></script>
+     *     <script src="https://push.example.com/msgpush.js"></script>
+     *     const client = MsgPush.connect('https://push.example.com', {
+     *       token: '{$token}',
+     *       getToken: () => fetch('/notify/token').then((r) => r.text()),
+     *     });
+     *     client.on('new_msg', (content, meta) => { show(content); client.read(meta.id); });
      */
     public function page(): string
     {
-        return View::fetch('page', ['token' => Auth::token(Session::get('uid'))]);
+        return View::fetch('page', ['token' => Auth::token(Session::get('uid'), 3600)]);
+    }
+
+    /** GET /notify/token: a new login token for msgpush.js's getToken(), before the page's expires. */
+    public function token(): Response
+    {
+        return response(Auth::token(Session::get('uid'), 3600))->contentType('text/plain')
+            ->header(['Cache-Control' => 'no-store']);
     }
 
     /** POST /notify/logout-everywhere: closes every tab of the signed-in user. */
