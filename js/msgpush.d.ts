@@ -35,7 +35,7 @@ export interface ConnectOptions {
   getToken?: () => string | Promise<string>;
   /** The socket.io client's `io` (default: the global one). */
   io?: (url?: string, options?: Partial<ManagerOptions & SocketOptions>) => Socket;
-  /** Options for `io()`, but `auth`, which the helper sets. */
+  /** Options for `io()`, but `auth`, which the helper sets (`forceNew` is true unless given). */
   socket?: Partial<ManagerOptions & SocketOptions>;
   /** Where positions and seen ids are kept, per tab (default: sessionStorage; null: memory only). */
   storage?: Pick<Storage, 'getItem' | 'setItem'> | null;

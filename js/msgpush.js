@@ -111,7 +111,9 @@
       }
     }
 
-    var socketOptions = Object.assign({}, options.socket, {
+    // A connection of its own (socket.io would otherwise hand a second
+    // client on the same URL the first one's socket, with its auth).
+    var socketOptions = Object.assign({ forceNew: true }, options.socket, {
       auth: function (send) {
         currentToken().then(
           function (t) { send({ token: t, positions: positions }); },

@@ -60,9 +60,10 @@ impl Hub {
         Ok(answer)
     }
 
-    /// Tells the tabs in each group of `changes` who arrived in it and who
-    /// left it, in groups small enough. (Arrivals and departures on the
-    /// site are not announced.)
+    /// Tells the application of every change in `changes` (its webhook),
+    /// and the tabs in each group who arrived in it and who left it, in
+    /// groups small enough. (Arrivals and departures on the site are not
+    /// announced to tabs.)
     pub async fn announce(&self, changes: Changes) {
         self.tell_application(&changes);
         let mut orders: Vec<Order> =
