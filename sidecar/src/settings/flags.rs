@@ -418,6 +418,7 @@ pub struct Config {
     /// signed POSTs of batched events, and the pages' messages. Unset: no
     /// events are sent, and pages cannot send messages.
     #[arg(long, env = "MSGPUSHD_WEBHOOK_URL", value_parser = parse_webhook_url)]
+    #[serde(serialize_with = "without_credentials")]
     pub webhook_url: Option<String>,
 
     /// File holding the secret that signs webhook requests; created (random,
@@ -568,6 +569,23 @@ fn hidden<S: Serializer>(value: &Option<String>, serializer: S) -> Result<S::Ok,
     }
 }
 
+/// A URL is shown without the credentials it may carry (`user:password@`).
+fn without_credentials<S: Serializer>(value: &Option<String>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(url) => serializer.serialize_some(&shown_url(url)),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn shown_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://(hidden)@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
 fn octal<S: Serializer>(mode: &u32, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&format!("{mode:o}"))
 }
@@ -584,6 +602,15 @@ fn parse_octal_mode(s: &str) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_webhook_url_is_shown_without_its_credentials() {
+        assert_eq!(
+            shown_url("https://app:s3cret@example.com/msgpush/events"),
+            "https://(hidden)@example.com/msgpush/events"
+        );
+        assert_eq!(shown_url("http://127.0.0.1/hooks?a=b@c"), "http://127.0.0.1/hooks?a=b@c");
+    }
 
     #[test]
     fn socket_mode_is_octal() {
