@@ -7,11 +7,10 @@
 //! write, not one per reply. Every wait has a deadline, so a stuck or
 //! hostile peer cannot hold a connection (and its buffers) for ever.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::Either;
 use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use msgpush_protocol::codec::ServerCodec;
@@ -48,9 +47,6 @@ type Frames = Framed<UnixStream, ServerCodec>;
 /// connection cannot go on.
 type Incoming = Option<Result<Result<Request, Response>, FrameError>>;
 
-/// A reply on its way.
-type Answer = Pin<Box<dyn Future<Output = Response> + Send>>;
-
 /// How a connection ends.
 enum End {
     /// The peer closed it, or the daemon is shutting down: the answers to
@@ -64,7 +60,7 @@ enum End {
 /// beyond recovery, it misses a deadline, or the daemon shuts down.
 pub async fn serve(stream: UnixStream, hub: Arc<Hub>, limits: Limits, shutdown: CancellationToken) {
     let mut frames = Framed::new(stream, ServerCodec::new(limits.max_frame));
-    let mut answers = FuturesOrdered::<Answer>::new();
+    let mut answers = FuturesOrdered::new();
     // The last request started, until it has taken its turn.
     let mut previous: Option<Next> = None;
     let end = loop {
@@ -112,10 +108,10 @@ pub async fn serve(stream: UnixStream, hub: Arc<Hub>, limits: Limits, shutdown: 
             None => break End::Closed,
             Some(Ok(Ok(request))) => {
                 let (turn, next) = Turn::new();
-                answers.push_back(Box::pin(answer(request, hub.clone(), turn)));
+                answers.push_back(Either::Left(answer(request, hub.clone(), turn)));
                 previous = Some(next);
             }
-            Some(Ok(Err(refusal))) => answers.push_back(Box::pin(std::future::ready(refusal))),
+            Some(Ok(Err(refusal))) => answers.push_back(Either::Right(std::future::ready(refusal))),
             Some(Err(e @ FrameError::TooLarge { .. })) => break End::TooLarge(e),
             Some(Err(e)) => {
                 tracing::debug!(cause = %e, "unix socket connection failed");

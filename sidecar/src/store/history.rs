@@ -153,16 +153,17 @@ impl<'t> Tables<'t> {
     }
 
     /// Forgets message `position` of stream `key`, whatever its time (the
-    /// caller moves the stream's first kept position past it).
-    fn forget(&mut self, key: &str, position: u64, counts: &mut Counts, why: Dropped) -> Result<(), StoreError> {
-        let Some(removed) = self.entries.remove((key, position))? else { return Ok(()) };
+    /// caller moves the stream's first kept position past it); whether it
+    /// was kept.
+    fn forget(&mut self, key: &str, position: u64, counts: &mut Counts, why: Dropped) -> Result<bool, StoreError> {
+        let Some(removed) = self.entries.remove((key, position))? else { return Ok(false) };
         let (time, bytes) = removed.value();
         let size = bytes.len() as u64;
         self.ages.remove((time, key, position))?;
         counts.history_messages = counts.history_messages.saturating_sub(1);
         counts.history_bytes = counts.history_bytes.saturating_sub(size);
         METRICS.history_dropped(why.label());
-        Ok(())
+        Ok(true)
     }
 
     /// Forgets one message, and moves its stream's first kept position past it.
@@ -174,9 +175,7 @@ impl<'t> Tables<'t> {
         counts: &mut Counts,
         why: Dropped,
     ) -> Result<(), StoreError> {
-        if self.entries.get((key, position))?.is_some() {
-            self.forget(key, position, counts, why)?;
-        } else {
+        if !self.forget(key, position, counts, why)? {
             self.ages.remove((time, key, position))?;
         }
         let meta = self.streams.get(key)?.map(|meta| meta.value());

@@ -282,7 +282,7 @@ impl Metrics {
             webhook_events: counter_vec(
                 &registry,
                 "msgpush_webhook_events_total",
-                "Events queued for --webhook-url, by type",
+                "Events for --webhook-url, by type (those dropped by a full queue too)",
                 &["type"],
             ),
             webhook_delivered: counter(

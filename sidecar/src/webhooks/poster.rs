@@ -19,7 +19,7 @@ use tokio_rustls::TlsConnector;
 const MOST_IDLE: usize = 8;
 
 /// Largest answer read from the application.
-pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
 /// What the application answered.
 #[derive(Debug)]
