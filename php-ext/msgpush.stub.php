@@ -204,8 +204,14 @@ class PushEvent
      * is sent again and still delivered once. The end of each request waits
      * up to msgpush.flush_timeout_ms for them.
      *
-     * @return bool true if queued; false if the queue (msgpush.queue_size) is
-     *         full, in which case the message is dropped.
+     * A full queue (msgpush.queue_size) is waited on for room up to
+     * msgpush.queue_wait_ms: by default 5 s under the CLI, so that a bulk job
+     * slows down to msgpushd's pace instead of dropping, and not at all under
+     * php-fpm and other web SAPIs. After a wait ran out, later calls do not
+     * wait again until the writer has made progress.
+     *
+     * @return bool true if queued; false if the queue stayed full, in which
+     *         case the message is dropped (counted in php --ri msgpush).
      * @throws PushException INVALID_INPUT as for push().
      */
     public function queue(): bool {}

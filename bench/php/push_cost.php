@@ -2,6 +2,7 @@
 // Cost of one push from PHP, one way at a time; prints microseconds per call.
 //   php push_cost.php MODE N HTTP_URL UID
 // MODE: push (PushEvent->push()), queue (PushEvent->queue(), then flush()),
+//       queue_call (PushEvent->queue() alone: flushed after the clock stops),
 //       curl_new (the article's code: a curl handle per push),
 //       curl_reuse (one curl handle, kept alive, for all pushes),
 //       token (Auth::token(), a login token for a page).
@@ -32,6 +33,14 @@ switch ($mode) {
         }
         if (!MsgPush\PushEvent::flush(60000)) { exit(1); }
         break;
+    case 'queue_call':
+        for ($i = 0; $i < $n; $i++) {
+            if (!(new MsgPush\PushEvent)->setUser($uid)->setContent("php $i")->queue()) { exit(1); }
+        }
+        $took = hrtime(true) - $start;
+        if (!MsgPush\PushEvent::flush(60000)) { exit(1); }
+        printf("%.3f\n", $took / 1000 / $n);
+        exit(0);
     case 'token':
         for ($i = 0; $i < $n; $i++) {
             if (strlen(MsgPush\Auth::token($uid)) < 100) { exit(1); }

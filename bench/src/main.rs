@@ -8,6 +8,7 @@
 //!   on a [`stamped`] TCP stream that keeps the kernel's receive times.
 //! - [`fleet`]: many logged-in clients recording receipts.
 //! - [`pusher`]: pushing through the Unix socket or the HTTP API, paced.
+//! - [`floor`]: a minimal Unix-socket round trip between two processes (`--echo`).
 //! - [`scenarios`]: the single-daemon measurements; [`churn`]: connections
 //!   coming and going.
 //! - [`groups`]: group fan-out, presence calls from PHP, memory per membership.
@@ -23,6 +24,7 @@ mod churn;
 mod client;
 mod cluster;
 mod fleet;
+mod floor;
 mod generators;
 mod groups;
 mod heap_owners;
@@ -83,6 +85,9 @@ pub struct Options {
     /// The generator's logins, one per line.
     #[arg(long, hide = true)]
     pub hold_logins: Option<PathBuf>,
+    /// Run as the other end of the Unix round-trip floor, on this socket.
+    #[arg(long, hide = true)]
+    pub echo: Option<PathBuf>,
     /// Benchmark another server's Socket.IO address instead of starting msgpushd.
     #[arg(long)]
     pub server: Option<SocketAddr>,
@@ -140,6 +145,10 @@ fn machine() -> String {
 
 fn main() {
     let mut options = Options::parse();
+    if let Some(path) = &options.echo {
+        floor::serve(path);
+        return;
+    }
     if !options.heap_owners.is_empty() {
         let profiles: Vec<(String, &std::path::Path)> = options
             .heap_owners

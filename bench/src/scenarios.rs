@@ -13,6 +13,7 @@ use msgpush_testkit::{artifact, fd_limit, php_command, repo_root, Daemon, UnixCl
 
 use crate::client;
 use crate::fleet::{Fleet, Recorder};
+use crate::floor;
 use crate::pusher::{self, Chooser, Outcome, Pace};
 use crate::report::Section;
 use crate::stats::{cpu_ns, percentile, rss_kib, CpuMeter, Spread};
@@ -142,6 +143,7 @@ pub async fn php_cost(options: &Options) -> Section {
     let modes: &[(&str, &str, usize)] = &[
         ("push", "`PushEvent->push()` (Unix socket, waits for the answer)", 20_000),
         ("queue", "`PushEvent->queue()` then one `flush()` (fire and forget)", 50_000),
+        ("queue_call", "`PushEvent->queue()` alone (the call's own cost; flushed after the clock stops)", 50_000),
         ("curl_new", "PHP curl to the HTTP API, a new handle per push (the article's code)", 5_000),
         ("curl_reuse", "PHP curl to the HTTP API, one reused keep-alive handle", 10_000),
         ("token", "`Auth::token()` (a login token for a page, minted by msgpushd)", 20_000),
@@ -180,14 +182,28 @@ pub async fn php_cost(options: &Options) -> Section {
             ratio,
         ]);
     }
+    let floor = Spread::of(&(0..options.runs).map(|_| floor::round_trip_us(20_000)).collect::<Vec<_>>());
+    rows.push(vec![
+        "floor: a minimal request and answer over a Unix socket between two processes (no PHP, no msgpushd)".into(),
+        "20000".into(),
+        floor.to_string(),
+        format!("{:.0}", 1e6 / floor.median),
+        format!("{:.2}×", floor.median / push_median),
+    ]);
     Section {
         title: "Cost of one push (and of one login token) from PHP".into(),
         intro: "A PHP CLI loop of N pushes to one online user (a logged-in Socket.IO client), or of N login \
-                tokens, timed inside PHP with `hrtime()`. Ratio: time per call relative to `push()`."
+                tokens, timed inside PHP with `hrtime()`. Ratio: time per call relative to `push()`. The floor \
+                is the same round trip with nothing on either side: `push()` over the floor is what the \
+                extension, the protocol and msgpushd add."
             .into(),
         header: vec!["way".into(), "N".into(), "µs per call".into(), "calls/s".into(), "vs push()".into()],
         rows,
-        notes: vec![],
+        notes: vec![format!(
+            "`push()` costs {:.1}× the floor: the floor is two processes' system calls and wake-ups, the rest \
+             is PHP's objects, the frame's encoding and msgpushd's work (docs/performance-limits.md).",
+            push_median / floor.median
+        )],
     }
 }
 

@@ -31,7 +31,10 @@ fn print_table() {
         Some(s) => {
             info_table_row!(
                 "queue",
-                format!("{} queued, {} answered, {} refused, {} dropped", s.queued, s.answered, s.failed, s.dropped)
+                format!(
+                    "{} queued, {} answered, {} refused, {} dropped (queue full), {} waited for room",
+                    s.queued, s.answered, s.failed, s.dropped, s.waited
+                )
             );
             if let Some(e) = s.last_error {
                 info_table_row!("queue last error", text(e));

@@ -30,6 +30,7 @@ mod client;
 mod connection;
 mod error;
 mod group;
+mod ids;
 mod inbox;
 mod info;
 mod presence;

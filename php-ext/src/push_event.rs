@@ -19,7 +19,7 @@ use msgpush_protocol::{Acked, Command, Content, MsgId, Position, Publish, Reply,
 
 use crate::error::PushError;
 use crate::settings::Settings;
-use crate::{client, queue, values};
+use crate::{client, ids, queue, values};
 
 /// A message being prepared: recipients, event name and content.
 #[php_class]
@@ -84,9 +84,7 @@ impl PushEvent {
         if let Some(id) = self.msg_id.get() {
             return Ok(id);
         }
-        let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes).map_err(|e| PushError::Internal(format!("no randomness for a message id: {e}")))?;
-        let id = MsgId(u128::from_ne_bytes(bytes));
+        let id = ids::next()?;
         self.msg_id.set(Some(id));
         Ok(id)
     }

@@ -2,7 +2,11 @@
 //! channel and returns at once; one writer thread per process pipelines the
 //! frames to msgpushd over its own connection and reads the replies.
 //!
-//! - Queue full: `queue()` returns false and the message is counted as dropped.
+//! - Queue full: `queue()` waits up to `msgpush.queue_wait_ms` for room (by
+//!   default 5 s under the CLI, never under a web server), then returns false
+//!   and the message is counted as dropped. A wait that ran out is not tried
+//!   again until the writer has made progress, so a loop against a daemon
+//!   that is down is not slowed by every call.
 //! - Daemon down: the writer keeps the messages and retries (backing off up to
 //!   a second) until it is back; meanwhile the queue fills up.
 //! - Connection lost mid-batch: the unanswered frames are sent again; each
@@ -40,6 +44,9 @@ struct Queue {
     capacity: u64,
     /// The writer thread exists only in the process that created it.
     pid: u32,
+    /// The messages answered when a wait for room last ran out: no further
+    /// wait until more are.
+    stalled_at: Option<u64>,
 }
 
 /// What the writer has done, shared with the PHP thread.
@@ -50,6 +57,7 @@ struct Progress {
     answered_changed: Condvar,
     failed: AtomicU64,
     dropped: AtomicU64,
+    waited: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -64,6 +72,8 @@ pub struct Stats {
     pub failed: u64,
     /// Messages refused by `queue()` because the queue was full.
     pub dropped: u64,
+    /// Calls of `queue()` that waited for room.
+    pub waited: u64,
     /// The last failure the writer saw.
     pub last_error: Option<String>,
 }
@@ -78,7 +88,8 @@ impl Progress {
     }
 }
 
-/// Queues an encoded frame. Returns false if the queue is full.
+/// Queues an encoded frame, waiting up to `settings.queue_wait` for room.
+/// Returns false if the queue stayed full.
 pub fn enqueue(frame: Vec<u8>, settings: &Settings) -> Result<bool, PushError> {
     let mut slot = lock();
     let pid = std::process::id();
@@ -90,15 +101,44 @@ pub fn enqueue(frame: Vec<u8>, settings: &Settings) -> Result<bool, PushError> {
     if slot.is_none() {
         *slot = Some(start(settings)?);
     }
-    let queue = slot.as_ref().expect("started above");
+    let queue = slot.as_mut().expect("started above");
+    let (room, stalled_at) = queue.room(settings.queue_wait);
+    queue.stalled_at = stalled_at;
     let progress = &queue.progress;
-    let pending = progress.queued.load(Ordering::Relaxed) - *progress.answered();
-    if pending < queue.capacity && queue.sender.try_send(frame).is_ok() {
+    if room && queue.sender.try_send(frame).is_ok() {
         progress.queued.fetch_add(1, Ordering::Relaxed);
         return Ok(true);
     }
     progress.dropped.fetch_add(1, Ordering::Relaxed);
     Ok(false)
+}
+
+impl Queue {
+    /// Whether there is room for one more message, after waiting up to
+    /// `wait` for the writer to make some; and where a wait that ran out
+    /// left the writer.
+    fn room(&self, wait: Duration) -> (bool, Option<u64>) {
+        let progress = &self.progress;
+        let queued = progress.queued.load(Ordering::Relaxed);
+        let full = |answered: u64| queued - answered >= self.capacity;
+        let mut answered = progress.answered();
+        if !full(*answered) {
+            return (true, None);
+        }
+        if wait.is_zero() || self.stalled_at == Some(*answered) {
+            return (false, self.stalled_at);
+        }
+        progress.waited.fetch_add(1, Ordering::Relaxed);
+        let deadline = Instant::now() + wait;
+        while full(*answered) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return (false, Some(*answered));
+            }
+            answered = progress.answered_changed.wait_timeout(answered, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        (true, None)
+    }
 }
 
 /// Waits up to `timeout` until every message queued so far is answered.
@@ -135,6 +175,7 @@ pub fn stats() -> Option<Stats> {
         answered,
         failed: p.failed.load(Ordering::Relaxed),
         dropped: p.dropped.load(Ordering::Relaxed),
+        waited: p.waited.load(Ordering::Relaxed),
         last_error,
     })
 }
@@ -157,7 +198,7 @@ fn start(settings: &Settings) -> Result<Queue, PushError> {
         .name("msgpush-writer".into())
         .spawn(move || writer.run())
         .map_err(|e| PushError::Internal(format!("cannot start the msgpush writer thread: {e}")))?;
-    Ok(Queue { sender, progress, capacity: settings.queue_size as u64, pid: std::process::id() })
+    Ok(Queue { sender, progress, capacity: settings.queue_size as u64, pid: std::process::id(), stalled_at: None })
 }
 
 /// The writer thread's state.

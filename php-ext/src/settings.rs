@@ -70,8 +70,18 @@ pub const FLUSH_TIMEOUT_MS: Setting = Setting {
     per_request: true,
 };
 
+/// How long `queue()` waits for room in a full queue, in milliseconds: `auto`
+/// waits [`CLI_QUEUE_WAIT`] under the CLI (a bulk job would rather slow down
+/// than drop) and never under a web server's SAPI (a request must not stall);
+/// 0 never waits.
+pub const QUEUE_WAIT_MS: Setting =
+    Setting { name: "msgpush.queue_wait_ms", default: DefaultValue::Text("auto"), per_request: true };
+
+/// What `auto` waits under the CLI.
+const CLI_QUEUE_WAIT: Duration = Duration::from_secs(5);
+
 /// Every setting, in the order `php --ri msgpush` shows them.
-pub const ALL: [Setting; 5] = [SOCKET, TIMEOUT_MS, MAX_MESSAGE_BYTES, QUEUE_SIZE, FLUSH_TIMEOUT_MS];
+pub const ALL: [Setting; 6] = [SOCKET, TIMEOUT_MS, MAX_MESSAGE_BYTES, QUEUE_SIZE, QUEUE_WAIT_MS, FLUSH_TIMEOUT_MS];
 
 /// Registers [`ALL`] with the engine. Called once, from module startup; the
 /// engine keeps pointing at the table, so it lives for the process.
@@ -100,6 +110,8 @@ pub struct Settings {
     pub max_message_bytes: usize,
     /// See [`QUEUE_SIZE`].
     pub queue_size: usize,
+    /// See [`QUEUE_WAIT_MS`].
+    pub queue_wait: Duration,
     /// See [`FLUSH_TIMEOUT_MS`].
     pub flush_timeout: Duration,
 }
@@ -113,8 +125,26 @@ impl Settings {
             timeout: Duration::from_millis(TIMEOUT_MS.positive()? as u64),
             max_message_bytes: MAX_MESSAGE_BYTES.positive()?,
             queue_size: QUEUE_SIZE.positive()?,
+            queue_wait: queue_wait()?,
             flush_timeout: Duration::from_millis(FLUSH_TIMEOUT_MS.positive()? as u64),
         })
+    }
+}
+
+/// The wait [`QUEUE_WAIT_MS`] sets for this process's SAPI.
+fn queue_wait() -> Result<Duration, PushError> {
+    let value = QUEUE_WAIT_MS.value().unwrap_or_default();
+    match value.trim() {
+        "auto" | "" => {
+            let cli = ext_php_rs::zend::php_sapi_name().is_some_and(|name| name == "cli");
+            Ok(if cli { CLI_QUEUE_WAIT } else { Duration::ZERO })
+        }
+        number => number.parse::<u64>().map(Duration::from_millis).map_err(|_| {
+            PushError::Invalid(format!(
+                "{} must be auto or a number of milliseconds, not '{value}'",
+                QUEUE_WAIT_MS.name
+            ))
+        }),
     }
 }
 

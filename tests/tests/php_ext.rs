@@ -152,15 +152,34 @@ fn queued_messages_all_arrive_in_order() {
 }
 
 #[test]
+fn a_cli_loop_waits_for_room_in_a_full_queue_and_loses_nothing() {
+    let daemon = Daemon::start();
+    let mut browser = Browser::open(&daemon, "bulk");
+    daemon.wait_online("bulk", 1);
+    let small = ["msgpush.queue_size=5"];
+    let out = php_json(&daemon.socket, "bulk.php", &["bulk", "3000"], &small);
+    assert_eq!(out, json!({ "queued": 3000, "flushed": true }), "under the CLI a full queue() waits");
+    browser.expect_event("new_msg", &text("bulk 3000"));
+    let expected: Vec<String> = (1..=3000).map(|i| format!("bulk {i}")).collect();
+    assert_eq!(browser.received("new_msg"), expected);
+
+    // The same loop told not to wait outruns the writer and drops.
+    let out = php_json(&daemon.socket, "bulk.php", &["bulk", "3000"], &[small[0], "msgpush.queue_wait_ms=0"]);
+    assert!(out["queued"].as_u64().unwrap() < 3000, "{out}");
+}
+
+#[test]
 fn queue_waits_for_a_daemon_that_is_down_and_refuses_when_full() {
     let dir = TempDir::new("late");
     let socket = dir.path().join("late.sock");
-    let mut php = PhpSession::start(&socket, &["msgpush.queue_size=5"]);
+    let mut php = PhpSession::start(&socket, &["msgpush.queue_size=5", "msgpush.queue_wait_ms=300"]);
     let accepted = (0..20).filter(|i| php.ask(&format!("queue late m{i}")) == "queued true").count();
     assert_eq!(accepted, 5, "a full queue refuses more");
     assert_eq!(php.ask("flush 200"), "flushed false", "nothing can be answered while the daemon is down");
     let info = php.ask("info");
-    assert!(info.contains("dropped"), "{info}");
+    // The first call to find it full waited; the writer did nothing meanwhile,
+    // so the others did not wait again.
+    assert!(info.contains("5 queued, 0 answered, 0 refused, 15 dropped (queue full), 1 waited for room"), "{info}");
     assert!(info.contains("queue last error => cannot connect to msgpushd"), "{info}");
 
     // The daemon comes up at the configured path; the writer delivers what it kept.

@@ -43,3 +43,14 @@ fn fpm_worker_without_socket_permission_gets_a_clear_error() {
     let message = reply["message"].as_str().unwrap();
     assert!(message.contains("Permission denied") && message.contains("--socket-group"), "{message}");
 }
+
+#[test]
+fn a_full_queue_never_makes_an_fpm_request_wait() {
+    let dir = TempDir::new("fpm-queue");
+    let fpm = PhpFpm::start(&dir.path().join("absent.sock"), &repo_root().join("tests/php"));
+    let response = fpm.get("fpm_queue.php", "n=10005");
+    let body = response.split_once("\r\n\r\n").map_or(response.as_str(), |(_, body)| body);
+    let reply: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("bad php-fpm response ({e}): {response}"));
+    assert_eq!(reply["queued"], json!(10_000), "msgpush.queue_size: {reply}");
+    assert_eq!(reply["queue"], json!("10000 queued, 0 answered, 0 refused, 5 dropped (queue full), 0 waited for room"));
+}

@@ -400,11 +400,13 @@ impl Hub {
         self.fanout.waiting()
     }
 
-    /// Messages and bytes in a single daemon's history, and in its inboxes
-    /// (None in a cluster: Redis holds them).
-    pub fn stored(&self) -> Option<((u64, u64), (u64, u64))> {
+    /// What a single daemon's store holds (None in a cluster: Redis holds it).
+    pub fn stored(&self) -> Option<Stored> {
         let store = self.store.as_ref()?;
-        Some((store.totals.history(), store.totals.inbox()))
+        let (history_messages, history_bytes) = store.totals.history();
+        let (inbox_messages, inbox_bytes) = store.totals.inbox();
+        let history_streams = store.history_streams();
+        Some(Stored { history_messages, history_bytes, history_streams, inbox_messages, inbox_bytes })
     }
 
     /// Memberships this daemon holds (None in a cluster: Redis holds them).
@@ -421,4 +423,19 @@ fn distinct(mut names: Vec<String>) -> Vec<String> {
     names.sort_unstable();
     names.dedup();
     names
+}
+
+/// What a single daemon's store holds, for the metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct Stored {
+    /// Messages kept in history, once per stream.
+    pub history_messages: u64,
+    /// Bytes of history's log.
+    pub history_bytes: u64,
+    /// Streams keeping messages.
+    pub history_streams: usize,
+    /// Messages kept in inboxes.
+    pub inbox_messages: u64,
+    /// Their bytes.
+    pub inbox_bytes: u64,
 }

@@ -50,11 +50,12 @@ async fn metrics(State(m): State<Arc<Monitoring>>, headers: HeaderMap, uri: Uri)
     METRICS.departures_waiting.set(m.hub.departures_waiting() as i64);
     METRICS.waiting_pushes.set(m.hub.waiting_pushes() as i64);
     METRICS.webhook_waiting.set(m.hub.waiting_events() as i64);
-    if let Some(((history_messages, history_bytes), (inbox_messages, inbox_bytes))) = m.hub.stored() {
-        METRICS.history_messages.set(history_messages as i64);
-        METRICS.history_bytes.set(history_bytes as i64);
-        METRICS.inbox_messages.set(inbox_messages as i64);
-        METRICS.inbox_bytes.set(inbox_bytes as i64);
+    if let Some(stored) = m.hub.stored() {
+        METRICS.history_messages.set(stored.history_messages as i64);
+        METRICS.history_bytes.set(stored.history_bytes as i64);
+        METRICS.history_streams.set(stored.history_streams as i64);
+        METRICS.inbox_messages.set(stored.inbox_messages as i64);
+        METRICS.inbox_bytes.set(stored.inbox_bytes as i64);
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], METRICS.encode()).into_response()
 }

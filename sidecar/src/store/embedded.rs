@@ -8,6 +8,7 @@
 //! A file found corrupt is moved aside and a new one started: its streams
 //! get new epochs, so pages learn their history was lost.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,16 +19,13 @@ use redb::{
 };
 
 use crate::settings::flags::StoreSync;
+use crate::store::positions::{Line, Lines, LOG, QUIET};
 use crate::store::retention::Retention;
 use crate::telemetry::metrics::METRICS;
 
-/// Each stream's epoch, last position given, first position kept, and the
-/// time of its last message (ms).
-pub(super) const STREAMS: TableDefinition<&str, (u64, u64, u64, u64)> = TableDefinition::new("streams");
-/// Each kept message: (stream, position) → (time ms, entry JSON).
-pub(super) const ENTRIES: TableDefinition<(&str, u64), (u64, &[u8])> = TableDefinition::new("entries");
-/// The messages by age, for the age and byte bounds: (time ms, stream, position) → size.
-pub(super) const AGES: TableDefinition<(u64, &str, u64), u64> = TableDefinition::new("ages");
+/// History's tables in its earlier layout (a row per stream and position):
+/// dropped when the store opens; their streams start new epochs.
+const FORMER_HISTORY: [&str; 3] = ["streams", "entries", "ages"];
 /// Each kept message of an inbox: (uid, arrival) → (expiry ms, kept JSON).
 pub(super) const INBOX: TableDefinition<(&str, u64), (u64, &[u8])> = TableDefinition::new("inbox");
 /// Where a user's kept message is, by its id: (uid, id) → arrival.
@@ -137,6 +135,8 @@ pub struct Store {
     undurable: AtomicBool,
     /// What it holds.
     pub totals: Totals,
+    /// Each stream's place in history.
+    pub(super) lines: Lines,
 }
 
 impl std::fmt::Debug for Store {
@@ -174,7 +174,15 @@ impl Store {
             }
             Err(e) => return Err(format!("cannot open the store {}: {e}", path.display())),
         };
-        let store = Store { db, path, retention, sync, undurable: AtomicBool::new(false), totals: Totals::default() };
+        let store = Store {
+            db,
+            path,
+            retention,
+            sync,
+            undurable: AtomicBool::new(false),
+            totals: Totals::default(),
+            lines: Lines::default(),
+        };
         store.load_totals().map_err(|e| format!("cannot read the store {}: {e}", store.path.display()))?;
         Ok(store)
     }
@@ -183,9 +191,11 @@ impl Store {
         let txn = self.db.begin_write()?;
         {
             // Created here, so that every read finds its tables.
-            txn.open_table(STREAMS)?;
-            txn.open_table(ENTRIES)?;
-            txn.open_table(AGES)?;
+            for former in FORMER_HISTORY {
+                txn.delete_table(TableDefinition::<u64, u64>::new(former))?;
+            }
+            txn.open_table(LOG)?;
+            txn.open_table(QUIET)?;
             txn.open_table(INBOX)?;
             txn.open_table(INBOX_IDS)?;
             txn.open_table(EXPIRIES)?;
@@ -198,6 +208,9 @@ impl Store {
             for (name, total) in TOTAL_NAMES.iter().zip(self.totals.all()) {
                 total.store(totals.get(*name)?.map_or(0, |v| v.value()), Ordering::Relaxed);
             }
+            let (messages, bytes) = self.lines.rebuild(&txn, self.retention.get().history_size)?;
+            self.totals.history_messages.store(messages, Ordering::Relaxed);
+            self.totals.history_bytes.store(bytes, Ordering::Relaxed);
         }
         txn.commit()?;
         Ok(())
@@ -209,7 +222,7 @@ impl Store {
         if self.sync == StoreSync::Second {
             txn.set_durability(Durability::None).map_err(redb::Error::from)?;
         }
-        Ok(Batch { txn, store: self, counts: self.totals.snapshot() })
+        Ok(Batch { txn, store: self, counts: self.totals.snapshot(), lines: HashMap::new() })
     }
 
     /// Makes the commits since the last durable one durable (once a second).
@@ -233,6 +246,8 @@ pub struct Batch<'a> {
     pub(super) txn: WriteTransaction,
     pub(super) store: &'a Store,
     pub(super) counts: Counts,
+    /// The history lines this batch changed, applied once it committed.
+    pub(super) lines: HashMap<String, Line>,
 }
 
 impl Batch<'_> {
@@ -246,6 +261,7 @@ impl Batch<'_> {
         }
         self.txn.commit()?;
         METRICS.store_committed();
+        self.store.lines.apply(self.lines);
         self.store.totals.set(&self.counts);
         if self.store.sync == StoreSync::Second {
             self.store.undurable.store(true, Ordering::Release);

@@ -1,16 +1,22 @@
 //! History in the embedded store: each stream's messages by position, the
 //! oldest dropped first when a stream holds `--history-size`, when a message
-//! is older than `--history-ttl-secs`, or when all of them together pass
+//! is older than `--history-ttl-secs`, or when the log passes
 //! `--history-max-bytes`. A stream emptied by age or bytes keeps its epoch
 //! and last position until it has been idle a day, so that a tab away from
-//! a quiet stream is told its recovery is complete.
+//! a quiet stream is told its recovery is complete. The layout (one log in
+//! the order of publication, each stream's line in memory) is in
+//! [`crate::store::positions`].
+
+use std::collections::hash_map::Entry as Slot;
+use std::collections::HashMap;
 
 use msgpush_protocol::Position;
 use redb::{ReadableTable, Table, WriteTransaction};
 
-use crate::store::embedded::{Batch, Counts, Store, StoreError, AGES, ENTRIES, STREAMS};
+use crate::store::embedded::{Batch, Counts, Store, StoreError};
 use crate::store::entry::{epoch_text, new_epoch, Entry, Stream};
-use crate::telemetry::metrics::METRICS;
+use crate::store::positions::{placements, Line, Lines, LOG, QUIET};
+use crate::telemetry::metrics::{HistoryDrop, METRICS};
 
 /// How long an empty stream is remembered after its last message (ms).
 const FORGET_EMPTY_AFTER_MS: u64 = 24 * 3600 * 1000;
@@ -31,24 +37,6 @@ pub struct Missed {
     pub complete: bool,
 }
 
-/// Why a message left history, for the metrics.
-#[derive(Debug, Clone, Copy)]
-enum Dropped {
-    Size,
-    Age,
-    Bytes,
-}
-
-impl Dropped {
-    fn label(self) -> &'static str {
-        match self {
-            Dropped::Size => "size",
-            Dropped::Age => "age",
-            Dropped::Bytes => "bytes",
-        }
-    }
-}
-
 impl Batch<'_> {
     /// Keeps `entry` in each of `streams` (its placements are set here);
     /// returns its position in each. Nothing is kept while the history size
@@ -58,43 +46,37 @@ impl Batch<'_> {
         if limits.history_size == 0 || streams.is_empty() {
             return Ok(vec![]);
         }
-        let mut tables = Tables::open(&self.txn)?;
         let mut placed = Vec::with_capacity(streams.len());
         for stream in streams {
             let key = stream.key();
-            let meta = match tables.streams.get(key.as_str())? {
-                Some(meta) => meta.value(),
-                None => (new_epoch(), 0, 1, 0),
-            };
-            placed.push((key, meta));
+            let line = self.line(&key)?;
+            let position = pos(line.epoch, line.last + 1);
+            placed.push((key, position));
         }
-        entry.placements =
-            placed.iter().map(|(key, (epoch, last, _, _))| (key.clone(), pos(*epoch, last + 1))).collect();
+        entry.placements = placed.clone();
         // Microseconds, but never less than one more than the last: the
         // order stays after a restart, whatever the clock's resolution.
         entry.order = (self.counts.last_order + 1).max(entry.time_ms.saturating_mul(1000));
         self.counts.last_order = entry.order;
         let bytes = serde_json::to_vec(&entry).unwrap_or_default();
-        let size = bytes.len() as u64;
-        for (key, (epoch, last, first, _)) in &placed {
-            let position = last + 1;
-            tables.entries.insert((key.as_str(), position), (entry.time_ms, bytes.as_slice()))?;
-            tables.ages.insert((entry.time_ms, key.as_str(), position), size)?;
-            self.counts.history_messages += 1;
-            self.counts.history_bytes += size;
-            // The oldest beyond the stream's size go in the same step.
-            let mut first = *first;
-            while position + 1 - first > limits.history_size {
-                tables.forget(key, first, &mut self.counts, Dropped::Size)?;
-                first += 1;
+        let mut sweep = Sweep::of(self)?;
+        sweep.log.insert(entry.order, (entry.time_ms, bytes.as_slice()))?;
+        sweep.counts.history_bytes += bytes.len() as u64;
+        for (key, position) in &placed {
+            let line = sweep.lines.get_mut(key).expect("placed above");
+            line.kept.push_back(entry.order);
+            (line.last, line.time_ms) = (position.position, entry.time_ms);
+            sweep.counts.history_messages += 1;
+            // The oldest beyond the stream's size leave its line now, and
+            // the log when they are the oldest there.
+            while line.kept.len() as u64 > limits.history_size {
+                line.kept.pop_front();
+                sweep.counts.history_messages -= 1;
+                METRICS.history_dropped(HistoryDrop::Size);
             }
-            tables.streams.insert(key.as_str(), (*epoch, position, first, entry.time_ms))?;
         }
-        while self.counts.history_bytes > limits.history_max_bytes {
-            let Some((time, key, position)) = tables.oldest()? else { break };
-            tables.drop_message(time, &key, position, &mut self.counts, Dropped::Bytes)?;
-        }
-        Ok(placed.into_iter().map(|(key, (epoch, last, _, _))| (key, pos(epoch, last + 1))).collect())
+        while sweep.counts.history_bytes > limits.history_max_bytes && sweep.drop_oldest(HistoryDrop::Bytes)? {}
+        Ok(placed)
     }
 
     /// Drops the messages older than the retention's age, and forgets some
@@ -103,106 +85,139 @@ impl Batch<'_> {
     pub fn expire(&mut self, now_ms: u64, cursor: Option<String>) -> Result<Option<String>, StoreError> {
         let ttl_ms = self.store.retention.get().history_ttl.as_millis().try_into().unwrap_or(u64::MAX);
         let before = now_ms.saturating_sub(ttl_ms);
-        let mut tables = Tables::open(&self.txn)?;
-        for _ in 0..SWEEP_MESSAGES {
-            match tables.oldest()? {
-                Some((time, key, position)) if time < before => {
-                    tables.drop_message(time, &key, position, &mut self.counts, Dropped::Age)?
+        {
+            let mut sweep = Sweep::of(self)?;
+            for _ in 0..SWEEP_MESSAGES {
+                let old = match sweep.log.first()? {
+                    Some((_, value)) => value.value().0 < before,
+                    None => false,
+                };
+                if !old || !sweep.drop_oldest(HistoryDrop::Age)? {
+                    break;
                 }
-                _ => break,
             }
         }
+        let mut quiet = self.txn.open_table(QUIET)?;
         let (mut forget, mut visited, mut last_key) = (Vec::new(), 0, String::new());
-        for item in tables.streams.range::<&str>(cursor.as_deref().unwrap_or("")..)?.take(SWEEP_STREAMS) {
+        for item in quiet.range::<&str>(cursor.as_deref().unwrap_or("")..)?.take(SWEEP_STREAMS) {
             let (key, meta) = item?;
-            let (_, last, first, time) = meta.value();
+            let (_, _, time) = meta.value();
             last_key = key.value().to_owned();
-            if first > last && time < now_ms.saturating_sub(FORGET_EMPTY_AFTER_MS) {
+            if time < now_ms.saturating_sub(FORGET_EMPTY_AFTER_MS) {
                 forget.push(last_key.clone());
             }
             visited += 1;
         }
+        // A stream that keeps messages again has its line: its row is of no use.
         for key in &forget {
-            tables.streams.remove(key.as_str())?;
+            quiet.remove(key.as_str())?;
         }
         // The next sweep starts just after the last stream seen, or, past
         // the last one, from the beginning.
         Ok((visited == SWEEP_STREAMS).then(|| format!("{last_key}\0")))
     }
+
+    /// `key`'s line as this transaction sees it: a stream new to history
+    /// gets a new epoch, one that went quiet keeps its own.
+    fn line(&mut self, key: &str) -> Result<&mut Line, StoreError> {
+        let line = match self.lines.entry(key.to_owned()) {
+            Slot::Occupied(line) => line.into_mut(),
+            Slot::Vacant(slot) => {
+                let line = match self.store.lines.copy(key) {
+                    Some(line) => line,
+                    None => match self.txn.open_table(QUIET)?.get(key)?.map(|quiet| quiet.value()) {
+                        Some((epoch, last, time_ms)) => Line::quiet(epoch, last, time_ms),
+                        None => Line::quiet(new_epoch(), 0, 0),
+                    },
+                };
+                slot.insert(line)
+            }
+        };
+        Ok(line)
+    }
 }
 
-/// History's tables, opened once for all the steps of a write (opening a
-/// table costs as much as a write to it).
-struct Tables<'t> {
-    streams: Table<'t, &'static str, (u64, u64, u64, u64)>,
-    entries: Table<'t, (&'static str, u64), (u64, &'static [u8])>,
-    ages: Table<'t, (u64, &'static str, u64), u64>,
+/// The parts of a batch that dropping from the log's old end changes.
+struct Sweep<'b> {
+    txn: &'b WriteTransaction,
+    log: Table<'b, u64, (u64, &'static [u8])>,
+    lines: &'b mut HashMap<String, Line>,
+    shared: &'b Lines,
+    counts: &'b mut Counts,
 }
 
-impl<'t> Tables<'t> {
-    fn open(txn: &'t WriteTransaction) -> Result<Tables<'t>, StoreError> {
-        Ok(Tables { streams: txn.open_table(STREAMS)?, entries: txn.open_table(ENTRIES)?, ages: txn.open_table(AGES)? })
+impl<'b> Sweep<'b> {
+    fn of(batch: &'b mut Batch<'_>) -> Result<Sweep<'b>, StoreError> {
+        Ok(Sweep {
+            txn: &batch.txn,
+            log: batch.txn.open_table(LOG)?,
+            lines: &mut batch.lines,
+            shared: &batch.store.lines,
+            counts: &mut batch.counts,
+        })
     }
 
-    /// The oldest message kept: its time, stream and position.
-    fn oldest(&self) -> Result<Option<(u64, String, u64)>, StoreError> {
-        Ok(self.ages.first()?.map(|(key, _)| {
-            let (time, stream, position) = key.value();
-            (time, stream.to_owned(), position)
-        }))
-    }
-
-    /// Forgets message `position` of stream `key`, whatever its time (the
-    /// caller moves the stream's first kept position past it); whether it
-    /// was kept.
-    fn forget(&mut self, key: &str, position: u64, counts: &mut Counts, why: Dropped) -> Result<bool, StoreError> {
-        let Some(removed) = self.entries.remove((key, position))? else { return Ok(false) };
-        let (time, bytes) = removed.value();
-        let size = bytes.len() as u64;
-        self.ages.remove((time, key, position))?;
-        counts.history_messages = counts.history_messages.saturating_sub(1);
-        counts.history_bytes = counts.history_bytes.saturating_sub(size);
-        METRICS.history_dropped(why.label());
-        Ok(true)
-    }
-
-    /// Forgets one message, and moves its stream's first kept position past it.
-    fn drop_message(
-        &mut self,
-        time: u64,
-        key: &str,
-        position: u64,
-        counts: &mut Counts,
-        why: Dropped,
-    ) -> Result<(), StoreError> {
-        if !self.forget(key, position, counts, why)? {
-            self.ages.remove((time, key, position))?;
-        }
-        let meta = self.streams.get(key)?.map(|meta| meta.value());
-        if let Some((epoch, last, first, time)) = meta {
-            if position >= first {
-                self.streams.insert(key, (epoch, last, position + 1, time))?;
+    /// Drops the log's oldest message, from the lines that still keep it;
+    /// a line left empty is remembered in [`QUIET`]. False if the log is empty.
+    fn drop_oldest(&mut self, why: HistoryDrop) -> Result<bool, StoreError> {
+        let Some((order, value)) = self.log.pop_first()? else { return Ok(false) };
+        let (order, (_, json)) = (order.value(), value.value());
+        self.counts.history_bytes = self.counts.history_bytes.saturating_sub(json.len() as u64);
+        for (key, _) in placements(json) {
+            let line = match self.lines.entry(key.clone()) {
+                Slot::Occupied(line) => line.into_mut(),
+                Slot::Vacant(slot) => match self.shared.copy(slot.key()) {
+                    Some(line) => slot.insert(line),
+                    None => continue,
+                },
+            };
+            if line.kept.front() != Some(&order) {
+                // Already left the line: beyond the stream's size.
+                continue;
+            }
+            line.kept.pop_front();
+            self.counts.history_messages = self.counts.history_messages.saturating_sub(1);
+            METRICS.history_dropped(why);
+            if line.kept.is_empty() {
+                let quiet = (line.epoch, line.last, line.time_ms);
+                self.txn.open_table(QUIET)?.insert(key.as_str(), quiet)?;
             }
         }
-        Ok(())
+        Ok(true)
     }
 }
 
 impl Store {
+    /// Streams that keep messages, for the metrics.
+    pub fn history_streams(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Where `stream` stands: its line, if it keeps messages or went quiet
+    /// less than a day ago.
+    fn line_of(&self, key: &str) -> Result<Option<Line>, StoreError> {
+        if let Some(line) = self.lines.copy(key) {
+            return Ok(Some(line));
+        }
+        let quiet = self.read()?.open_table(QUIET)?.get(key)?.map(|quiet| quiet.value());
+        Ok(quiet.map(|(epoch, last, time_ms)| Line::quiet(epoch, last, time_ms)))
+    }
+
     /// The messages of `stream` after `presented`, at most `most` (the
     /// newest; fewer makes the answer incomplete).
     pub fn missed(&self, stream: &Stream, presented: &Position, most: usize) -> Result<Missed, StoreError> {
-        let txn = self.read()?;
         let key = stream.key();
-        let Some(meta) = txn.open_table(STREAMS)?.get(key.as_str())?.map(|meta| meta.value()) else {
+        // The line first, then the log: a message the line keeps is in the
+        // log unless the log dropped it since (the answer is then incomplete).
+        let Some(line) = self.line_of(&key)? else {
             // Never had a message, or forgotten: nothing to give; complete
             // only if the tab saw nothing either.
             return Ok(Missed { entries: vec![], complete: presented.position == 0 });
         };
-        let (epoch, last, first, _) = meta;
+        let (last, first) = (line.last, line.first());
         // A tab that saw nothing of a stream yet (its epoch unknown) missed all of it.
         let fresh = presented.epoch.is_empty() && presented.position == 0;
-        let same_epoch = presented.epoch == epoch_text(epoch) && presented.position <= last;
+        let same_epoch = presented.epoch == epoch_text(line.epoch) && presented.position <= last;
         let from = if same_epoch {
             presented.position + 1
         } else if fresh {
@@ -212,32 +227,32 @@ impl Store {
         };
         let mut complete = (same_epoch || fresh) && from >= first;
         let from = from.max(first);
-        let entries_table = txn.open_table(ENTRIES)?;
         let mut entries = Vec::new();
         if from <= last {
             let skip = (last + 1 - from).saturating_sub(most as u64);
             if skip > 0 {
                 complete = false;
             }
-            for item in entries_table.range((key.as_str(), from + skip)..=(key.as_str(), last))? {
-                let (_, value) = item?;
-                if let Ok(entry) = serde_json::from_slice::<Entry>(value.value().1) {
-                    entries.push(entry);
+            let log = self.read()?.open_table(LOG)?;
+            for position in from + skip..=last {
+                let row = match line.order_of(position) {
+                    Some(order) => log.get(order)?,
+                    None => None,
+                };
+                match row.and_then(|row| serde_json::from_slice::<Entry>(row.value().1).ok()) {
+                    Some(entry) => entries.push(entry),
+                    None => complete = false,
                 }
             }
         }
         Ok(Missed { entries, complete })
     }
-}
 
-impl Store {
     /// Where `stream` stands: its epoch and last position (an empty epoch
     /// and 0 for a stream with no message yet).
     pub fn head(&self, stream: &Stream) -> Result<Position, StoreError> {
-        let txn = self.read()?;
-        let meta = txn.open_table(STREAMS)?.get(stream.key().as_str())?.map(|meta| meta.value());
-        Ok(match meta {
-            Some((epoch, last, _, _)) => pos(epoch, last),
+        Ok(match self.line_of(&stream.key())? {
+            Some(line) => pos(line.epoch, line.last),
             None => Position { epoch: String::new(), position: 0 },
         })
     }
@@ -368,14 +383,55 @@ mod tests {
 
     #[test]
     fn history_survives_reopening_the_store() {
-        let scratch = scratch::store(LIMITS);
-        let dan = Stream::User("dan".into());
+        let mut scratch = scratch::store(LIMITS);
+        let (dan, eva) = (Stream::User("dan".into()), Stream::User("eva".into()));
         let first = append(scratch.store(), std::slice::from_ref(&dan), 1, 10);
         append(scratch.store(), std::slice::from_ref(&dan), 2, 11);
-        let mut scratch = scratch;
         scratch.reopen();
         let missed = scratch.store().missed(&dan, &first[0].1, 10).unwrap();
         assert_eq!((ids(&missed), missed.complete), (vec![2], true));
         assert_eq!(scratch.store().totals.history().0, 2);
+
+        // Beyond the size (3), in one stream and in a message to two.
+        for id in 3..=5 {
+            append(scratch.store(), &[dan.clone(), eva.clone()], id, 10 + id as u64);
+        }
+        let before = scratch.store().totals.history();
+        scratch.reopen();
+        assert_eq!(scratch.store().totals.history(), before, "the same messages and bytes");
+        assert_eq!(before.0, 6, "dan's 3, 4, 5 and eva's");
+        let missed = scratch.store().missed(&dan, &first[0].1, 10).unwrap();
+        assert_eq!((ids(&missed), missed.complete), (vec![3, 4, 5], false));
+        assert_eq!(scratch.store().head(&eva).unwrap().position, 3);
+        assert_eq!(append(scratch.store(), std::slice::from_ref(&eva), 6, 20)[0].1.position, 4);
+        assert_eq!(scratch.store().history_streams(), 2);
+    }
+
+    #[test]
+    fn a_stream_emptied_by_age_keeps_its_epoch_across_a_restart_for_a_day() {
+        let mut scratch = scratch::store(LIMITS);
+        let fay = Stream::User("fay".into());
+        let first = append(scratch.store(), std::slice::from_ref(&fay), 1, 1_000);
+        let mut batch = scratch.store().batch().unwrap();
+        batch.expire(100_000, None).unwrap();
+        batch.commit().unwrap();
+        assert_eq!((scratch.store().totals.history(), scratch.store().history_streams()), ((0, 0), 0));
+        scratch.reopen();
+        assert_eq!(scratch.store().head(&fay).unwrap(), first[0].1, "quiet, not forgotten");
+        let missed = scratch.store().missed(&fay, &first[0].1, 10).unwrap();
+        assert_eq!((ids(&missed), missed.complete), (vec![], true));
+        let second = append(scratch.store(), std::slice::from_ref(&fay), 2, 200_000);
+        assert_eq!(second[0].1, Position { position: 2, ..first[0].1.clone() });
+
+        // Quiet again, then a day idle: forgotten, and the next message starts a new epoch.
+        let day = FORGET_EMPTY_AFTER_MS;
+        let mut batch = scratch.store().batch().unwrap();
+        batch.expire(300_000, None).unwrap();
+        batch.expire(200_001 + day, None).unwrap();
+        batch.commit().unwrap();
+        assert_eq!(scratch.store().head(&fay).unwrap().position, 0);
+        let third = append(scratch.store(), std::slice::from_ref(&fay), 3, 300_000 + day);
+        assert_eq!(third[0].1.position, 1);
+        assert_ne!(third[0].1.epoch, first[0].1.epoch);
     }
 }

@@ -10,5 +10,6 @@ pub mod entry;
 pub mod history;
 pub mod inbox;
 pub mod memberships;
+mod positions;
 pub mod receipts;
 pub mod retention;

@@ -47,6 +47,30 @@ impl Ingress {
     }
 }
 
+/// Why a message left a single daemon's history (in the order of
+/// [`HistoryDrop::ALL`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryDrop {
+    /// Beyond its stream's `--history-size`.
+    Size,
+    /// Older than `--history-ttl-secs`.
+    Age,
+    /// The oldest when history passed `--history-max-bytes`.
+    Bytes,
+}
+
+impl HistoryDrop {
+    const ALL: [HistoryDrop; 3] = [HistoryDrop::Size, HistoryDrop::Age, HistoryDrop::Bytes];
+
+    fn label(self) -> &'static str {
+        match self {
+            HistoryDrop::Size => "size",
+            HistoryDrop::Age => "age",
+            HistoryDrop::Bytes => "bytes",
+        }
+    }
+}
+
 /// How a push ended, as the `result` label says it (in the order of
 /// [`PushResult::ALL`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,11 +142,15 @@ pub struct Metrics {
     pub history_messages: IntGauge,
     /// See `history_messages`.
     pub history_bytes: IntGauge,
+    /// See `history_messages`.
+    pub history_streams: IntGauge,
     /// Messages and bytes kept in a single daemon's inboxes (set at scrape).
     pub inbox_messages: IntGauge,
     /// See `inbox_messages`.
     pub inbox_bytes: IntGauge,
-    history_dropped: IntCounterVec,
+    /// `msgpush_history_dropped_total`'s series, by reason (one per message
+    /// dropped: resolved once).
+    history_dropped: [IntCounter; HistoryDrop::ALL.len()],
     inbox_dropped: IntCounterVec,
     unstored: IntCounter,
     store_commits: IntCounter,
@@ -244,12 +272,17 @@ impl Metrics {
             history_messages: gauge(
                 &registry,
                 "msgpush_history_messages",
-                "Messages kept in history (a single daemon's)",
+                "Messages kept in history (a single daemon's), once per stream",
             ),
             history_bytes: gauge(
                 &registry,
                 "msgpush_history_bytes",
-                "Bytes of messages kept in history (a single daemon's)",
+                "Bytes of history's log (a single daemon's), what --history-max-bytes bounds",
+            ),
+            history_streams: gauge(
+                &registry,
+                "msgpush_history_streams",
+                "Streams keeping messages in history (a single daemon's), each with its positions in memory",
             ),
             inbox_messages: gauge(&registry, "msgpush_inbox_messages", "Messages kept in inboxes (a single daemon's)"),
             inbox_bytes: gauge(
@@ -257,12 +290,15 @@ impl Metrics {
                 "msgpush_inbox_bytes",
                 "Bytes of messages kept in inboxes (a single daemon's)",
             ),
-            history_dropped: counter_vec(
-                &registry,
-                "msgpush_history_dropped_total",
-                "Messages dropped from history by the retention, by bound (size, age, bytes)",
-                &["reason"],
-            ),
+            history_dropped: {
+                let dropped = counter_vec(
+                    &registry,
+                    "msgpush_history_dropped_total",
+                    "Messages dropped from history by the retention, by bound (size, age, bytes)",
+                    &["reason"],
+                );
+                HistoryDrop::ALL.map(|why| dropped.with_label_values(&[why.label()]))
+            },
             inbox_dropped: counter_vec(
                 &registry,
                 "msgpush_inbox_dropped_total",
@@ -369,9 +405,6 @@ impl Metrics {
         for cap in ["total", "per_address"] {
             metrics.sessions_refused.with_label_values(&[cap]);
         }
-        for reason in ["size", "age", "bytes"] {
-            metrics.history_dropped.with_label_values(&[reason]);
-        }
         for reason in ["expired", "size", "bytes"] {
             metrics.inbox_dropped.with_label_values(&[reason]);
         }
@@ -464,8 +497,8 @@ impl Metrics {
     }
 
     /// A message left history before its time, by the bound `reason`.
-    pub fn history_dropped(&self, reason: &str) {
-        self.history_dropped.with_label_values(&[reason]).inc();
+    pub fn history_dropped(&self, why: HistoryDrop) {
+        self.history_dropped[why as usize].inc();
     }
 
     /// A kept message was dropped unacknowledged, for `reason`.
