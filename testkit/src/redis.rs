@@ -84,12 +84,23 @@ impl RedisServer {
     /// Makes it answer no other client for `ms` milliseconds (`CLIENT
     /// PAUSE`): a Redis that is slow, not down.
     pub fn pause(&self, ms: u64) {
+        self.run(&format!("CLIENT PAUSE {ms} ALL"));
+    }
+
+    /// Makes it forget every script it was given (`SCRIPT FLUSH`), as a
+    /// restart of a Redis that keeps its data does.
+    pub fn forget_scripts(&self) {
+        self.run("SCRIPT FLUSH");
+    }
+
+    /// Runs an inline `command` that answers `+OK`.
+    fn run(&self, command: &str) {
         let mut stream = TcpStream::connect(self.addr).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-        stream.write_all(format!("CLIENT PAUSE {ms} ALL\r\n").as_bytes()).unwrap();
+        stream.write_all(format!("{command}\r\n").as_bytes()).unwrap();
         let mut answer = [0u8; 5];
         stream.read_exact(&mut answer).unwrap();
-        assert_eq!(&answer, b"+OK\r\n");
+        assert_eq!(&answer, b"+OK\r\n", "{command}");
     }
 
     fn ping(&self) -> bool {

@@ -2,7 +2,8 @@
 //! node reach every node's browsers, counts are the cluster's, and a node or
 //! Redis that dies is handled as documented.
 
-use msgpush_protocol::{Command as Cmd, Content, Disconnect, Reply, Target};
+use msgpush_protocol::frame;
+use msgpush_protocol::{Command as Cmd, Content, Disconnect, Membership, Publish, Reply, Request, Target};
 use msgpush_testkit::*;
 use serde_json::json;
 
@@ -253,4 +254,63 @@ fn groups_and_presence_span_the_cluster_and_a_dead_nodes_tabs_leave_them() {
         assert_eq!(mia.count_event("msgpush:joined", &what), arrivals, "{uid}: {:#?}", mia.seen);
         assert_eq!(mia.count_event("msgpush:left", &what), departures, "{uid}: {:#?}", mia.seen);
     }
+}
+
+/// Pushes `from..to` (`p{n}`, every other one kept in history) to `uid`
+/// through `unix` in one write; each is answered, in order, as delivered
+/// to one tab.
+fn pipelined_pushes(unix: &mut UnixClient, uid: &str, from: u64, to: u64) {
+    let mut burst = Vec::new();
+    for id in from..to {
+        let publish = Publish {
+            history: id % 2 == 0,
+            ..Publish::new(Target::Users(vec![uid.into()]), "new_msg", Content::Text(format!("p{id}")))
+        };
+        frame::encode(&Request { id, cmd: Cmd::Publish(publish) }, &mut burst);
+    }
+    unix.send_raw(&burst);
+    for id in from..to {
+        let response = unix.read_response();
+        assert_eq!((response.id, sockets_delivered(&response.reply)), (id, 1));
+    }
+}
+
+#[test]
+fn pipelined_pushes_and_joins_cross_the_cluster_in_order_even_when_redis_forgot_its_scripts() {
+    let redis = RedisServer::start();
+    let (_shared, nodes) = redis.nodes(2, &[]);
+    let [one, two] = &nodes[..] else { unreachable!() };
+    let mut carol = Browser::open(two, "carol");
+    one.wait_online("carol", 1);
+    let mut unix = one.unix();
+    pipelined_pushes(&mut unix, "carol", 0, 300);
+    // Redis restarted with its data (or flushed): the scripts are loaded again.
+    redis.forget_scripts();
+    pipelined_pushes(&mut unix, "carol", 300, 600);
+    carol.expect_event("new_msg", &text("p599"));
+    let expected: Vec<String> = (0..600).map(|n| format!("p{n}")).collect();
+    assert_eq!(carol.received("new_msg"), expected);
+
+    // A push to a group right behind the join that put the tab in it.
+    let mut burst = Vec::new();
+    for n in 1..=20u64 {
+        let join = Membership { groups: vec![format!("room{n}")], uids: vec!["carol".into()] };
+        frame::encode(&Request { id: 1000 + 2 * n - 1, cmd: Cmd::GroupJoin(join) }, &mut burst);
+        let publish = Publish::new(Target::Groups(vec![format!("room{n}")]), "new_msg", Content::Text(format!("r{n}")));
+        frame::encode(&Request { id: 1000 + 2 * n, cmd: Cmd::Publish(publish) }, &mut burst);
+    }
+    unix.send_raw(&burst);
+    for id in 1001..=1040u64 {
+        let response = unix.read_response();
+        assert_eq!(response.id, id);
+        match &response.reply {
+            Reply::Joined { sockets } => assert_eq!((id % 2, *sockets), (1, 1)),
+            reply => {
+                assert_eq!((id % 2, sockets_delivered(reply)), (0, 1), "a push finds the tab that joined before it")
+            }
+        }
+    }
+    carol.expect_event("new_msg", &text("r20"));
+    let rooms: Vec<String> = carol.received("new_msg").into_iter().filter(|m| m.starts_with('r')).collect();
+    assert_eq!(rooms, (1..=20).map(|n| format!("r{n}")).collect::<Vec<_>>());
 }

@@ -8,12 +8,33 @@
 //! a tab logging in missed (published by Redis itself, so that it arrives
 //! at its exact place among the orders).
 
+use std::sync::LazyLock;
+
 use msgpush_protocol::{Content, MsgId, Position};
 use redis::aio::ConnectionManager;
-use redis::AsyncCommands;
+use redis::{AsyncCommands, Cmd, RedisResult, Value};
 use serde::{Deserialize, Serialize};
 
+use crate::cluster::census::COUNT;
 use crate::cluster::driver::{bounded, PUSH_TIMEOUT, REDIS_TIMEOUT};
+use crate::cluster::outbox::Lua;
+
+/// Counts a message's sockets and publishes its order unless it reaches
+/// none. KEYS: the bus channel. ARGV: prefix, count kind, the envelope's
+/// JSON, the number of names, the names, the users left out. Returns the
+/// sockets (-1: counted by the nodes) and the nodes that received it.
+const DELIVER: &str = r"
+local kind, order, n = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local names, except = {}, {}
+for i = 5, 4 + n do table.insert(names, ARGV[i]) end
+for i = 5 + n, #ARGV do table.insert(except, ARGV[i]) end
+local sockets = count(kind, names, except)
+if sockets == 0 then return {0, 0} end
+return {sockets, redis.call('PUBLISH', KEYS[1], order)}
+";
+
+/// The script of [`Bus::delivery_command`].
+pub static DELIVER_SCRIPT: LazyLock<Lua> = LazyLock::new(|| Lua::new(format!("local P = ARGV[1]\n{COUNT}{DELIVER}")));
 
 /// What a node does to its own sockets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +120,18 @@ pub struct Envelope {
     pub gather: Option<Gather>,
 }
 
+/// [`Envelope`], borrowed: what the bus carries, written without a copy.
+#[derive(Serialize)]
+struct Outgoing<'a> {
+    order: &'a Order,
+    gather: Option<&'a Gather>,
+}
+
+/// The JSON of `order` and `gather` as the bus carries them ([`Envelope`]).
+pub fn envelope_json(order: &Order, gather: Option<&Gather>) -> String {
+    serde_json::to_string(&Outgoing { order, gather }).expect("orders always serialize")
+}
+
 /// Who a message is for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Audience {
@@ -108,6 +141,41 @@ pub enum Audience {
     Users(Vec<String>),
     /// The tabs in any of these groups, each once (never none).
     Groups(Vec<String>),
+}
+
+impl Audience {
+    /// The kind the census's `count` takes for this audience, and the
+    /// names it counts (see [`COUNT`]).
+    fn counted_as(&self) -> (&'static str, &[String]) {
+        match self {
+            Audience::Users(uids) => ("users", uids),
+            Audience::Groups(groups) => ("groups", groups),
+            Audience::Everyone => ("all", &[]),
+        }
+    }
+
+    /// Whether only the nodes can count this audience's sockets (see
+    /// [`COUNT`]), so that a push asks them.
+    pub fn counted_by_nodes(&self) -> bool {
+        matches!(self, Audience::Groups(_))
+    }
+}
+
+/// What a push's command did: the sockets it reached, when Redis could
+/// count them, and the nodes that received its order (0: not published).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// The sockets, counted by Redis (None: each node counts).
+    pub sockets: Option<u64>,
+    /// The nodes that received the order.
+    pub nodes: usize,
+}
+
+impl Sent {
+    /// Redis's answer to [`Bus::delivery_command`] (and to the store's).
+    pub fn read(sockets: i64, nodes: usize) -> Sent {
+        Sent { sockets: u64::try_from(sockets).ok(), nodes }
+    }
 }
 
 /// Where the count of sockets a delivery reached goes.
@@ -198,6 +266,36 @@ impl Bus {
     pub async fn subscribe(&self) -> redis::RedisResult<()> {
         let mut conn = self.conn.clone();
         bounded(REDIS_TIMEOUT, conn.subscribe(&self.channels())).await
+    }
+
+    /// Publishes `envelope` (an order's JSON, see [`envelope_json`]) to
+    /// every node: the command, for the outbox. Read its answer with
+    /// [`Bus::published`].
+    pub fn order_command(&self, envelope: &str) -> Cmd {
+        let mut command = redis::cmd("PUBLISH");
+        command.arg(&self.orders).arg(envelope);
+        command
+    }
+
+    /// Counts `delivery`'s sockets and publishes it (as `envelope`, its
+    /// JSON) unless it reaches none: the command, for the outbox (running
+    /// [`DELIVER_SCRIPT`]). Read its answer with [`Bus::delivered`].
+    pub fn delivery_command(&self, delivery: &Delivery, envelope: &str) -> Cmd {
+        let (kind, names) = delivery.to.counted_as();
+        let mut command = DELIVER_SCRIPT.call(&[&self.orders]);
+        command.arg(&self.prefix).arg(kind).arg(envelope).arg(names.len()).arg(names).arg(&delivery.except);
+        command
+    }
+
+    /// What [`Bus::delivery_command`] answered.
+    pub fn delivered(answer: Value) -> RedisResult<Sent> {
+        let (sockets, nodes): (i64, usize) = redis::from_redis_value(answer)?;
+        Ok(Sent::read(sockets, nodes))
+    }
+
+    /// What [`Bus::order_command`] answered.
+    pub fn published(answer: Value) -> RedisResult<Sent> {
+        Ok(Sent { sockets: None, nodes: redis::from_redis_value(answer)? })
     }
 
     /// Publishes `envelope` to every node (this one included).

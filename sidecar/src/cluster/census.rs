@@ -80,6 +80,34 @@ local function forget(node)
 end
 ";
 
+/// A Lua function `count(kind, names, except)` for the scripts that
+/// publish a push, so that counting its sockets takes no round trip of its
+/// own: the sockets of the users `names` (kind `users`), those of every
+/// node but the tabs of `except` (`all`); -1 for groups, which only the
+/// nodes can count: a tab in two of them counts once, and a tab that
+/// joined a group just before the push is in it on its node before the
+/// census says so. Needs `P`, the prefix.
+pub const COUNT: &str = r"
+local function sum_fields(hash, fields)
+  local total = 0
+  for i = 1, #fields, 1000 do
+    for _, v in ipairs(redis.call('HMGET', hash, unpack(fields, i, math.min(i + 999, #fields)))) do
+      if v then total = total + tonumber(v) end
+    end
+  end
+  return total
+end
+local function count(kind, names, except)
+  if kind == 'users' then return sum_fields(P .. ':uids', names) end
+  if kind == 'all' then
+    local all = 0
+    for _, v in ipairs(redis.call('HVALS', P .. ':connected')) do all = all + tonumber(v) end
+    return math.max(0, all - sum_fields(P .. ':uids', except))
+  end
+  return -1
+end
+";
+
 /// Sets some of a node's counts and moves the totals by the difference.
 /// KEYS: node hash; ARGV: prefix, grace, field, count, field, count...
 /// Returns the arrivals to announce.
@@ -235,24 +263,6 @@ impl Census {
         }
         let counts: Vec<Option<usize>> = self.query(redis::cmd("HMGET").arg(&self.keys.uids).arg(uids)).await?;
         Ok(counts.into_iter().flatten().sum())
-    }
-
-    /// Sockets in `group` on every node, but those of the users in `except`.
-    pub async fn sockets_in_group(&self, group: &str, except: &[String]) -> redis::RedisResult<usize> {
-        let tabs: Option<usize> = self.query(redis::cmd("HGET").arg(&self.keys.gtabs).arg(group)).await?;
-        if except.is_empty() {
-            return Ok(tabs.unwrap_or(0));
-        }
-        let excepted: Vec<Option<usize>> =
-            self.query(redis::cmd("HMGET").arg(self.group_key("g", group)).arg(except)).await?;
-        Ok(tabs.unwrap_or(0).saturating_sub(excepted.into_iter().flatten().sum()))
-    }
-
-    /// Sockets connected to every node, logged in or not, as each node last
-    /// wrote them (at a login or logout, and at each heartbeat).
-    pub async fn connected(&self) -> redis::RedisResult<usize> {
-        let counts: Vec<usize> = self.query(redis::cmd("HVALS").arg(&self.keys.connected)).await?;
-        Ok(counts.into_iter().sum())
     }
 
     /// The tabs `uid` has open on every node.

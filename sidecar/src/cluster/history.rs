@@ -19,11 +19,13 @@ use std::sync::{Arc, LazyLock};
 use msgpush_protocol::limits::MAX_TARGET_UIDS;
 use msgpush_protocol::{MsgId, Position};
 use redis::aio::ConnectionManager;
-use redis::Script;
+use redis::{Cmd, RedisResult, Script, Value};
 use serde::Serialize;
 
-use crate::cluster::bus::{Audience, Delivery, Envelope, Gather, Order};
-use crate::cluster::driver::{bounded, PUSH_TIMEOUT, REDIS_TIMEOUT};
+use crate::cluster::bus::{Audience, Delivery, Sent};
+use crate::cluster::census::COUNT;
+use crate::cluster::driver::{bounded, REDIS_TIMEOUT};
+use crate::cluster::outbox::Lua;
 use crate::store::entry::{epoch_text, new_epoch, Stream};
 use crate::store::retention::Retention;
 
@@ -59,8 +61,9 @@ local function list(t) if #t == 0 then return '[]' end return cjson.encode(t) en
 /// to its placements and after, the envelope's JSON up to its positions and
 /// after, the message's id, the number of streams, the streams, the users
 /// left out. Returns
-/// the positions (JSON) and the users kept for, or an error `keep:N` when a
-/// kept message would reach more than 10,000 users.
+/// the positions (JSON), the users kept for, the sockets it reaches (see
+/// the census's `count`) and the nodes that received its order, or an
+/// error `keep:N` when a kept message would reach more than 10,000 users.
 const STORE: &str = r#"
 local now, size, ttl, max_bytes = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local inbox_size, inbox_bytes, max_keep, epoch = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
@@ -69,7 +72,11 @@ local entry_head, entry_tail, order_head, order_tail = ARGV[12], ARGV[13], ARGV[
 local id, n = ARGV[16], tonumber(ARGV[17])
 local streams, except = {}, {}
 for i = 18, 17 + n do table.insert(streams, ARGV[i]) end
-for i = 18 + n, #ARGV do except[ARGV[i]] = true end
+local except_list = {}
+for i = 18 + n, #ARGV do except[ARGV[i]] = true table.insert(except_list, ARGV[i]) end
+local names = {}
+if kind == 'users' then for _, key in ipairs(streams) do table.insert(names, string.sub(key, 6)) end end
+local sockets = count(kind, names, except_list)
 local placed = {}
 if size > 0 and ttl > 0 then
   for _, key in ipairs(streams) do
@@ -145,8 +152,8 @@ if keep_until > 0 then
   end
 end
 local positions = list(placed)
-redis.call('PUBLISH', KEYS[1], order_head .. positions .. order_tail)
-return {positions, kept}
+local nodes = redis.call('PUBLISH', KEYS[1], order_head .. positions .. order_tail)
+return {positions, kept, sockets, nodes}
 "#;
 
 /// Reads what a tab missed and publishes it to its node. KEYS: the node's
@@ -213,7 +220,8 @@ end
 return 1
 ";
 
-static STORE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{COMMON}{STORE}")));
+/// The script of [`SharedStore::store_command`].
+pub static STORE_SCRIPT: LazyLock<Lua> = LazyLock::new(|| Lua::new(format!("{COMMON}{COUNT}{STORE}")));
 static RECOVER_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{COMMON}{RECOVER}")));
 static ACKNOWLEDGE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{COMMON}{ACKNOWLEDGE}")));
 static CLEAR_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{COMMON}{CLEAR}")));
@@ -257,6 +265,23 @@ impl std::fmt::Debug for SharedStore {
     }
 }
 
+/// What keeping a message did.
+#[derive(Debug)]
+pub struct Stored {
+    /// Its position in each stream, by store key.
+    pub positions: Vec<(String, Position)>,
+    /// The users it was kept for.
+    pub kept: u64,
+    /// What publishing its order did.
+    pub sent: Sent,
+}
+
+/// The users a kept message would have been kept for, when they were too
+/// many (the store's error `keep:N`).
+pub fn too_many(error: &redis::RedisError) -> Option<u64> {
+    error.detail().and_then(|detail| detail.strip_prefix("keep:")).and_then(|n| n.parse().ok())
+}
+
 /// An entry's fields as stored, but its placements (which the store adds).
 #[derive(Serialize)]
 struct EntryHead<'a> {
@@ -292,14 +317,10 @@ impl SharedStore {
     }
 
     /// Keeps `delivery` in its streams `streams` (and, with a keep, its
-    /// users' inboxes) and publishes its order; returns its positions and
-    /// the users it was kept for.
-    pub async fn store_and_publish(
-        &self,
-        delivery: Delivery,
-        streams: &[Stream],
-        gather: Option<Gather>,
-    ) -> Result<(Vec<(String, Position)>, u64), StoreFailure> {
+    /// users' inboxes) and publishes its order (`envelope`, its JSON), with
+    /// the positions it got: the command, for the outbox (running
+    /// [`STORE_SCRIPT`]). Read its answer with [`SharedStore::stored`].
+    pub fn store_command(&self, delivery: &Delivery, envelope: &str, streams: &[Stream]) -> Cmd {
         let limits = self.retention.get();
         let head = EntryHead {
             id: delivery.id,
@@ -317,43 +338,42 @@ impl SharedStore {
             Audience::Groups(_) => "groups",
             Audience::Everyone => "all",
         };
-        let (keep_until, except, id) = (delivery.keep_until_ms.unwrap_or(0), delivery.except.clone(), delivery.id);
-        let history = delivery.history;
-        let envelope =
-            serde_json::to_string(&Envelope { order: Order::Deliver(delivery), gather }).expect("orders serialize");
-        let (order_head, order_tail) = split_at(&envelope, "\"placed\":[]");
-        let mut invocation = STORE_SCRIPT.key(&self.orders);
-        invocation
+        let (order_head, order_tail) = split_at(envelope, "\"placed\":[]");
+        let mut command = STORE_SCRIPT.call(&[&self.orders]);
+        command
             .arg(&self.prefix)
             .arg(crate::store::entry::now_ms())
-            .arg(if history { limits.history_size } else { 0 })
+            .arg(if delivery.history { limits.history_size } else { 0 })
             .arg(limits.history_ttl.as_millis() as u64)
             .arg(limits.history_max_bytes)
             .arg(limits.inbox_size)
             .arg(limits.inbox_max_bytes)
             .arg(self.max_keep_ms)
             .arg(epoch_text(new_epoch()))
-            .arg(keep_until)
+            .arg(delivery.keep_until_ms.unwrap_or(0))
             .arg(kind)
             .arg(entry_head)
             .arg(entry_tail)
             .arg(order_head)
             .arg(order_tail)
-            .arg(format!("{:032x}", id.0))
+            .arg(format!("{:032x}", delivery.id.0))
             .arg(streams.len());
         for stream in streams {
-            invocation.arg(stream.key());
+            command.arg(stream.key());
         }
-        invocation.arg(&except);
-        let mut conn = self.conn.clone();
-        let (positions, kept): (String, u64) =
-            bounded(PUSH_TIMEOUT, invocation.invoke_async(&mut conn)).await.map_err(|e| {
-                match e.detail().and_then(|detail| detail.strip_prefix("keep:")).and_then(|n| n.parse().ok()) {
-                    Some(n) => StoreFailure::TooMany(n),
-                    None => StoreFailure::Redis(e),
-                }
-            })?;
-        Ok((serde_json::from_str(&positions).unwrap_or_default(), kept))
+        command.arg(&delivery.except);
+        command
+    }
+
+    /// What [`SharedStore::store_command`] answered.
+    pub fn stored(answer: RedisResult<Value>) -> Result<Stored, StoreFailure> {
+        let read = answer.and_then(|value| Ok(redis::from_redis_value::<(String, u64, i64, usize)>(value)?));
+        let (positions, kept, sockets, nodes) = read.map_err(|e| match too_many(&e) {
+            Some(n) => StoreFailure::TooMany(n),
+            None => StoreFailure::Redis(e),
+        })?;
+        let positions = serde_json::from_str(&positions).unwrap_or_default();
+        Ok(Stored { positions, kept, sent: Sent::read(sockets, nodes) })
     }
 
     /// Has Redis read what a tab of `uid` missed in its `streams` since the

@@ -37,6 +37,7 @@ use crate::cluster::directory::Directory;
 use crate::cluster::driver::{self, Message};
 use crate::cluster::history::SharedStore;
 use crate::cluster::memberships::{Memberships, SharedMemberships};
+use crate::cluster::outbox;
 use crate::cluster::receipts::SharedReceipts;
 use crate::hub::{Cluster, Gathers, Hub, Limits as HubLimits, Parts};
 use crate::ingress::demo;
@@ -128,6 +129,7 @@ pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken
         }
         Some(Joined { census, bus, memberships, messages, conn }) => {
             let gathers = Gathers::new(census.node());
+            let (outbox, writer) = outbox::outbox(conn.clone(), config.max_pending_orders);
             let max_keep = Duration::from_secs(config.inbox_max_keep_secs).as_millis() as u64;
             let receipts = Arc::new(SharedReceipts::new(conn.clone(), &config.redis_prefix, retention.clone()));
             let store = Arc::new(SharedStore::new(
@@ -145,7 +147,8 @@ pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken
                 names.clone(),
                 most_at_login,
             ));
-            (memberships, Some(Cluster { census, bus, gathers, store, receipts, recoveries }), Some(messages), None)
+            let cluster = Cluster { census, bus, gathers, outbox, store, receipts, recoveries };
+            (memberships, Some(cluster), Some((messages, writer)), None)
         }
     };
     let memberships = Arc::new(memberships);
@@ -214,8 +217,9 @@ pub async fn run(config: Config, reloader: Reloader, shutdown: CancellationToken
         tasks.spawn(sweep_shared(store, shutdown.clone()));
     }
     match (census, messages) {
-        (Some(census), Some(messages)) => {
+        (Some(census), Some((messages, writer))) => {
             tracing::info!(node = census.node(), "cluster node on redis");
+            tasks.spawn(writer.run(shutdown.clone()));
             tasks.spawn(hub.clone().serve_bus(messages, shutdown.clone()));
             let (sockets, announcer) = (browsers.clone(), hub.clone());
             let announce = move |changes| {

@@ -11,7 +11,6 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::bus::{Direct, Gather, Incoming, Reached};
-use crate::cluster::census::Census;
 use crate::cluster::driver::{Message, PUSH_TIMEOUT};
 use crate::hub::Hub;
 
@@ -46,20 +45,26 @@ impl Gathers {
         Gathers { node: node.to_owned(), next: AtomicU64::new(1), pending: Arc::default() }
     }
 
-    /// A new request to every node in `census`; None if the census cannot
-    /// say which nodes there are.
-    pub async fn start(&self, census: &Census) -> Option<(Gather, Answers)> {
-        Some(self.ask(census.nodes().await.ok()?.len()))
-    }
-
-    /// A new request to `expected` nodes.
-    fn ask(&self, expected: usize) -> (Gather, Answers) {
+    /// A new request to every node; how many will answer is known once its
+    /// order is published ([`Gathers::expect`]).
+    pub fn ask(&self) -> (Gather, Answers) {
         let request = self.next.fetch_add(1, Ordering::Relaxed);
         let (done, answer) = oneshot::channel();
-        let tally = Tally { expected, answered: 0, sockets: 0, done: Some(done) };
+        let tally = Tally { expected: usize::MAX, answered: 0, sockets: 0, done: Some(done) };
         lock(&self.pending).insert(request, tally);
         let gather = Gather { node: self.node.clone(), request };
         (gather, Answers { request, done: answer, pending: self.pending.clone() })
+    }
+
+    /// Request `request` is answered by `nodes` nodes (those its order
+    /// reached, as Redis said when it published it).
+    pub fn expect(&self, request: u64, nodes: usize) {
+        let mut pending = lock(&self.pending);
+        let Some(tally) = pending.get_mut(&request) else { return };
+        tally.expected = nodes;
+        if tally.answered >= nodes {
+            Self::complete(&mut pending, request);
+        }
     }
 
     /// Counts a node's answer.
@@ -69,18 +74,21 @@ impl Gathers {
         tally.answered += 1;
         tally.sockets += reached.sockets;
         if tally.answered >= tally.expected {
-            let tally = pending.remove(&reached.request).expect("found above");
-            if let Some(done) = tally.done {
-                let _ = done.send(tally.sockets);
-            }
+            Self::complete(&mut pending, reached.request);
+        }
+    }
+
+    fn complete(pending: &mut HashMap<u64, Tally>, request: u64) {
+        if let Some(Tally { done: Some(done), sockets, .. }) = pending.remove(&request) {
+            let _ = done.send(sockets);
         }
     }
 }
 
 impl Answers {
     /// The sum of the answers, once every node answered, or of those that
-    /// did within [`PUSH_TIMEOUT`] (a node that died is still in the census
-    /// until its TTL ends).
+    /// did within [`PUSH_TIMEOUT`] (a node may die after it received the
+    /// order).
     pub async fn sum(mut self) -> u64 {
         if let Ok(Ok(sockets)) = tokio::time::timeout(PUSH_TIMEOUT, &mut self.done).await {
             return sockets;
@@ -152,14 +160,20 @@ mod tests {
     #[tokio::test]
     async fn answers_are_summed_and_a_request_given_up_is_forgotten() {
         let gathers = Gathers::new("n");
-        let (_, asked) = gathers.ask(2);
+        let (_, asked) = gathers.ask();
         let request = asked.request;
         gathers.answered(Reached { request, sockets: 3 });
+        gathers.expect(request, 2);
         gathers.answered(Reached { request, sockets: 4 });
         assert_eq!(asked.sum().await, 7);
         assert!(lock(&gathers.pending).is_empty());
 
-        drop(gathers.ask(3));
+        let (_, asked) = gathers.ask();
+        gathers.answered(Reached { request: asked.request, sockets: 5 });
+        gathers.expect(asked.request, 1);
+        assert_eq!(asked.sum().await, 5, "answers that came before Redis said how many nodes count");
+
+        drop(gathers.ask());
         assert!(lock(&gathers.pending).is_empty(), "an order never published leaves no tally behind");
     }
 }

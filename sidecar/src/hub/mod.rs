@@ -6,11 +6,12 @@
 //!
 //! On a single daemon the hub hands its orders (emit, join, leave,
 //! disconnect) to this node's fanout task and counts what they reached. In
-//! a cluster it counts from the census and publishes the order on the bus
-//! for every node to apply; while Redis is unreachable each node applies
-//! its orders to, and counts, its own sockets only, so a push is never held
-//! up by the outage. When Redis is only slow to count, the order is still
-//! published and counts this node's sockets (a lower bound).
+//! a cluster it publishes the order on the bus for every node to apply, by
+//! one command that also counts a message's sockets from the census (and
+//! keeps it, if asked), queued with the others in the outbox so that many
+//! pushes share a round trip to Redis; while Redis is unreachable each node
+//! applies its orders to, and counts, its own sockets only, so a push is
+//! never held up by the outage.
 //!
 //! - `commands`: each command of the protocol, answered.
 //! - `publish`: pushes, to users, groups or everyone.
@@ -20,6 +21,7 @@
 //! - `receipts`: who acknowledged and read a message, as PHP asks it.
 //! - `webhook`: checking a webhook request for the application.
 //! - `cluster`: the bus's side of a node: its orders and answers.
+//! - `to_cluster`: a node's orders, published through the outbox.
 
 mod cluster;
 mod commands;
@@ -28,6 +30,7 @@ mod inbox;
 mod presence;
 mod publish;
 mod receipts;
+mod to_cluster;
 mod webhook;
 
 use std::collections::BTreeMap;
@@ -44,11 +47,12 @@ use crate::auth::tokens::Tokens;
 use crate::browser::emit::{Browsers, SocketKind, To};
 use crate::browser::fanout::Fanout;
 use crate::browser::recovering::Recoveries;
-use crate::cluster::bus::{Bus, Envelope, Order};
+use crate::cluster::bus::{Bus, Order};
 use crate::cluster::census::Census;
 use crate::cluster::directory::Directory;
-use crate::cluster::history::{SharedStore, StoreFailure};
+use crate::cluster::history::SharedStore;
 use crate::cluster::memberships::Memberships;
+use crate::cluster::outbox::Outbox;
 use crate::cluster::receipts::SharedReceipts;
 use crate::state::local_book::LocalBook;
 use crate::state::online_count::OnlineCount;
@@ -57,7 +61,6 @@ use crate::state::recent::Recent;
 use crate::state::turn::Turn;
 use crate::state::waits::Waits;
 use crate::store::embedded::Store;
-use crate::telemetry::metrics::METRICS;
 use crate::webhooks::sender::Webhooks;
 
 pub use self::cluster::Gathers;
@@ -98,6 +101,8 @@ pub struct Cluster {
     pub bus: Arc<Bus>,
     /// Counts asked of every node.
     pub gathers: Gathers,
+    /// The orders on their way to Redis.
+    pub outbox: Outbox,
     /// History and inboxes.
     pub store: Arc<SharedStore>,
     /// Receipts.
@@ -174,6 +179,8 @@ pub struct ClusterFigures {
     pub counts: Option<OnlineCounts>,
     /// Each node's id and connected sockets (empty: Redis did not say).
     pub nodes: Vec<(String, usize)>,
+    /// This node's orders waiting to be written to Redis.
+    pub outbox_waiting: usize,
 }
 
 /// What applying an order did.
@@ -280,40 +287,7 @@ impl Hub {
     /// placed: published, or queued for this node's fanout.
     async fn apply(&self, order: Order, gather: bool, turn: &mut Turn) -> Result<Published, RequestError> {
         if let Some(cluster) = self.cluster.as_ref().filter(|c| c.census.reachable()) {
-            let asked = match gather {
-                true => cluster.gathers.start(&cluster.census).await,
-                false => None,
-            };
-            let to_gather = asked.as_ref().map(|(gather, _)| gather.clone());
-            let published = match &order {
-                Order::Deliver(delivery) if delivery.history || delivery.keep_until_ms.is_some() => {
-                    let streams = publish::streams_of(&delivery.to);
-                    cluster.store.store_and_publish(delivery.clone(), &streams, to_gather).await
-                }
-                _ => {
-                    let envelope = Envelope { order: order.clone(), gather: to_gather };
-                    cluster.bus.publish(&envelope).await.map(|()| (vec![], 0)).map_err(StoreFailure::Redis)
-                }
-            };
-            match published {
-                Ok((positions, kept)) => {
-                    turn.pass();
-                    let reached = match asked {
-                        Some((_, answers)) => Some(answers.sum().await),
-                        None => None,
-                    };
-                    return Ok(Published { reached, positions, kept });
-                }
-                Err(StoreFailure::TooMany(n)) => {
-                    return Err(RequestError::Invalid(StoreFailure::TooMany(n).to_string()));
-                }
-                Err(StoreFailure::Redis(e)) => {
-                    if matches!(&order, Order::Deliver(d) if d.history || d.keep_until_ms.is_some()) {
-                        METRICS.unstored();
-                    }
-                    tracing::debug!(cause = %e, "publishing to the cluster failed: applied to this node's sockets");
-                }
-            }
+            return self.publish_to_cluster(cluster, order, gather, turn).await;
         }
         let applied = self.fanout.apply(order, turn).await;
         Ok(Published { reached: Some(applied.sockets), positions: applied.positions, kept: applied.kept })
@@ -353,13 +327,14 @@ impl Hub {
     pub async fn figures(&self) -> Figures {
         let cluster = match &self.cluster {
             None => None,
-            Some(Cluster { census, .. }) => {
+            Some(Cluster { census, outbox, .. }) => {
                 let (counts, nodes) = tokio::join!(census.counts(), census.nodes());
                 Some(ClusterFigures {
                     node: census.node().to_owned(),
                     reachable: census.reachable(),
                     counts: counts.ok(),
                     nodes: nodes.unwrap_or_default(),
+                    outbox_waiting: outbox.waiting(),
                 })
             }
         };

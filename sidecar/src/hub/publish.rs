@@ -156,17 +156,12 @@ impl Hub {
         if keep_until_ms.is_some() && self.cluster.is_none() {
             self.check_keep_targets(&to, &except)?;
         }
-        let kept_anywhere = history || keep_until_ms.is_some();
-        // Nobody online and nothing to keep: nothing to do.
-        let counted = self.count(&to, &except).await;
-        if counted == Some(0) && !kept_anywhere {
-            return Ok(Delivered::default());
-        }
         let time_ms = now_ms();
+        let gather = to.counted_by_nodes();
         let delivery =
             Delivery { to, except, event, content, id, time_ms, history, keep_until_ms, acks, placed: vec![] };
-        let published = self.apply(Order::Deliver(delivery), counted.is_none(), turn).await?;
-        let sockets = published.reached.or(counted).unwrap_or(0);
+        let published = self.apply(Order::Deliver(delivery), gather, turn).await?;
+        let sockets = published.reached.unwrap_or(0);
         Ok(Delivered { sockets, positions: published.positions, kept: published.kept, acked: None })
     }
 
@@ -195,35 +190,6 @@ impl Hub {
             )));
         }
         Ok(())
-    }
-
-    /// The sockets `to` reaches across the cluster, but the tabs of the
-    /// users `except`, when the census can tell: a single daemon's fanout
-    /// counts as it emits (None), and so does each node for a push to
-    /// several groups (a tab in two of them counts once, which only its
-    /// node knows).
-    async fn count(&self, to: &Audience, except: &[String]) -> Option<u64> {
-        let census = self.reachable_census()?;
-        let counted = match to {
-            Audience::Users(uids) => census.sockets_of_all(uids).await,
-            Audience::Groups(groups) if groups.len() == 1 => census.sockets_in_group(&groups[0], except).await,
-            Audience::Groups(_) => return None,
-            Audience::Everyone => match (census.connected().await, census.sockets_of_all(except).await) {
-                (Ok(all), Ok(excepted)) => Ok(all.saturating_sub(excepted)),
-                (Err(e), _) | (_, Err(e)) => Err(e),
-            },
-        };
-        // Slow to count: published still, counting this node's (a lower bound).
-        Some(counted.unwrap_or_else(|_| self.local_count(to, except)) as u64)
-    }
-
-    /// The sockets of this node `to` reaches, but the tabs of `except`.
-    fn local_count(&self, to: &Audience, except: &[String]) -> usize {
-        match to {
-            Audience::Users(uids) => self.presence.sockets_of_all(uids),
-            Audience::Groups(groups) => self.presence.sockets_in_groups(groups, except),
-            Audience::Everyone => self.browsers.sockets().saturating_sub(self.presence.sockets_of_all(except)),
-        }
     }
 
     /// Disconnects every socket logged in as any of the uids; returns how

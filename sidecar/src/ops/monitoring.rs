@@ -76,6 +76,7 @@ fn set_gauges(figures: &Figures) {
     if let Some(cluster) = &figures.cluster {
         let gauges = METRICS.cluster();
         gauges.redis_up.set(i64::from(cluster.reachable));
+        gauges.outbox_waiting.set(cluster.outbox_waiting as i64);
         if let Some(counts) = cluster.counts {
             gauges.nodes.set(cluster.nodes.len() as i64);
             gauges.users.set(counts.uids as i64);

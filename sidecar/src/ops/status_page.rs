@@ -216,6 +216,7 @@ mod tests {
                 reachable: false,
                 counts: None,
                 nodes: vec![("ab12".into(), 4), ("<script>".into(), 1)],
+                outbox_waiting: 0,
             }),
         };
         let samples = [Sample { pushes: 50, dropped: 0 }, Sample { pushes: 10, dropped: 2 }];

@@ -333,7 +333,8 @@ pub struct Config {
     pub max_announced_group_users: usize,
 
     /// Orders (messages to emit, membership changes, announcements) waiting
-    /// to be applied to this node's sockets; a push from PHP waits for room,
+    /// to be applied to this node's sockets, and in a cluster this node's
+    /// orders waiting to be written to Redis; a push from PHP waits for room,
     /// an order from another node that finds no room is dropped and counted.
     #[arg(long, env = "MSGPUSHD_MAX_PENDING_ORDERS", default_value_t = 65_536,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]

@@ -185,6 +185,8 @@ pub struct Cluster {
     pub users: IntGauge,
     /// Sockets logged in across the cluster.
     pub sockets: IntGauge,
+    /// This node's orders waiting to be written to Redis.
+    pub outbox_waiting: IntGauge,
 }
 
 impl Metrics {
@@ -439,6 +441,11 @@ impl Metrics {
             nodes: gauge(&self.registry, "msgpush_cluster_nodes", "Nodes in the cluster"),
             users: gauge(&self.registry, "msgpush_cluster_users", "Distinct uids logged in across the cluster"),
             sockets: gauge(&self.registry, "msgpush_cluster_logged_in_sockets", "Sockets logged in across the cluster"),
+            outbox_waiting: gauge(
+                &self.registry,
+                "msgpush_cluster_outbox_waiting",
+                "This node's orders waiting to be written to Redis (--max-pending-orders)",
+            ),
         })
     }
 
