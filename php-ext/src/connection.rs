@@ -13,13 +13,14 @@ use msgpush_protocol::Response;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::error::PushError;
+use crate::process::{self, Generation};
 
 /// A connection, remembering which process opened it and to which path.
 #[derive(Debug)]
 pub struct Connection {
     socket: Socket,
     /// The process that opened it: after a fork the child must not share it.
-    pid: u32,
+    opened_in: Generation,
     path: PathBuf,
     read_buf: Vec<u8>,
 }
@@ -33,14 +34,14 @@ impl Connection {
             Ok(socket)
         };
         let socket = connect().map_err(|e| PushError::unreachable(path, &e))?;
-        Ok(Connection { socket, pid: std::process::id(), path: path.to_owned(), read_buf: Vec::new() })
+        Ok(Connection { socket, opened_in: process::current(), path: path.to_owned(), read_buf: Vec::new() })
     }
 
     /// Whether this connection can carry the next request to `path`: opened by
     /// this process, to that path, and not closed by the daemon (a restart
     /// closes it; this is noticed here, before anything is sent).
     pub fn is_usable_for(&self, path: &Path) -> bool {
-        if self.pid != std::process::id() || self.path != path {
+        if self.opened_in != process::current() || self.path != path {
             return false;
         }
         let mut probe = [MaybeUninit::<u8>::uninit(); 1];

@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use msgpush_protocol::MsgId;
 
 use crate::error::PushError;
+use crate::process::{self, Generation};
 
 /// Ids drawn per system call.
 const IDS_PER_DRAW: usize = 256;
@@ -16,25 +17,25 @@ const IDS_PER_DRAW: usize = 256;
 struct Pool {
     bits: [u128; IDS_PER_DRAW],
     next: usize,
-    pid: u32,
+    drawn_in: Option<Generation>,
 }
 
 thread_local! {
-    static POOL: RefCell<Pool> = const { RefCell::new(Pool { bits: [0; IDS_PER_DRAW], next: IDS_PER_DRAW, pid: 0 }) };
+    static POOL: RefCell<Pool> = const { RefCell::new(Pool { bits: [0; IDS_PER_DRAW], next: IDS_PER_DRAW, drawn_in: None }) };
 }
 
 /// A new message id.
 pub fn next() -> Result<MsgId, PushError> {
     POOL.with_borrow_mut(|pool| {
-        let pid = std::process::id();
-        if pool.next == IDS_PER_DRAW || pool.pid != pid {
+        let now = Some(process::current());
+        if pool.next == IDS_PER_DRAW || pool.drawn_in != now {
             let mut bytes = [0u8; IDS_PER_DRAW * 16];
             getrandom::fill(&mut bytes)
                 .map_err(|e| PushError::Internal(format!("no randomness for a message id: {e}")))?;
             for (bits, chunk) in pool.bits.iter_mut().zip(bytes.chunks_exact(16)) {
                 *bits = u128::from_ne_bytes(chunk.try_into().expect("16 bytes"));
             }
-            (pool.next, pool.pid) = (0, pid);
+            (pool.next, pool.drawn_in) = (0, now);
         }
         let id = pool.bits[pool.next];
         pool.next += 1;

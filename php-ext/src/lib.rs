@@ -14,6 +14,7 @@
 //! - `values`: PHP values to protocol values (uids, content, JSON).
 //! - `client`: `push()`'s request/reply over the process's connection.
 //! - `connection`: one socket with deadlines, `MSG_NOSIGNAL`, fork checks.
+//! - `process`: which process this is (forks counted), without a system call.
 //! - `queue`: the fire-and-forget mode and its writer thread.
 //! - `settings`: the `msgpush.*` php.ini settings.
 //! - `error`: `MsgPush\PushException` and its causes.
@@ -34,6 +35,7 @@ mod ids;
 mod inbox;
 mod info;
 mod presence;
+mod process;
 mod push_event;
 mod queue;
 mod receipt;
@@ -57,11 +59,12 @@ use crate::webhook::Webhook;
 const SUCCESS: i32 = 0;
 const FAILURE: i32 = -1;
 
-/// Module startup: registers the settings and the exception class.
+/// Module startup: registers the settings and the exception class, and
+/// starts counting forks.
 pub fn startup(_type: i32, module_number: i32) -> i32 {
     let registered = catch_unwind(|| {
         settings::register(module_number);
-        error::register_exception_class().is_ok()
+        error::register_exception_class().is_ok() && process::watch_forks()
     });
     if matches!(registered, Ok(true)) {
         SUCCESS

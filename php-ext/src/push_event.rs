@@ -18,7 +18,7 @@ use msgpush_protocol::limits::{check_ack_timeout, check_keep};
 use msgpush_protocol::{Acked, Command, Content, MsgId, Position, Publish, Reply, Target};
 
 use crate::error::PushError;
-use crate::settings::Settings;
+use crate::settings::{self, Settings};
 use crate::{client, ids, queue, values};
 
 /// A message being prepared: recipients, event name and content.
@@ -286,9 +286,8 @@ impl PushEvent {
     /// true if queued, false if the queue is full (the message is dropped).
     pub fn queue(&self) -> PhpResult<bool> {
         *self.outcome.borrow_mut() = Outcome::default();
-        let settings = Settings::current()?;
-        let request = client::encode(Command::Publish(self.publish(false)?), settings.max_message_bytes)?;
-        Ok(queue::enqueue(request.frame, &settings)?)
+        let request = client::encode(Command::Publish(self.publish(false)?), settings::max_message_bytes()?)?;
+        Ok(queue::enqueue(request.frame)?)
     }
 
     /// Waits until every queued message has been answered by msgpushd, at most

@@ -24,7 +24,8 @@ use msgpush_protocol::Reply;
 
 use crate::connection::Connection;
 use crate::error::PushError;
-use crate::settings::Settings;
+use crate::process::{self, Generation};
+use crate::settings::{self, Settings};
 
 /// Most frames written in one batch.
 const MAX_BATCH: usize = 512;
@@ -43,7 +44,7 @@ struct Queue {
     /// plus the batch the writer holds.
     capacity: u64,
     /// The writer thread exists only in the process that created it.
-    pid: u32,
+    created_in: Generation,
     /// The messages answered when a wait for room last ran out: no further
     /// wait until more are.
     stalled_at: Option<u64>,
@@ -88,21 +89,22 @@ impl Progress {
     }
 }
 
-/// Queues an encoded frame, waiting up to `settings.queue_wait` for room.
-/// Returns false if the queue stayed full.
-pub fn enqueue(frame: Vec<u8>, settings: &Settings) -> Result<bool, PushError> {
+/// Queues an encoded frame, waiting up to `msgpush.queue_wait_ms` for room.
+/// Returns false if the queue stayed full. The settings are read only to
+/// start the writer and to wait: not on every call of a bulk job.
+pub fn enqueue(frame: Vec<u8>) -> Result<bool, PushError> {
     let mut slot = lock();
-    let pid = std::process::id();
-    if slot.as_ref().is_some_and(|q| q.pid != pid) {
+    let generation = process::current();
+    if slot.as_ref().is_some_and(|q| q.created_in != generation) {
         // Forked: the parent's writer thread does not exist here, and its
         // channel may be mid-operation; leave it untouched.
         std::mem::forget(slot.take());
     }
     if slot.is_none() {
-        *slot = Some(start(settings)?);
+        *slot = Some(start(&Settings::current()?)?);
     }
     let queue = slot.as_mut().expect("started above");
-    let (room, stalled_at) = queue.room(settings.queue_wait);
+    let (room, stalled_at) = queue.room(settings::queue_wait)?;
     queue.stalled_at = stalled_at;
     let progress = &queue.progress;
     if room && queue.sender.try_send(frame).is_ok() {
@@ -115,29 +117,33 @@ pub fn enqueue(frame: Vec<u8>, settings: &Settings) -> Result<bool, PushError> {
 
 impl Queue {
     /// Whether there is room for one more message, after waiting up to
-    /// `wait` for the writer to make some; and where a wait that ran out
+    /// `wait()` for the writer to make some; and where a wait that ran out
     /// left the writer.
-    fn room(&self, wait: Duration) -> (bool, Option<u64>) {
+    fn room(&self, wait: impl FnOnce() -> Result<Duration, PushError>) -> Result<(bool, Option<u64>), PushError> {
         let progress = &self.progress;
         let queued = progress.queued.load(Ordering::Relaxed);
         let full = |answered: u64| queued - answered >= self.capacity;
         let mut answered = progress.answered();
         if !full(*answered) {
-            return (true, None);
+            return Ok((true, None));
         }
-        if wait.is_zero() || self.stalled_at == Some(*answered) {
-            return (false, self.stalled_at);
+        if self.stalled_at == Some(*answered) {
+            return Ok((false, self.stalled_at));
+        }
+        let wait = wait()?;
+        if wait.is_zero() {
+            return Ok((false, self.stalled_at));
         }
         progress.waited.fetch_add(1, Ordering::Relaxed);
         let deadline = Instant::now() + wait;
         while full(*answered) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return (false, Some(*answered));
+                return Ok((false, Some(*answered)));
             }
             answered = progress.answered_changed.wait_timeout(answered, left).unwrap_or_else(|p| p.into_inner()).0;
         }
-        (true, None)
+        Ok((true, None))
     }
 }
 
@@ -182,7 +188,7 @@ pub fn stats() -> Option<Stats> {
 
 fn current_progress() -> Option<Arc<Progress>> {
     let slot = lock();
-    let queue = slot.as_ref().filter(|q| q.pid == std::process::id())?;
+    let queue = slot.as_ref().filter(|q| q.created_in == process::current())?;
     Some(queue.progress.clone())
 }
 
@@ -198,7 +204,13 @@ fn start(settings: &Settings) -> Result<Queue, PushError> {
         .name("msgpush-writer".into())
         .spawn(move || writer.run())
         .map_err(|e| PushError::Internal(format!("cannot start the msgpush writer thread: {e}")))?;
-    Ok(Queue { sender, progress, capacity: settings.queue_size as u64, pid: std::process::id(), stalled_at: None })
+    Ok(Queue {
+        sender,
+        progress,
+        capacity: settings.queue_size as u64,
+        created_in: process::current(),
+        stalled_at: None,
+    })
 }
 
 /// The writer thread's state.

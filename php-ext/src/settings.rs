@@ -110,8 +110,6 @@ pub struct Settings {
     pub max_message_bytes: usize,
     /// See [`QUEUE_SIZE`].
     pub queue_size: usize,
-    /// See [`QUEUE_WAIT_MS`].
-    pub queue_wait: Duration,
     /// See [`FLUSH_TIMEOUT_MS`].
     pub flush_timeout: Duration,
 }
@@ -125,14 +123,19 @@ impl Settings {
             timeout: Duration::from_millis(TIMEOUT_MS.positive()? as u64),
             max_message_bytes: MAX_MESSAGE_BYTES.positive()?,
             queue_size: QUEUE_SIZE.positive()?,
-            queue_wait: queue_wait()?,
             flush_timeout: Duration::from_millis(FLUSH_TIMEOUT_MS.positive()? as u64),
         })
     }
 }
 
+/// [`MAX_MESSAGE_BYTES`] alone, for `queue()`, which needs no other setting
+/// on each call.
+pub fn max_message_bytes() -> Result<usize, PushError> {
+    MAX_MESSAGE_BYTES.positive()
+}
+
 /// The wait [`QUEUE_WAIT_MS`] sets for this process's SAPI.
-fn queue_wait() -> Result<Duration, PushError> {
+pub fn queue_wait() -> Result<Duration, PushError> {
     let value = QUEUE_WAIT_MS.value().unwrap_or_default();
     match value.trim() {
         "auto" | "" => {
@@ -151,22 +154,32 @@ fn queue_wait() -> Result<Duration, PushError> {
 impl Setting {
     /// The current value, as a string.
     pub fn value(&self) -> Option<String> {
+        self.with_bytes(|bytes| String::from_utf8_lossy(bytes).into_owned())
+    }
+
+    /// `read` of the current value's bytes, copied nowhere.
+    fn with_bytes<R>(&self, read: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let globals = ExecutorGlobals::get();
         // SAFETY: `EG(ini_directives)` is set up at engine startup and lives for
-        // the process; its entries are `zend_ini_entry` pointers owned by it.
+        // the process; its entries are `zend_ini_entry` pointers owned by it,
+        // and the value is not replaced while `read` runs (this thread is the
+        // engine's).
         unsafe {
             let table = globals.ini_directives.as_ref()?;
             let entry = table.get(self.name)?.ptr::<zend_ini_entry>()?.as_ref()?;
-            let value = entry.value.as_ref()?;
-            Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
+            Some(read(entry.value.as_ref()?.as_bytes()))
         }
     }
 
     fn positive(&self) -> Result<usize, PushError> {
-        let value = self.value().unwrap_or_default();
-        match value.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(PushError::Invalid(format!("{} must be a positive integer, not '{value}'", self.name))),
+        let parsed = self.with_bytes(|bytes| std::str::from_utf8(bytes).ok()?.trim().parse::<usize>().ok());
+        match parsed.flatten() {
+            Some(n) if n > 0 => Ok(n),
+            _ => Err(PushError::Invalid(format!(
+                "{} must be a positive integer, not '{}'",
+                self.name,
+                self.value().unwrap_or_default()
+            ))),
         }
     }
 }

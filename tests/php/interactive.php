@@ -6,6 +6,7 @@
 //   flush MS        -> prints "flushed true|false"
 //   info            -> prints the msgpush section of phpinfo on one line
 //   fork UID TEXT   -> forks; the child pushes and exits; prints "child N"
+//   forkqueue UID TEXT -> forks; the child queues, flushes and exits; prints "child N"
 //   token UID       -> prints "token TOKEN" (MsgPush\Auth::token)
 //   disconnect UIDS -> comma-separated uids; prints "disconnected N"
 //   call JSON       -> {"fn": "Group::join", "args": [...]}: calls MsgPush\FN(...args);
@@ -91,6 +92,15 @@ while (($line = fgets(STDIN)) !== false) {
                 if ($pid === 0) {
                     $n = (new PushEvent)->setUser($parts[1])->setContent($parts[2])->push();
                     exit($n === 1 ? 0 : 1);
+                }
+                pcntl_waitpid($pid, $status);
+                echo 'child ', pcntl_wexitstatus($status), "\n";
+                break;
+            case 'forkqueue':
+                $pid = pcntl_fork();
+                if ($pid === 0) {
+                    $queued = (new PushEvent)->setUser($parts[1])->setContent($parts[2])->queue();
+                    exit($queued && PushEvent::flush(5000) ? 0 : 1);
                 }
                 pcntl_waitpid($pid, $status);
                 echo 'child ', pcntl_wexitstatus($status), "\n";

@@ -128,6 +128,25 @@ fn a_forked_child_uses_its_own_connection() {
     browser.expect_event("new_msg", &text("parent after"));
 }
 
+/// The child of a process that queued has neither the parent's writer thread
+/// nor its unused message ids: it starts a writer of its own and draws its
+/// own ids, so its message and the parent's next one both arrive (the same
+/// id twice would be delivered once).
+#[test]
+fn a_forked_child_queues_through_its_own_writer_with_its_own_ids() {
+    let daemon = Daemon::start();
+    let mut browser = Browser::open(&daemon, "fq");
+    daemon.wait_online("fq", 1);
+    let mut php = PhpSession::start(&daemon.socket, &[]);
+    assert_eq!(php.ask("queue fq parent before"), "queued true");
+    browser.expect_event("new_msg", &text("parent before"));
+    assert_eq!(php.ask("forkqueue fq from the child"), "child 0", "the child's queue was flushed");
+    assert_eq!(php.ask("queue fq parent after"), "queued true");
+    browser.expect_event("new_msg", &text("from the child"));
+    browser.expect_event("new_msg", &text("parent after"));
+    assert_eq!(php.ask("flush 5000"), "flushed true");
+}
+
 #[test]
 fn php_subclass_shim_works() {
     let daemon = Daemon::start();
