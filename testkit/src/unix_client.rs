@@ -7,7 +7,7 @@ use std::path::Path;
 
 use msgpush_protocol::defaults::events;
 use msgpush_protocol::limits::MAX_REPLY_BYTES;
-use msgpush_protocol::{frame, Command, Content, Publish, Reply, Request, Response, Target, TokenRequest};
+use msgpush_protocol::{frame, Command, Content, Membership, Publish, Reply, Request, Response, Target, TokenRequest};
 
 use crate::wait::PATIENCE;
 
@@ -88,6 +88,35 @@ impl UnixClient {
         match self.request(Command::Token(TokenRequest { uid: uid.into(), ttl, groups })) {
             Reply::Token { token, .. } => token,
             other => panic!("token request failed: {other:?}"),
+        }
+    }
+
+    /// Writes, without waiting between them, for each `n` of `rooms` a join
+    /// of `uid` to `room{n}` and a push of `r{n}` to that room (request ids
+    /// from `first_id` on), then checks each answer: the join found the one
+    /// tab of `uid`, and so did the push right behind it.
+    pub fn join_and_push_pipelined(&mut self, uid: &str, rooms: std::ops::RangeInclusive<u64>, first_id: u64) {
+        let mut burst = Vec::new();
+        let mut id = first_id;
+        for n in rooms {
+            let join = Membership { groups: vec![format!("room{n}")], uids: vec![uid.into()] };
+            frame::encode(&Request { id, cmd: Command::GroupJoin(join) }, &mut burst);
+            let to = Target::Groups(vec![format!("room{n}")]);
+            let publish = Publish::new(to, events::NEW_MSG, Content::Text(format!("r{n}")));
+            frame::encode(&Request { id: id + 1, cmd: Command::Publish(publish) }, &mut burst);
+            id += 2;
+        }
+        self.send_raw(&burst);
+        for expected in first_id..id {
+            let response = self.read_response();
+            assert_eq!(response.id, expected);
+            match &response.reply {
+                Reply::Joined { sockets } if (expected - first_id).is_multiple_of(2) => assert_eq!(*sockets, 1),
+                reply if !(expected - first_id).is_multiple_of(2) => {
+                    assert_eq!(sockets_delivered(reply), 1, "a push finds the tab that joined before it")
+                }
+                reply => panic!("request {expected} answered {reply:?}"),
+            }
         }
     }
 

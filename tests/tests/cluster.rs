@@ -3,7 +3,7 @@
 //! Redis that dies is handled as documented.
 
 use msgpush_protocol::frame;
-use msgpush_protocol::{Command as Cmd, Content, Disconnect, Membership, Publish, Reply, Request, Target};
+use msgpush_protocol::{Command as Cmd, Content, Disconnect, Publish, Reply, Request, Target};
 use msgpush_testkit::*;
 use serde_json::json;
 
@@ -292,24 +292,7 @@ fn pipelined_pushes_and_joins_cross_the_cluster_in_order_even_when_redis_forgot_
     assert_eq!(carol.received("new_msg"), expected);
 
     // A push to a group right behind the join that put the tab in it.
-    let mut burst = Vec::new();
-    for n in 1..=20u64 {
-        let join = Membership { groups: vec![format!("room{n}")], uids: vec!["carol".into()] };
-        frame::encode(&Request { id: 1000 + 2 * n - 1, cmd: Cmd::GroupJoin(join) }, &mut burst);
-        let publish = Publish::new(Target::Groups(vec![format!("room{n}")]), "new_msg", Content::Text(format!("r{n}")));
-        frame::encode(&Request { id: 1000 + 2 * n, cmd: Cmd::Publish(publish) }, &mut burst);
-    }
-    unix.send_raw(&burst);
-    for id in 1001..=1040u64 {
-        let response = unix.read_response();
-        assert_eq!(response.id, id);
-        match &response.reply {
-            Reply::Joined { sockets } => assert_eq!((id % 2, *sockets), (1, 1)),
-            reply => {
-                assert_eq!((id % 2, sockets_delivered(reply)), (0, 1), "a push finds the tab that joined before it")
-            }
-        }
-    }
+    unix.join_and_push_pipelined("carol", 1..=20, 1001);
     carol.expect_event("new_msg", &text("r20"));
     let rooms: Vec<String> = carol.received("new_msg").into_iter().filter(|m| m.starts_with('r')).collect();
     assert_eq!(rooms, (1..=20).map(|n| format!("r{n}")).collect::<Vec<_>>());

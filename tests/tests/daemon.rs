@@ -7,9 +7,7 @@ use std::process::Command;
 
 use msgpush_protocol::frame::{self, PROTOCOL_VERSION};
 use msgpush_protocol::limits::MAX_UID_BYTES;
-use msgpush_protocol::{
-    Command as Cmd, Content, Disconnect, ErrorCode, Membership, MsgId, Publish, Reply, Request, Target,
-};
+use msgpush_protocol::{Command as Cmd, Content, Disconnect, ErrorCode, MsgId, Publish, Reply, Request, Target};
 use msgpush_testkit::*;
 use serde_json::json;
 
@@ -439,25 +437,7 @@ fn pipelined_joins_and_pushes_to_the_groups_joined_keep_their_order() {
     let daemon = Daemon::start();
     let mut browser = Browser::open(&daemon, "j");
     daemon.wait_online("j", 1);
-    let mut unix = daemon.unix();
-    let mut burst = Vec::new();
-    for n in 1..=50u64 {
-        let join = Membership { groups: vec![format!("room{n}")], uids: vec!["j".into()] };
-        frame::encode(&Request { id: 2 * n - 1, cmd: Cmd::GroupJoin(join) }, &mut burst);
-        let publish = Publish::new(Target::Groups(vec![format!("room{n}")]), "new_msg", Content::Text(format!("r{n}")));
-        frame::encode(&Request { id: 2 * n, cmd: Cmd::Publish(publish) }, &mut burst);
-    }
-    unix.send_raw(&burst);
-    for id in 1..=100u64 {
-        let response = unix.read_response();
-        assert_eq!(response.id, id);
-        match &response.reply {
-            Reply::Joined { sockets } => assert_eq!((id % 2, *sockets), (1, 1)),
-            reply => {
-                assert_eq!((id % 2, sockets_delivered(reply)), (0, 1), "a push finds the tab that joined before it")
-            }
-        }
-    }
+    daemon.unix().join_and_push_pipelined("j", 1..=50, 1);
     browser.expect_event("new_msg", &text("r50"));
     let expected: Vec<String> = (1..=50).map(|n| format!("r{n}")).collect();
     assert_eq!(browser.received("new_msg"), expected);
