@@ -101,6 +101,8 @@ pub fn enqueue(frame: Vec<u8>) -> Result<bool, PushError> {
         std::mem::forget(slot.take());
     }
     if slot.is_none() {
+        // A bad wait is reported by the first call, not when the queue fills.
+        settings::queue_wait()?;
         *slot = Some(start(&Settings::current()?)?);
     }
     let queue = slot.as_mut().expect("started above");
